@@ -1,0 +1,72 @@
+//! The boundary between the executor and whatever performs a step attempt.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use synod_types::error::StepError;
+use synod_types::{RunId, SkillRef, StepId};
+
+/// One attempt of one step, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// The run.
+    pub run_id: RunId,
+    /// The step.
+    pub step: StepId,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// Reflection round, from 0.
+    pub round: u32,
+    /// The skill to invoke.
+    pub uses: SkillRef,
+    /// The rendered input object.
+    pub input: Value,
+    /// Time the attempt may take; sent as the gRPC deadline.
+    pub deadline: Duration,
+}
+
+/// An expert's request for more input (see the design's "Need").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Need {
+    /// Artifact type wanted, e.g. `knowledge`.
+    pub artifact_type: String,
+    /// What exactly, e.g. `T1003.001`.
+    pub query: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Resource use reported by the expert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens, for LLM-backed experts.
+    pub input_tokens: u64,
+    /// Completion tokens, for LLM-backed experts.
+    pub output_tokens: u64,
+}
+
+/// A successful, validated attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutput {
+    /// The output object (already validated against the skill's output schema).
+    pub output: Value,
+    /// The expert's confidence, 0..1.
+    pub confidence: f64,
+    /// The instance that served the call (for events and debugging).
+    pub instance: String,
+    /// Wall time of the attempt in milliseconds.
+    pub duration_ms: u64,
+    /// Further inputs the expert asks for.
+    pub needs: Vec<Need>,
+    /// Resource use.
+    pub usage: Usage,
+}
+
+/// Performs step attempts. Implementations enforce `deadline`, classify
+/// failures with [`StepError::retryable`] and validate outputs.
+#[async_trait::async_trait]
+pub trait Invoker: Send + Sync + 'static {
+    /// Runs one attempt.
+    async fn invoke(&self, call: Invocation) -> Result<StepOutput, StepError>;
+}

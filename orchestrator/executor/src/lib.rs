@@ -1,0 +1,29 @@
+//! synod executor: runs a [`synod_planner::Plan`] to a defined end.
+//!
+//! A run is a sans-IO state machine ([`RunMachine`]: `apply(input) ->
+//! actions`) plus a thin async driver ([`execute`]) that performs the actions:
+//! appends events to the run store, sends attempts through an [`Invoker`],
+//! keeps retry timers and turns cancellation into an input.
+//!
+//! Layout:
+//! - [`config`]: [`ExecutorConfig`], the runtime knobs (concurrency, default
+//!   timeout and retry policy, jitter seed).
+//! - [`machine`]: [`RunMachine`], [`MachineInput`], [`Action`]: scheduling,
+//!   retries, timeouts, skipping and cancellation rules.
+//! - [`driver`]: [`execute`], [`RunOutcome`], [`ExecutorError`].
+//! - [`invoke`]: the [`Invoker`] trait the driver calls to run one step
+//!   attempt (implemented by the registry's gRPC expert client, and by
+//!   in-process invokers in tests and benchmarks).
+
+pub mod config;
+pub mod driver;
+pub mod invoke;
+pub mod machine;
+
+pub use config::ExecutorConfig;
+pub use driver::{ExecutorError, RunOutcome, execute};
+pub use invoke::{Invocation, Invoker, Need, StepOutput, Usage};
+pub use machine::{Action, MachineInput, RunMachine};
+
+#[cfg(test)]
+mod test_support;

@@ -1,0 +1,674 @@
+//! [`RunMachine`]: the sans-IO state machine of one run.
+//!
+//! The machine is told what happened ([`MachineInput`]) and answers with what
+//! to do ([`Action`]); it never waits, spawns, sleeps or touches the store, so
+//! every rule below is testable without time or I/O. The async driver
+//! ([`crate::driver::execute`]) performs the actions.
+//!
+//! Rules:
+//! - A step starts once every step it needs has succeeded; at most
+//!   [`ExecutorConfig::max_concurrency`] attempts are in flight; ready steps
+//!   start in topological order (ties in declaration order).
+//! - A step's input is rendered against the run scope
+//!   (`{"inputs": …, "steps": {"<id>": {"output": …}}, "run": {"id": …}}`)
+//!   when an attempt starts. A render failure fails the step with
+//!   [`ErrorCode::BindingError`], without retry.
+//! - A failed attempt is retried only when its error is retryable and the
+//!   step's [`RetryPolicy`] (or the default) has attempts left. A
+//!   [`ErrorCode::DeadlineExceeded`] failure passes through
+//!   [`StepStatus::TimedOut`].
+//! - A step that fails for good skips its transitive dependents; independent
+//!   branches keep running. When no step can change any more, the run
+//!   succeeds, or fails naming every failed step.
+//! - Cancelling aborts in-flight attempts and retry timers, cancels every
+//!   unfinished step and ends the run. Inputs that arrive after the end, or
+//!   for an attempt that is not the current one, are ignored.
+//!
+//! Step states are [`StepStatus`]es:
+//!
+//! | from             | input / decision                  | to               |
+//! |------------------|-----------------------------------|------------------|
+//! | `Pending`        | needs succeeded, slot free, input renders | `Running` |
+//! | `Pending`        | needs succeeded, input does not render | `Failed`    |
+//! | `Pending`        | an upstream step failed           | `Skipped`        |
+//! | `Running`        | attempt succeeded                 | `Succeeded`      |
+//! | `Running`        | attempt failed, deadline exceeded | `TimedOut`       |
+//! | `Running`/`TimedOut` | failed, retry allowed         | `RetryScheduled` |
+//! | `Running`/`TimedOut` | failed, no retry left         | `Failed`         |
+//! | `RetryScheduled` | retry due, slot free, input renders | `Running`      |
+//! | any unfinished   | cancel                            | `Cancelled`      |
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use petgraph::graph::NodeIndex;
+use serde_json::{Map, Value};
+use synod_planner::{Plan, PlanStep};
+use synod_types::error::{ErrorCode, StepError};
+use synod_types::event::PlannedStep;
+use synod_types::redact::redacted;
+use synod_types::{RetryPolicy, RunEventKind, RunId, RunStatus, StepId, StepStatus};
+
+use crate::config::ExecutorConfig;
+use crate::invoke::{Invocation, StepOutput};
+
+/// What happened, as told to [`RunMachine::apply`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum MachineInput {
+    /// Begin the run.
+    Start,
+    /// An attempt ended (the invoker returned, or the driver's deadline
+    /// backstop fired).
+    AttemptFinished {
+        /// The step.
+        step: StepId,
+        /// The attempt, as given in its [`Invocation`].
+        attempt: u32,
+        /// Its output or why it failed.
+        outcome: Result<StepOutput, StepError>,
+    },
+    /// The delay of an [`Action::ScheduleRetry`] has passed.
+    RetryDue {
+        /// The step.
+        step: StepId,
+        /// The attempt to run, as given in the [`Action::ScheduleRetry`].
+        attempt: u32,
+    },
+    /// Stop the run.
+    Cancel {
+        /// Why, recorded in [`RunEventKind::RunCancelled`].
+        reason: String,
+    },
+}
+
+/// What the driver must do, in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Append this event to the run's log.
+    Emit(RunEventKind),
+    /// Start this attempt; report its end with [`MachineInput::AttemptFinished`].
+    Invoke(Invocation),
+    /// After `delay`, report [`MachineInput::RetryDue`] with this step and attempt.
+    ScheduleRetry {
+        /// The step.
+        step: StepId,
+        /// The attempt that will run.
+        attempt: u32,
+        /// How long to wait.
+        delay: Duration,
+    },
+    /// Abort every in-flight attempt and pending retry timer (on cancel).
+    AbortInFlight,
+    /// The run is over; no further action follows.
+    Finish {
+        /// How it ended.
+        status: RunStatus,
+        /// `{ "<step id>": <output>, … }` of every succeeded step (not redacted).
+        result: Value,
+    },
+}
+
+/// Where the run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Built, [`MachineInput::Start`] not yet applied.
+    Created,
+    /// Started, not finished.
+    Running,
+    /// [`Action::Finish`] was returned; every input is ignored.
+    Finished,
+}
+
+/// One step's state, indexed by the step's topological position.
+#[derive(Debug)]
+struct StepState {
+    status: StepStatus,
+    /// Number of the last started attempt (0 = none yet).
+    attempt: u32,
+    /// Dependencies that have not succeeded yet.
+    waiting_on: usize,
+    /// For `RetryScheduled`: the retry delay has passed (the step is in the ready queue).
+    retry_due: bool,
+    /// For `Failed`: why.
+    error: Option<StepError>,
+}
+
+/// The state machine of one run. See the [module docs](self) for its rules.
+#[derive(Debug)]
+pub struct RunMachine {
+    run_id: RunId,
+    plan: Arc<Plan>,
+    config: ExecutorConfig,
+    /// The render scope; succeeded outputs are moved into `steps`.
+    scope: Value,
+    /// Per-step state by topological position.
+    steps: Vec<StepState>,
+    /// Graph node index -> topological position.
+    position_of: Vec<usize>,
+    /// Topological positions of steps that may start now.
+    ready: BTreeSet<usize>,
+    /// Attempts in flight.
+    in_flight: usize,
+    /// Steps not in a terminal status.
+    open_steps: usize,
+    phase: Phase,
+    rng: fastrand::Rng,
+    /// Actions of the input being applied.
+    actions: Vec<Action>,
+}
+
+// === impl RunMachine ===
+
+impl RunMachine {
+    /// A machine for one run of `plan` with `inputs` (an object; the scope's
+    /// `inputs`). Nothing happens before [`MachineInput::Start`].
+    pub fn new(run_id: RunId, plan: Arc<Plan>, inputs: Value, config: ExecutorConfig) -> Self {
+        let order = plan.topological_order();
+        let mut position_of = vec![0; order.len()];
+        for (position, node) in order.iter().enumerate() {
+            position_of[node.index()] = position;
+        }
+        let mut steps = Vec::with_capacity(order.len());
+        for node in order {
+            steps.push(StepState {
+                status: StepStatus::Pending,
+                attempt: 0,
+                waiting_on: plan.dependencies(*node).count(),
+                retry_due: false,
+                error: None,
+            });
+        }
+        let mut scope = Map::with_capacity(3);
+        scope.insert("inputs".to_owned(), inputs);
+        scope.insert(
+            "steps".to_owned(),
+            Value::Object(Map::with_capacity(order.len())),
+        );
+        let mut run = Map::with_capacity(1);
+        run.insert("id".to_owned(), Value::String(run_id.to_string()));
+        scope.insert("run".to_owned(), Value::Object(run));
+        let rng = match config.rng_seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        let open_steps = steps.len();
+        RunMachine {
+            run_id,
+            plan,
+            config,
+            scope: Value::Object(scope),
+            steps,
+            position_of,
+            ready: BTreeSet::new(),
+            in_flight: 0,
+            open_steps,
+            phase: Phase::Created,
+            rng,
+            actions: Vec::new(),
+        }
+    }
+
+    /// The run this machine executes.
+    pub fn run_id(&self) -> RunId {
+        self.run_id
+    }
+
+    /// The current status of a step, or `None` for a step not in the plan.
+    pub fn step_status(&self, step: &StepId) -> Option<StepStatus> {
+        let position = self.position(step)?;
+        Some(self.steps[position].status)
+    }
+
+    /// Attempts in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// True once [`Action::Finish`] was returned.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// Applies one input and returns what to do, in order.
+    pub fn apply(&mut self, input: MachineInput) -> Vec<Action> {
+        match (self.phase, input) {
+            (Phase::Created, MachineInput::Start) => self.start(),
+            (Phase::Created, MachineInput::Cancel { reason }) => {
+                // Nothing ran: no RunStarted, no step events.
+                self.phase = Phase::Finished;
+                self.actions
+                    .push(Action::Emit(RunEventKind::RunCancelled { reason }));
+                self.actions.push(Action::Finish {
+                    status: RunStatus::Cancelled,
+                    result: Value::Object(Map::new()),
+                });
+            }
+            (Phase::Created, MachineInput::AttemptFinished { .. })
+            | (Phase::Created, MachineInput::RetryDue { .. }) => {
+                // Nothing was started or scheduled: not ours.
+            }
+            (Phase::Running, MachineInput::Start) => {
+                // Already started.
+            }
+            (
+                Phase::Running,
+                MachineInput::AttemptFinished {
+                    step,
+                    attempt,
+                    outcome,
+                },
+            ) => self.attempt_finished(&step, attempt, outcome),
+            (Phase::Running, MachineInput::RetryDue { step, attempt }) => {
+                self.retry_due(&step, attempt);
+            }
+            (Phase::Running, MachineInput::Cancel { reason }) => self.cancel(reason),
+            (Phase::Finished, _) => {
+                // The run is over: late results, timers and cancels are ignored.
+            }
+        }
+        std::mem::take(&mut self.actions)
+    }
+
+    // --- inputs ---
+
+    fn start(&mut self) {
+        self.phase = Phase::Running;
+        let mut planned = Vec::with_capacity(self.steps.len());
+        for step in self.plan.steps_in_order() {
+            planned.push(PlannedStep {
+                id: step.id.clone(),
+                uses: step.uses.clone(),
+                needs: step.needs.clone(),
+            });
+        }
+        self.actions.push(Action::Emit(RunEventKind::RunStarted {
+            workflow: self.plan.name.clone(),
+            inputs: redacted(&self.scope["inputs"], &[]),
+            steps: planned,
+        }));
+        for (position, state) in self.steps.iter().enumerate() {
+            if state.waiting_on == 0 {
+                self.ready.insert(position);
+            }
+        }
+        self.start_ready_steps();
+        self.finish_if_done();
+    }
+
+    fn attempt_finished(
+        &mut self,
+        step: &StepId,
+        attempt: u32,
+        outcome: Result<StepOutput, StepError>,
+    ) {
+        let Some(position) = self.position(step) else {
+            return; // not a step of this plan
+        };
+        if self.steps[position].attempt != attempt {
+            return; // a stale attempt
+        }
+        match (self.steps[position].status, outcome) {
+            (StepStatus::Running, Ok(output)) => {
+                self.in_flight -= 1;
+                self.succeed(position, output);
+            }
+            (StepStatus::Running, Err(error)) if error.code == ErrorCode::DeadlineExceeded => {
+                self.in_flight -= 1;
+                self.steps[position].status = StepStatus::TimedOut;
+                self.attempt_failed(position, error);
+            }
+            (StepStatus::Running, Err(error)) => {
+                self.in_flight -= 1;
+                self.attempt_failed(position, error);
+            }
+            (
+                StepStatus::Pending
+                | StepStatus::Succeeded
+                | StepStatus::Failed
+                | StepStatus::RetryScheduled
+                | StepStatus::TimedOut
+                | StepStatus::Cancelled
+                | StepStatus::Skipped,
+                _,
+            ) => {
+                // No attempt of this step is in flight: ignored.
+                return;
+            }
+        }
+        self.start_ready_steps();
+        self.finish_if_done();
+    }
+
+    fn retry_due(&mut self, step: &StepId, attempt: u32) {
+        let Some(position) = self.position(step) else {
+            return;
+        };
+        let state = &mut self.steps[position];
+        match state.status {
+            StepStatus::RetryScheduled if !state.retry_due && attempt == state.attempt + 1 => {
+                state.retry_due = true;
+                self.ready.insert(position);
+            }
+            StepStatus::RetryScheduled
+            | StepStatus::Pending
+            | StepStatus::Running
+            | StepStatus::Succeeded
+            | StepStatus::Failed
+            | StepStatus::TimedOut
+            | StepStatus::Cancelled
+            | StepStatus::Skipped => {
+                // A stale or duplicate timer: ignored.
+                return;
+            }
+        }
+        self.start_ready_steps();
+    }
+
+    fn cancel(&mut self, reason: String) {
+        self.phase = Phase::Finished;
+        let mut anything_to_abort = self.in_flight > 0;
+        for state in &self.steps {
+            if state.status == StepStatus::RetryScheduled {
+                anything_to_abort = true;
+            }
+        }
+        if anything_to_abort {
+            self.actions.push(Action::AbortInFlight);
+        }
+        for position in 0..self.steps.len() {
+            match self.steps[position].status {
+                StepStatus::Pending
+                | StepStatus::Running
+                | StepStatus::RetryScheduled
+                | StepStatus::TimedOut => {
+                    self.steps[position].status = StepStatus::Cancelled;
+                    self.open_steps -= 1;
+                    let step = self.step_at(position).id.clone();
+                    self.actions
+                        .push(Action::Emit(RunEventKind::StepCancelled { step }));
+                }
+                StepStatus::Succeeded
+                | StepStatus::Failed
+                | StepStatus::Cancelled
+                | StepStatus::Skipped => {}
+            }
+        }
+        self.in_flight = 0;
+        self.ready.clear();
+        self.actions
+            .push(Action::Emit(RunEventKind::RunCancelled { reason }));
+        let result = self.take_result();
+        self.actions.push(Action::Finish {
+            status: RunStatus::Cancelled,
+            result,
+        });
+    }
+
+    // --- step transitions ---
+
+    /// Starts ready steps in topological order while slots are free.
+    fn start_ready_steps(&mut self) {
+        let limit = self.config.max_concurrency.max(1);
+        while self.in_flight < limit {
+            let Some(position) = self.ready.pop_first() else {
+                return;
+            };
+            self.start_attempt(position);
+        }
+    }
+
+    /// `Pending | RetryScheduled -> Running`, or `-> Failed` when the input
+    /// does not render.
+    fn start_attempt(&mut self, position: usize) {
+        let plan = Arc::clone(&self.plan);
+        let step = &plan.graph()[plan.topological_order()[position]];
+        let state = &mut self.steps[position];
+        let attempt = match state.status {
+            StepStatus::Pending => 1,
+            StepStatus::RetryScheduled => state.attempt + 1,
+            StepStatus::Running
+            | StepStatus::Succeeded
+            | StepStatus::Failed
+            | StepStatus::TimedOut
+            | StepStatus::Cancelled
+            | StepStatus::Skipped => return, // never queued in these states
+        };
+        state.attempt = attempt;
+        state.retry_due = false;
+        match step.input.render(&self.scope) {
+            Ok(input) => {
+                state.status = StepStatus::Running;
+                self.in_flight += 1;
+                self.actions.push(Action::Emit(RunEventKind::StepStarted {
+                    step: step.id.clone(),
+                    attempt,
+                    uses: step.uses.clone(),
+                    input: redacted(&input, &[]),
+                }));
+                self.actions.push(Action::Invoke(Invocation {
+                    run_id: self.run_id,
+                    step: step.id.clone(),
+                    attempt,
+                    round: 0,
+                    uses: step.uses.clone(),
+                    input,
+                    deadline: step.timeout.unwrap_or(self.config.default_timeout),
+                }));
+            }
+            Err(render_error) => {
+                let mut error = StepError::new(
+                    ErrorCode::BindingError,
+                    format!(
+                        "the input of step `{}` cannot be rendered: {render_error}; fix the reference or add the missing input",
+                        step.id
+                    ),
+                );
+                error.retryable = false;
+                self.fail_for_good(position, error);
+            }
+        }
+    }
+
+    /// `Running -> Succeeded`: records the output and readies dependents.
+    fn succeed(&mut self, position: usize, output: StepOutput) {
+        let plan = Arc::clone(&self.plan);
+        let node = plan.topological_order()[position];
+        let step = &plan.graph()[node];
+        let state = &mut self.steps[position];
+        state.status = StepStatus::Succeeded;
+        self.open_steps -= 1;
+        self.actions.push(Action::Emit(RunEventKind::StepSucceeded {
+            step: step.id.clone(),
+            attempt: state.attempt,
+            output: redacted(&output.output, &[]),
+            confidence: output.confidence,
+            duration_ms: output.duration_ms,
+            instance: output.instance,
+        }));
+        let mut entry = Map::with_capacity(1);
+        entry.insert("output".to_owned(), output.output);
+        self.step_outputs()
+            .insert(step.id.0.clone(), Value::Object(entry));
+        for dependent in plan.dependents(node) {
+            let dependent_position = self.position_of[dependent.index()];
+            let dependent_state = &mut self.steps[dependent_position];
+            dependent_state.waiting_on -= 1;
+            if dependent_state.waiting_on == 0 && dependent_state.status == StepStatus::Pending {
+                self.ready.insert(dependent_position);
+            }
+        }
+    }
+
+    /// `Running | TimedOut -> RetryScheduled | Failed`.
+    fn attempt_failed(&mut self, position: usize, error: StepError) {
+        let attempt = self.steps[position].attempt;
+        let plan = Arc::clone(&self.plan);
+        let step = &plan.graph()[plan.topological_order()[position]];
+        let policy: &RetryPolicy = step.retry.as_ref().unwrap_or(&self.config.default_retry);
+        let delay = if error.retryable {
+            policy.delay_after(attempt, self.rng.f64())
+        } else {
+            None
+        };
+        match (self.steps[position].status, delay) {
+            (StepStatus::Running | StepStatus::TimedOut, Some(delay)) => {
+                let step = step.id.clone();
+                self.steps[position].status = StepStatus::RetryScheduled;
+                self.actions.push(Action::Emit(RunEventKind::StepFailed {
+                    step: step.clone(),
+                    attempt,
+                    error,
+                    will_retry: true,
+                }));
+                self.actions
+                    .push(Action::Emit(RunEventKind::StepRetryScheduled {
+                        step: step.clone(),
+                        next_attempt: attempt + 1,
+                        delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    }));
+                self.actions.push(Action::ScheduleRetry {
+                    step,
+                    attempt: attempt + 1,
+                    delay,
+                });
+            }
+            (StepStatus::Running | StepStatus::TimedOut, None) => {
+                self.fail_for_good(position, error);
+            }
+            (
+                StepStatus::Pending
+                | StepStatus::Succeeded
+                | StepStatus::Failed
+                | StepStatus::RetryScheduled
+                | StepStatus::Cancelled
+                | StepStatus::Skipped,
+                _,
+            ) => {
+                // Only called for a step whose attempt just ended.
+            }
+        }
+    }
+
+    /// `-> Failed`, then every pending transitive dependent `-> Skipped`.
+    fn fail_for_good(&mut self, position: usize, error: StepError) {
+        let plan = Arc::clone(&self.plan);
+        let node = plan.topological_order()[position];
+        let failed = &plan.graph()[node].id;
+        let state = &mut self.steps[position];
+        state.status = StepStatus::Failed;
+        state.error = Some(error.clone());
+        self.open_steps -= 1;
+        self.actions.push(Action::Emit(RunEventKind::StepFailed {
+            step: failed.clone(),
+            attempt: state.attempt,
+            error,
+            will_retry: false,
+        }));
+
+        let mut to_skip = BTreeSet::new();
+        let mut stack: Vec<NodeIndex> = vec![node];
+        while let Some(upstream) = stack.pop() {
+            for dependent in plan.dependents(upstream) {
+                let dependent_position = self.position_of[dependent.index()];
+                if self.steps[dependent_position].status == StepStatus::Pending
+                    && to_skip.insert(dependent_position)
+                {
+                    stack.push(dependent);
+                }
+            }
+        }
+        for skipped in to_skip {
+            self.steps[skipped].status = StepStatus::Skipped;
+            self.open_steps -= 1;
+            self.ready.remove(&skipped);
+            self.actions.push(Action::Emit(RunEventKind::StepSkipped {
+                step: self.step_at(skipped).id.clone(),
+                reason: format!("upstream step `{failed}` failed"),
+            }));
+        }
+    }
+
+    // --- run end ---
+
+    fn finish_if_done(&mut self) {
+        if self.phase != Phase::Running || self.open_steps > 0 {
+            return;
+        }
+        self.phase = Phase::Finished;
+        let mut failed_steps = Vec::new();
+        let mut summaries = Vec::new();
+        for (position, state) in self.steps.iter().enumerate() {
+            if state.status != StepStatus::Failed {
+                continue;
+            }
+            let id = self.step_at(position).id.clone();
+            match &state.error {
+                Some(error) => summaries.push(format!("step `{id}` failed: {error}")),
+                None => summaries.push(format!("step `{id}` failed")),
+            }
+            failed_steps.push(id);
+        }
+        let result = self.take_result();
+        if failed_steps.is_empty() {
+            self.actions.push(Action::Emit(RunEventKind::RunSucceeded {
+                result: redacted(&result, &[]),
+            }));
+            self.actions.push(Action::Finish {
+                status: RunStatus::Succeeded,
+                result,
+            });
+        } else {
+            self.actions.push(Action::Emit(RunEventKind::RunFailed {
+                error: summaries.join("; "),
+                failed_steps,
+            }));
+            self.actions.push(Action::Finish {
+                status: RunStatus::Failed,
+                result,
+            });
+        }
+    }
+
+    /// Moves the outputs of succeeded steps out of the scope into the result
+    /// object (topological order). Only called when the run ends.
+    fn take_result(&mut self) -> Value {
+        let mut outputs = std::mem::take(self.step_outputs());
+        let mut result = Map::with_capacity(outputs.len());
+        for step in self.plan.steps_in_order() {
+            let Some(Value::Object(mut entry)) = outputs.remove(step.id.as_str()) else {
+                continue;
+            };
+            if let Some(output) = entry.remove("output") {
+                result.insert(step.id.0.clone(), output);
+            }
+        }
+        Value::Object(result)
+    }
+
+    // --- lookups ---
+
+    fn position(&self, step: &StepId) -> Option<usize> {
+        let node = self.plan.node(step)?;
+        Some(self.position_of[node.index()])
+    }
+
+    fn step_at(&self, position: usize) -> &PlanStep {
+        &self.plan.graph()[self.plan.topological_order()[position]]
+    }
+
+    /// The scope's `steps` object.
+    ///
+    /// # Panics
+    /// Never: `new` builds the scope with an object under `steps` and nothing
+    /// replaces it.
+    fn step_outputs(&mut self) -> &mut Map<String, Value> {
+        match self.scope.get_mut("steps") {
+            Some(Value::Object(outputs)) => outputs,
+            _ => unreachable!("the run scope always holds a `steps` object"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

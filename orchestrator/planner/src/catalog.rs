@@ -1,0 +1,75 @@
+//! What the planner knows about experts: the skills it may plan with.
+
+use serde_json::Value;
+use synod_types::SkillRef;
+
+/// One skill as the planner sees it (from an expert card).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkillInfo {
+    /// `expert/skill`.
+    pub uses: SkillRef,
+    /// One line for diagnostics and planners.
+    pub description: String,
+    /// Artifact types consumed.
+    pub consumes: Vec<String>,
+    /// Artifact type produced.
+    pub produces: String,
+    /// JSON Schema of the input object (`{}` when unknown).
+    pub input_schema: Value,
+    /// JSON Schema of the output object (`{}` when unknown).
+    pub output_schema: Value,
+    /// Relative cost per call.
+    pub cost_hint: f64,
+}
+
+/// The experts and skills available for planning (the registry's view, or a
+/// fixed list in tests).
+pub trait SkillCatalog {
+    /// The skill, if some expert offers it.
+    fn skill(&self, uses: &SkillRef) -> Option<SkillInfo>;
+    /// Names of every known expert, sorted.
+    fn expert_names(&self) -> Vec<String>;
+    /// Skill names of one expert, sorted (empty if the expert is unknown).
+    fn skill_names(&self, expert: &str) -> Vec<String>;
+}
+
+/// A fixed catalog, e.g. for tests and `synod validate --offline`.
+#[derive(Debug, Clone, Default)]
+pub struct StaticCatalog {
+    skills: Vec<SkillInfo>,
+}
+
+impl StaticCatalog {
+    /// A catalog of these skills.
+    pub fn new(skills: Vec<SkillInfo>) -> Self {
+        StaticCatalog { skills }
+    }
+}
+
+impl SkillCatalog for StaticCatalog {
+    fn skill(&self, uses: &SkillRef) -> Option<SkillInfo> {
+        self.skills.iter().find(|info| &info.uses == uses).cloned()
+    }
+
+    fn expert_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .skills
+            .iter()
+            .map(|info| info.uses.expert.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn skill_names(&self, expert: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .skills
+            .iter()
+            .filter(|info| info.uses.expert == expert)
+            .map(|info| info.uses.skill.clone())
+            .collect();
+        names.sort();
+        names
+    }
+}

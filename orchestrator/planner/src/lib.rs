@@ -1,0 +1,22 @@
+//! synod plans: the DAG of steps a run executes, built from a loaded
+//! workflow ([`plan_workflow`]) or by code ([`Plan::try_from_steps`]), and
+//! checked against the skills experts offer. Pure: no I/O.
+//!
+//! Layout:
+//! - [`plan`]: [`Plan`] (petgraph DAG of [`PlanStep`]s) and its construction.
+//! - [`from_workflow`]: [`plan_workflow`], workflow → plan with located diagnostics.
+//! - [`problem`]: [`PlanProblem`] and [`Plan::validate`] for plans built by code.
+//! - [`catalog`]: [`SkillCatalog`], the skills available to plan with.
+
+pub mod catalog;
+pub mod from_workflow;
+pub mod plan;
+pub mod problem;
+
+pub use catalog::{SkillCatalog, SkillInfo, StaticCatalog};
+pub use from_workflow::plan_workflow;
+pub use plan::{Plan, PlanStep};
+pub use problem::{PlanProblem, check_uses};
+
+#[cfg(test)]
+mod tests;

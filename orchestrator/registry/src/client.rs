@@ -1,0 +1,181 @@
+//! The gRPC expert client: the executor's [`Invoker`] over the registry.
+
+use synod_executor::{Invocation, Invoker, Need, StepOutput, Usage};
+use synod_proto::expert::expert_client::ExpertClient;
+use synod_proto::expert::{InvokeRequest, InvokeResponse};
+use synod_proto::json::{json_to_struct, opt_struct_to_json};
+use synod_types::ErrorCode;
+use synod_types::error::StepError;
+use tokio::time::Instant;
+
+use crate::card::check_output;
+use crate::classify::{CallContext, classify_status, deadline_exceeded};
+use crate::registry::{CallOutcome, Lease, Registry};
+
+/// Sends step attempts to expert instances chosen by the [`Registry`].
+///
+/// Each attempt: pick an instance (healthy, breaker admitting, least loaded
+/// of two), call `Invoke` with the attempt's deadline as the gRPC deadline,
+/// classify failures (see [`crate::RETRYABLE_CODES`]), validate the output
+/// against the skill's output schema from the instance's card, and record
+/// latency, load and failures on the instance.
+#[derive(Debug, Clone)]
+pub struct ExpertInvoker {
+    registry: Registry,
+}
+
+impl ExpertInvoker {
+    /// An invoker over `registry`.
+    pub fn new(registry: Registry) -> Self {
+        ExpertInvoker { registry }
+    }
+}
+
+impl Registry {
+    /// The expert client over this registry.
+    pub fn invoker(&self) -> ExpertInvoker {
+        ExpertInvoker::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Invoker for ExpertInvoker {
+    #[tracing::instrument(
+        skip_all,
+        fields(
+            otel.name = "expert invoke",
+            synod.run.id = %call.run_id,
+            synod.step.id = %call.step,
+            synod.attempt = call.attempt,
+            synod.expert.name = %call.uses.expert,
+            rpc.system = "grpc",
+            rpc.service = synod_proto::EXPERT_SERVICE_NAME,
+            rpc.method = "Invoke",
+        )
+    )]
+    async fn invoke(&self, call: Invocation) -> Result<StepOutput, StepError> {
+        let uses = call.uses.to_string();
+        let input = json_to_struct(&call.input).map_err(|error| {
+            StepError::new(
+                ErrorCode::InvalidInput,
+                format!("input of `{uses}` cannot be sent to the expert: {error}"),
+            )
+        })?;
+        let request = InvokeRequest {
+            run_id: call.run_id.to_string(),
+            step_id: call.step.to_string(),
+            skill: call.uses.skill.clone(),
+            input: Some(input),
+            context: Vec::new(),
+            feedback: Vec::new(),
+            round: call.round,
+            attempt: call.attempt,
+        };
+        let lease = self.registry.acquire(&call.uses, Instant::now())?;
+        let mut client = ExpertClient::new(lease.channel.clone())
+            .max_decoding_message_size(self.registry.config().max_message_bytes);
+        let mut grpc_request = tonic::Request::new(request);
+        grpc_request.set_timeout(call.deadline);
+        let started = Instant::now();
+        let result = tokio::time::timeout(call.deadline, client.invoke(grpc_request)).await;
+        let elapsed = started.elapsed();
+        let context = CallContext {
+            uses: &uses,
+            instance: &lease.instance_id,
+            deadline: call.deadline,
+            elapsed,
+        };
+        let response = match result {
+            Err(_) => {
+                let error = deadline_exceeded(&context);
+                lease.finish(CallOutcome::InstanceFailure, Instant::now());
+                return Err(error);
+            }
+            Ok(Err(status)) => {
+                let (error, outcome) = classify_status(&status, &context);
+                tracing::debug!(error = %error, "expert call failed");
+                lease.finish(outcome, Instant::now());
+                return Err(error);
+            }
+            Ok(Ok(response)) => response.into_inner(),
+        };
+        match validated_output(response, &lease, &call, &uses) {
+            Ok((output, confidence, needs, usage)) => {
+                let instance = lease.instance_id.clone();
+                lease.finish(CallOutcome::Success { latency: elapsed }, Instant::now());
+                Ok(StepOutput {
+                    output,
+                    confidence,
+                    instance,
+                    duration_ms: elapsed.as_millis() as u64,
+                    needs,
+                    usage,
+                })
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, endpoint = %lease.endpoint, "expert returned an invalid output");
+                lease.finish(CallOutcome::Answered, Instant::now());
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The response's output as JSON, checked against the skill's output schema,
+/// with its confidence, needs and usage.
+fn validated_output(
+    response: InvokeResponse,
+    lease: &Lease,
+    call: &Invocation,
+    uses: &str,
+) -> Result<(serde_json::Value, f64, Vec<Need>, Usage), StepError> {
+    let invalid = |what: String| {
+        StepError::new(
+            ErrorCode::InvalidOutput,
+            format!(
+                "output of `{uses}` from instance `{}` {what}; fix the expert (or the output schema in its card)",
+                lease.instance_id
+            ),
+        )
+    };
+    let output = opt_struct_to_json(response.output.as_ref())
+        .map_err(|error| invalid(format!("is not valid JSON: {error}")))?;
+    let Some(schemas) = lease.card.skills.get(&call.uses.skill) else {
+        // The lease was granted because the card lists the skill.
+        return Err(StepError::new(
+            ErrorCode::Internal,
+            format!(
+                "instance `{}` was chosen for `{uses}` but its card lacks the skill",
+                lease.instance_id
+            ),
+        ));
+    };
+    check_output(&schemas.output_validator, &output).map_err(|violations| {
+        invalid(format!(
+            "does not match the skill's output schema: {violations}"
+        ))
+    })?;
+    let confidence = response.confidence;
+    if !(0.0..=1.0).contains(&confidence) {
+        return Err(invalid(format!(
+            "has confidence {confidence}, outside 0..1"
+        )));
+    }
+    let needs = response
+        .needs
+        .into_iter()
+        .map(|need| Need {
+            artifact_type: need.artifact_type,
+            query: need.query,
+            reason: need.reason,
+        })
+        .collect();
+    let usage = response
+        .usage
+        .map(|usage| Usage {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        })
+        .unwrap_or_default();
+    Ok((output, confidence, needs, usage))
+}

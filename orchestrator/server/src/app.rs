@@ -1,0 +1,239 @@
+//! Wiring: the orchestrator's gRPC and HTTP servers on one registry, store
+//! and run manager. Used by `synod serve`, `synod up`, embedded `synod run`
+//! and the integration tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use synod_executor::ExecutorConfig;
+use synod_proto::orchestrator::registry_server::RegistryServer;
+use synod_proto::orchestrator::runs_server::RunsServer;
+use synod_proto::orchestrator::workflows_server::WorkflowsServer;
+use synod_registry::{Registry, RegistryConfig, RegistryService};
+use synod_store::{MemoryStore, RunStore};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::grpc::{RunsService, WorkflowsService};
+use crate::http::{HttpState, router};
+use crate::runs::RunManager;
+
+/// Largest gRPC message the orchestrator accepts or sends (64 MiB): step
+/// inputs and outputs can be large (event batches).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// What the orchestrator needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// gRPC listen address (`:0` picks a free port).
+    pub grpc_addr: SocketAddr,
+    /// HTTP listen address (`:0` picks a free port).
+    pub http_addr: SocketAddr,
+    /// Expert endpoints registered at start and never expired.
+    pub static_experts: Vec<String>,
+    /// Workflow files (or directories of `*.yaml`) stored at start, so runs
+    /// can name them.
+    pub workflow_paths: Vec<PathBuf>,
+    /// Executor settings.
+    pub executor: ExecutorConfig,
+    /// Registry settings.
+    pub registry: RegistryConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 7100)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 7180)),
+            static_experts: Vec::new(),
+            workflow_paths: Vec::new(),
+            executor: ExecutorConfig::default(),
+            registry: RegistryConfig::default(),
+        }
+    }
+}
+
+/// A running orchestrator.
+#[derive(Debug)]
+pub struct Orchestrator {
+    /// Where gRPC listens.
+    pub grpc_addr: SocketAddr,
+    /// Where HTTP listens.
+    pub http_addr: SocketAddr,
+    /// Runs.
+    pub manager: RunManager,
+    /// Experts.
+    pub registry: Registry,
+    shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Orchestrator {
+    /// Binds both listeners, registers static experts, loads workflows and
+    /// starts serving. Returns once the servers accept connections.
+    pub async fn start(config: ServerConfig) -> anyhow::Result<Orchestrator> {
+        let shutdown = CancellationToken::new();
+        let registry = Registry::new(config.registry.clone());
+        let store: Arc<dyn RunStore> = Arc::new(MemoryStore::new());
+        let manager = RunManager::new(
+            store,
+            Arc::new(registry.invoker()),
+            Arc::new(registry.clone()),
+            config.executor.clone(),
+            shutdown.child_token(),
+        );
+
+        let grpc_listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen for gRPC on {}; is another synod running? pick another port with --grpc-addr", config.grpc_addr))?;
+        let http_listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {}; is another synod running? pick another port with --http-addr", config.http_addr))?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
+
+        let mut tasks = JoinSet::new();
+        let maintenance = registry.spawn_maintenance(shutdown.child_token());
+        tasks.spawn(async move {
+            maintenance
+                .await
+                .context("registry maintenance task panicked")
+        });
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<RunsServer<RunsService>>()
+            .await;
+        health_reporter
+            .set_serving::<RegistryServer<RegistryService>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(synod_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building the gRPC reflection service")?;
+        let runs = RunsServer::new(RunsService::new(manager.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let workflows = WorkflowsServer::new(WorkflowsService::new(manager.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let registry_service = RegistryServer::new(RegistryService::new(registry.clone()));
+        let grpc_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(runs)
+                .add_service(workflows)
+                .add_service(registry_service)
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(grpc_listener),
+                    grpc_shutdown.cancelled_owned(),
+                )
+                .await
+                .context("gRPC server failed")
+        });
+
+        let app = router(HttpState {
+            manager: manager.clone(),
+            registry: registry.clone(),
+        });
+        let http_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(http_listener, app)
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await
+                .context("HTTP server failed")
+        });
+
+        for endpoint in &config.static_experts {
+            registry
+                .add_static(endpoint)
+                .await
+                .with_context(|| format!("registering static expert `{endpoint}`"))?;
+        }
+        for path in &config.workflow_paths {
+            load_workflows(&manager, path)?;
+        }
+        tracing::info!(grpc = %grpc_addr, http = %http_addr, "orchestrator listening");
+        Ok(Orchestrator {
+            grpc_addr,
+            http_addr,
+            manager,
+            registry,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// `http://<grpc addr>`, for gRPC clients.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// `http://<http addr>`, for HTTP clients.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// A token cancelled when the orchestrator shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until a server task fails or shutdown is requested.
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        tokio::select! {
+            () = self.shutdown.cancelled() => Ok(()),
+            Some(result) = self.tasks.join_next() => {
+                result.context("server task panicked")?
+            }
+        }
+    }
+
+    /// Cancels active runs, stops serving and waits for the tasks.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.manager.shutdown().await;
+        self.shutdown.cancel();
+        while let Some(result) = self.tasks.join_next().await {
+            result.context("server task panicked")??;
+        }
+        Ok(())
+    }
+}
+
+/// Stores one workflow file, or every `*.yaml`/`*.yml` in a directory.
+pub fn load_workflows(manager: &RunManager, path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        for entry in
+            std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))?
+        {
+            let file = entry?.path();
+            let is_yaml = matches!(
+                file.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            );
+            if is_yaml {
+                files.push(file);
+            }
+        }
+        files.sort();
+    } else {
+        files.push(path.to_owned());
+    }
+    let mut names = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let name = manager
+            .put_workflow(&source, &file.display().to_string())
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        names.push(name);
+    }
+    Ok(names)
+}

@@ -1,0 +1,95 @@
+//! Reference and demo experts served by this binary: started on loopback by
+//! `synod up` / embedded `synod run`, or one at a time by `synod expert serve`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use synod_expert_sdk::{ExpertHandle, ExpertServerBuilder};
+
+/// An expert served in the background on loopback.
+#[derive(Debug)]
+pub struct RunningExpert {
+    /// Expert name.
+    pub name: String,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    handle: ExpertHandle,
+}
+
+impl RunningExpert {
+    /// Stops serving.
+    pub async fn stop(self) {
+        if let Err(error) = self.handle.shutdown().await {
+            tracing::warn!(expert = %self.name, error = %error, "expert did not shut down cleanly");
+        }
+    }
+}
+
+/// Every expert this binary can serve, by name.
+fn builders() -> Vec<ExpertServerBuilder> {
+    synod_expert_demo::demo_experts()
+}
+
+/// Names accepted by `synod expert serve`.
+pub fn expert_names() -> Vec<String> {
+    builders()
+        .iter()
+        .map(|builder| builder.name().to_owned())
+        .collect()
+}
+
+/// Starts every demo expert on `127.0.0.1:0`.
+pub async fn start_demo_experts() -> anyhow::Result<Vec<RunningExpert>> {
+    let mut running = Vec::new();
+    for builder in builders() {
+        let name = builder.name().to_owned();
+        let server = builder
+            .build()
+            .with_context(|| format!("building expert `{name}`"))?;
+        let handle = server
+            .spawn_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .with_context(|| format!("starting expert `{name}`"))?;
+        running.push(RunningExpert {
+            name,
+            endpoint: handle.endpoint().to_owned(),
+            handle,
+        });
+    }
+    Ok(running)
+}
+
+/// `synod expert serve <name>`: serves one expert until Ctrl-C, registering
+/// with `orchestrator` when given.
+pub async fn serve_named(
+    name: &str,
+    addr: SocketAddr,
+    orchestrator: Option<String>,
+) -> anyhow::Result<()> {
+    let Some(mut builder) = builders()
+        .into_iter()
+        .find(|builder| builder.name() == name)
+    else {
+        anyhow::bail!(
+            "no expert named `{name}`; available: {}",
+            expert_names().join(", ")
+        );
+    };
+    if let Some(url) = orchestrator {
+        builder = builder.register_with(url);
+    }
+    let server = builder
+        .build()
+        .with_context(|| format!("building expert `{name}`"))?;
+    let handle = server
+        .spawn_on(addr)
+        .await
+        .with_context(|| format!("serving expert `{name}` on {addr}"))?;
+    eprintln!("expert `{name}` serving on {}", handle.endpoint());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    eprintln!("shutting down (deregistering)");
+    handle.shutdown().await.context("shutting down")?;
+    Ok(())
+}

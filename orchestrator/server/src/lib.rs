@@ -1,0 +1,21 @@
+//! The synod orchestrator server and CLI, as a library so integration tests
+//! can start it in-process.
+//!
+//! Layout:
+//! - [`app`]: [`app::Orchestrator`] wiring (gRPC + HTTP servers, registry, store, runs).
+//! - [`runs`]: [`runs::RunManager`], which starts and tracks runs.
+//! - [`view`]: a run's picture folded from its events.
+//! - [`grpc`]: `synod.orchestrator.v1` Runs and Workflows services.
+//! - [`http`]: the JSON API and the SSE event stream.
+//! - [`demo`]: starting the demo experts on loopback.
+//! - [`cli`]: what each `synod` subcommand does.
+//! - [`telemetry`]: logging set-up.
+
+pub mod app;
+pub mod cli;
+pub mod demo;
+pub mod grpc;
+pub mod http;
+pub mod runs;
+pub mod telemetry;
+pub mod view;

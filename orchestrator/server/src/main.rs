@@ -1,0 +1,311 @@
+//! The `synod` command: orchestrator server, reference experts and CLI.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use synod_server::cli::{self, Output};
+
+/// synod: a collaboration-of-experts orchestrator for security operations.
+///
+/// Quick start:
+///   synod up                                   # orchestrator + demo experts on loopback
+///   synod run workflows/ioc-triage.yaml --input workflows/examples/ioc-triage.input.json
+///   synod runs watch <run id>                  # live events (reconnect with --from-seq N)
+///   curl -N localhost:7180/runs/<run id>/events   # the same events as SSE
+#[derive(Debug, Parser)]
+#[command(name = "synod", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+struct ServerArgs {
+    /// gRPC listen address (experts register here; CLI clients connect here).
+    #[arg(long, env = "SYNOD_GRPC_ADDR", default_value = "127.0.0.1:7100")]
+    grpc_addr: SocketAddr,
+    /// HTTP listen address (JSON API, SSE event streams).
+    #[arg(long, env = "SYNOD_HTTP_ADDR", default_value = "127.0.0.1:7180")]
+    http_addr: SocketAddr,
+    /// Expert endpoint to register at start and never expire (repeatable),
+    /// e.g. `--expert http://10.0.0.5:7101`.
+    #[arg(long = "expert", value_name = "URL")]
+    experts: Vec<String>,
+    /// Workflow file or directory of `*.yaml` to store at start (repeatable);
+    /// stored workflows can be started by name.
+    #[arg(long = "workflows", value_name = "PATH")]
+    workflows: Vec<PathBuf>,
+    /// Most step attempts in flight per run.
+    #[arg(long, default_value_t = 64)]
+    max_concurrency: usize,
+    /// Deadline of one step attempt unless the workflow sets `timeout`, e.g. `30s`.
+    #[arg(long, default_value = "60s")]
+    step_timeout: synod_types::HumanDuration,
+}
+
+#[derive(Debug, Args, Clone)]
+struct ClientArgs {
+    /// Orchestrator gRPC endpoint.
+    #[arg(long, env = "SYNOD_SERVER", default_value = "http://127.0.0.1:7100")]
+    server: String,
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the orchestrator (gRPC + HTTP). Experts register themselves, or
+    /// are listed with --expert.
+    Serve(ServerArgs),
+    /// Run the orchestrator together with the demo experts, all on loopback.
+    ///
+    /// The experts are real gRPC servers on 127.0.0.1 ephemeral ports,
+    /// registered with the orchestrator. Stop with Ctrl-C.
+    Up {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run one workflow and show its progress and result.
+    ///
+    /// Uses the orchestrator at --server if one answers there; otherwise (or
+    /// with --embedded) starts an embedded orchestrator with the demo experts
+    /// for this one run.
+    ///
+    /// Example:
+    ///   synod run workflows/ioc-triage.yaml --input workflows/examples/ioc-triage.input.json
+    #[command(verbatim_doc_comment)]
+    Run {
+        /// The workflow YAML file.
+        workflow: PathBuf,
+        /// JSON file with the inputs object (`-` for stdin).
+        #[arg(long, short = 'i', value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// Set one input, `name=value` (value parsed as JSON, else a string); repeatable.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Always start an embedded orchestrator, even if one is running.
+        #[arg(long)]
+        embedded: bool,
+        /// Do not draw a progress bar (events are printed as lines).
+        #[arg(long)]
+        no_progress: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Inspect and control runs on a running orchestrator.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+    /// Inspect registered experts.
+    Experts {
+        #[command(subcommand)]
+        command: ExpertsCommand,
+    },
+    /// Check a workflow file and report every problem with file:line:col.
+    ///
+    /// Offline by default (syntax, fields, references, cycles). With
+    /// --server, also checks experts and skills against the running
+    /// orchestrator's registry. Exit code 1 when there are errors.
+    Validate {
+        /// The workflow YAML file.
+        workflow: PathBuf,
+        /// Check against this orchestrator's registry too.
+        #[arg(long, env = "SYNOD_VALIDATE_SERVER")]
+        server: Option<String>,
+        /// Print diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reference experts.
+    Expert {
+        #[command(subcommand)]
+        command: ExpertCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// Newest runs first.
+    List {
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// One run with its steps and result.
+    Get {
+        /// Run id.
+        run_id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Stream a run's events live; resume after a disconnect with --from-seq.
+    Watch {
+        /// Run id.
+        run_id: String,
+        /// Deliver events after this sequence number (the last one you saw).
+        #[arg(long, default_value_t = 0)]
+        from_seq: u64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Cancel a running run.
+    Cancel {
+        /// Run id.
+        run_id: String,
+        /// Why (recorded in the run's events).
+        #[arg(long, default_value = "cancelled from the CLI")]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExpertsCommand {
+    /// Registered experts with their skills and instance health.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExpertCommand {
+    /// Serve one reference expert over gRPC and register it with an orchestrator.
+    Serve {
+        /// Expert name (see `synod expert names`).
+        name: String,
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Orchestrator to register with (omit to serve without registering).
+        #[arg(long, env = "SYNOD_SERVER")]
+        orchestrator: Option<String>,
+    },
+    /// List the reference experts this binary can serve.
+    Names,
+}
+
+impl ServerArgs {
+    fn into_config(self) -> synod_server::app::ServerConfig {
+        let mut config = synod_server::app::ServerConfig {
+            grpc_addr: self.grpc_addr,
+            http_addr: self.http_addr,
+            static_experts: self.experts,
+            workflow_paths: self.workflows,
+            ..Default::default()
+        };
+        config.executor.max_concurrency = self.max_concurrency.max(1);
+        config.executor.default_timeout = self.step_timeout.get();
+        config
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let verbose = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Up { .. } | Command::Expert { .. }
+    );
+    synod_server::telemetry::init(if verbose { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
+    let ok = std::process::ExitCode::SUCCESS;
+    match command {
+        Command::Serve(args) => cli::serve(args.into_config(), false).await.map(|()| ok),
+        Command::Up { server } => cli::serve(server.into_config(), true).await.map(|()| ok),
+        Command::Run {
+            workflow,
+            input,
+            set,
+            embedded,
+            no_progress,
+            client,
+        } => {
+            let inputs = cli::read_inputs(input.as_deref(), &set)?;
+            let source = std::fs::read_to_string(&workflow)
+                .with_context(|| format!("cannot read workflow file {}", workflow.display()))?;
+            let output = Output::new(client.json, !no_progress);
+            cli::run(cli::RunRequest {
+                source,
+                file: workflow.display().to_string(),
+                inputs,
+                server: client.server,
+                embedded,
+                output,
+            })
+            .await
+        }
+        Command::Runs { command } => match command {
+            RunsCommand::List { limit, client } => {
+                cli::runs_list(&client.server, limit, client.json)
+                    .await
+                    .map(|()| ok)
+            }
+            RunsCommand::Get { run_id, client } => {
+                cli::runs_get(&client.server, &run_id, client.json)
+                    .await
+                    .map(|()| ok)
+            }
+            RunsCommand::Watch {
+                run_id,
+                from_seq,
+                client,
+            } => cli::runs_watch(&client.server, &run_id, from_seq, client.json).await,
+            RunsCommand::Cancel {
+                run_id,
+                reason,
+                client,
+            } => cli::runs_cancel(&client.server, &run_id, &reason, client.json)
+                .await
+                .map(|()| ok),
+        },
+        Command::Experts {
+            command: ExpertsCommand::List { client },
+        } => cli::experts_list(&client.server, client.json)
+            .await
+            .map(|()| ok),
+        Command::Validate {
+            workflow,
+            server,
+            json,
+        } => cli::validate(&workflow, server.as_deref(), json).await,
+        Command::Expert { command } => match command {
+            ExpertCommand::Serve {
+                name,
+                addr,
+                orchestrator,
+            } => cli::expert_serve(&name, addr, orchestrator)
+                .await
+                .map(|()| ok),
+            ExpertCommand::Names => {
+                cli::expert_names();
+                Ok(ok)
+            }
+        },
+    }
+}

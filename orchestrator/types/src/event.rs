@@ -1,0 +1,278 @@
+//! Run events: the typed, versioned record of everything a run does.
+//!
+//! The executor emits [`RunEventKind`]s; the store assigns each a per-run
+//! sequence number (1, 2, 3, … without gaps) and a time, giving a
+//! [`RunEvent`]. On the wire (SSE, gRPC `cloud_event_json`) an event is a
+//! CloudEvents 1.0 JSON object ([`CloudEvent`]): `type` is
+//! `synod.<noun>.<verb>`, `source` is `synod/runs/<run id>`, `subject` is the
+//! step id, the extension `synodseq` carries the sequence number and
+//! `synodversion` the payload schema version ([`EVENT_SCHEMA_VERSION`]).
+//!
+//! Payloads must be redacted of secrets before they become events
+//! ([`crate::redact`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::StepError;
+use crate::{RunId, SkillRef, StepId};
+
+/// Version of the event payload schema. Bump when a variant's fields change
+/// incompatibly; readers accept older versions.
+pub const EVENT_SCHEMA_VERSION: u32 = 1;
+
+/// One recorded event of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// The run.
+    pub run_id: RunId,
+    /// Position in the run's event log, from 1, without gaps.
+    pub seq: u64,
+    /// When the event was recorded.
+    pub time: DateTime<Utc>,
+    /// What happened.
+    pub kind: RunEventKind,
+}
+
+/// A step as planned, listed in [`RunEventKind::RunStarted`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    /// Step id.
+    pub id: StepId,
+    /// The skill it invokes.
+    pub uses: SkillRef,
+    /// Steps it waits for.
+    pub needs: Vec<StepId>,
+}
+
+/// What happened in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunEventKind {
+    /// The run was accepted and planned.
+    RunStarted {
+        /// Workflow name (or `task` for planner-driven runs).
+        workflow: String,
+        /// The run's inputs (redacted).
+        inputs: Value,
+        /// The plan's steps.
+        steps: Vec<PlannedStep>,
+    },
+    /// An attempt of a step was sent to an expert.
+    StepStarted {
+        /// Step id.
+        step: StepId,
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// The skill invoked.
+        uses: SkillRef,
+        /// The resolved input (redacted).
+        input: Value,
+    },
+    /// A step produced a valid output.
+    StepSucceeded {
+        /// Step id.
+        step: StepId,
+        /// The attempt that succeeded.
+        attempt: u32,
+        /// The output, validated against the skill's output schema (redacted).
+        output: Value,
+        /// The expert's confidence, 0..1.
+        confidence: f64,
+        /// Wall time of the successful attempt, in milliseconds.
+        duration_ms: u64,
+        /// The expert instance that served it.
+        instance: String,
+    },
+    /// A step attempt failed. `will_retry` says whether another attempt follows.
+    StepFailed {
+        /// Step id.
+        step: StepId,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why.
+        error: StepError,
+        /// True when a [`RunEventKind::StepRetryScheduled`] follows.
+        will_retry: bool,
+    },
+    /// Another attempt of a step is scheduled after a delay.
+    StepRetryScheduled {
+        /// Step id.
+        step: StepId,
+        /// The attempt that will run next.
+        next_attempt: u32,
+        /// Delay before it, in milliseconds.
+        delay_ms: u64,
+    },
+    /// A step will not run.
+    StepSkipped {
+        /// Step id.
+        step: StepId,
+        /// Why (e.g. "upstream step `detect` failed").
+        reason: String,
+    },
+    /// A step was cancelled.
+    StepCancelled {
+        /// Step id.
+        step: StepId,
+    },
+    /// Every step finished and the run succeeded.
+    RunSucceeded {
+        /// The run's result (redacted).
+        result: Value,
+    },
+    /// The run failed.
+    RunFailed {
+        /// Summary of what failed.
+        error: String,
+        /// Steps that failed for good.
+        failed_steps: Vec<StepId>,
+    },
+    /// The run was cancelled.
+    RunCancelled {
+        /// Why, as given by whoever cancelled it.
+        reason: String,
+    },
+}
+
+impl RunEventKind {
+    /// The CloudEvents `type`, e.g. `synod.step.succeeded`.
+    pub fn cloud_event_type(&self) -> &'static str {
+        match self {
+            RunEventKind::RunStarted { .. } => "synod.run.started",
+            RunEventKind::StepStarted { .. } => "synod.step.started",
+            RunEventKind::StepSucceeded { .. } => "synod.step.succeeded",
+            RunEventKind::StepFailed { .. } => "synod.step.failed",
+            RunEventKind::StepRetryScheduled { .. } => "synod.step.retry_scheduled",
+            RunEventKind::StepSkipped { .. } => "synod.step.skipped",
+            RunEventKind::StepCancelled { .. } => "synod.step.cancelled",
+            RunEventKind::RunSucceeded { .. } => "synod.run.succeeded",
+            RunEventKind::RunFailed { .. } => "synod.run.failed",
+            RunEventKind::RunCancelled { .. } => "synod.run.cancelled",
+        }
+    }
+
+    /// The step the event is about, if any (the CloudEvents `subject`).
+    pub fn step(&self) -> Option<&StepId> {
+        match self {
+            RunEventKind::StepStarted { step, .. }
+            | RunEventKind::StepSucceeded { step, .. }
+            | RunEventKind::StepFailed { step, .. }
+            | RunEventKind::StepRetryScheduled { step, .. }
+            | RunEventKind::StepSkipped { step, .. }
+            | RunEventKind::StepCancelled { step } => Some(step),
+            RunEventKind::RunStarted { .. }
+            | RunEventKind::RunSucceeded { .. }
+            | RunEventKind::RunFailed { .. }
+            | RunEventKind::RunCancelled { .. } => None,
+        }
+    }
+
+    /// True for the last event a run can have.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            RunEventKind::RunSucceeded { .. }
+                | RunEventKind::RunFailed { .. }
+                | RunEventKind::RunCancelled { .. }
+        )
+    }
+}
+
+/// A CloudEvents 1.0 event in its JSON format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudEvent {
+    /// Always `1.0`.
+    pub specversion: String,
+    /// Unique per event: `<run id>:<seq>`.
+    pub id: String,
+    /// `synod/runs/<run id>`.
+    pub source: String,
+    /// `synod.<noun>.<verb>`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The step id, for step events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// RFC 3339 time.
+    pub time: DateTime<Utc>,
+    /// Always `application/json`.
+    pub datacontenttype: String,
+    /// Extension: the per-run sequence number.
+    pub synodseq: u64,
+    /// Extension: the payload schema version.
+    pub synodversion: u32,
+    /// The event payload: the [`RunEventKind`] fields (with `type`).
+    pub data: Value,
+}
+
+impl RunEvent {
+    /// The CloudEvents 1.0 form of this event.
+    pub fn to_cloud_event(&self) -> CloudEvent {
+        CloudEvent {
+            specversion: "1.0".to_owned(),
+            id: format!("{}:{}", self.run_id, self.seq),
+            source: format!("synod/runs/{}", self.run_id),
+            event_type: self.kind.cloud_event_type().to_owned(),
+            subject: self.kind.step().map(|step| step.0.clone()),
+            time: self.time,
+            datacontenttype: "application/json".to_owned(),
+            synodseq: self.seq,
+            synodversion: EVENT_SCHEMA_VERSION,
+            data: serde_json::to_value(&self.kind).unwrap_or(Value::Null),
+        }
+    }
+
+    /// The CloudEvents 1.0 JSON text of this event.
+    pub fn to_cloud_event_json(&self) -> String {
+        serde_json::to_string(&self.to_cloud_event()).unwrap_or_default()
+    }
+
+    /// Reads an event back from its CloudEvents form.
+    pub fn from_cloud_event(event: &CloudEvent) -> Result<RunEvent, serde_json::Error> {
+        let run_id = event
+            .source
+            .strip_prefix("synod/runs/")
+            .unwrap_or(&event.source)
+            .parse()
+            .map_err(serde::de::Error::custom)?;
+        Ok(RunEvent {
+            run_id,
+            seq: event.synodseq,
+            time: event.time,
+            kind: serde_json::from_value(event.data.clone())?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cloud_event_round_trip() {
+        let event = RunEvent {
+            run_id: RunId::new(),
+            seq: 7,
+            time: Utc::now(),
+            kind: RunEventKind::StepSucceeded {
+                step: StepId::new("detect"),
+                attempt: 2,
+                output: json!({"alerts": []}),
+                confidence: 0.9,
+                duration_ms: 12,
+                instance: "i-1".into(),
+            },
+        };
+        let cloud = event.to_cloud_event();
+        assert_eq!(cloud.event_type, "synod.step.succeeded");
+        assert_eq!(cloud.subject.as_deref(), Some("detect"));
+        assert_eq!(cloud.data["type"], "step_succeeded");
+        let text = event.to_cloud_event_json();
+        let parsed: CloudEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(RunEvent::from_cloud_event(&parsed).unwrap(), event);
+    }
+}

@@ -1,0 +1,151 @@
+//! Stable diagnostic codes: `SYN-W…` for the workflow loader, `SYN-P…` for
+//! the planner. A code never changes meaning once released; retired codes are
+//! not reused. [`TABLE`] lists every code with a one-line meaning.
+
+/// The file is not valid YAML (or uses anchors, aliases or tags).
+pub const YAML_SYNTAX: &str = "SYN-W0001";
+/// A value has the wrong YAML type (e.g. a list where a mapping is expected).
+pub const WRONG_TYPE: &str = "SYN-W0002";
+/// A mapping holds a field the format does not define.
+pub const UNKNOWN_FIELD: &str = "SYN-W0003";
+/// `needs` names a step that does not exist.
+pub const UNKNOWN_NEED: &str = "SYN-W0004";
+/// A required field is absent.
+pub const MISSING_FIELD: &str = "SYN-W0005";
+/// A mapping holds the same key twice.
+pub const DUPLICATE_KEY: &str = "SYN-W0006";
+/// A workflow name, step id or input name has characters that are not allowed.
+pub const INVALID_NAME: &str = "SYN-W0007";
+/// `uses` is not `expert/skill`.
+pub const INVALID_USES: &str = "SYN-W0008";
+/// A step needs itself, directly or through its own output.
+pub const SELF_NEED: &str = "SYN-W0009";
+/// Steps need each other in a cycle.
+pub const DEPENDENCY_CYCLE: &str = "SYN-W0010";
+/// A `${{ }}` expression does not parse.
+pub const EXPRESSION_SYNTAX: &str = "SYN-W0011";
+/// An expression reads an input the workflow does not declare.
+pub const UNKNOWN_INPUT_REF: &str = "SYN-W0012";
+/// An expression reads a step that does not exist, or not through `.output`.
+pub const UNKNOWN_STEP_REF: &str = "SYN-W0013";
+/// A duration (`timeout`, retry intervals) does not parse.
+pub const INVALID_DURATION: &str = "SYN-W0014";
+/// A `retry` policy is malformed or has impossible numbers.
+pub const INVALID_RETRY: &str = "SYN-W0015";
+/// An input's `type` is unknown, or its `default` does not have that type.
+pub const INVALID_INPUT: &str = "SYN-W0016";
+/// `steps` is empty.
+pub const NO_STEPS: &str = "SYN-W0017";
+/// A step lists the same need twice (warning).
+pub const DUPLICATE_NEED: &str = "SYN-W0018";
+/// `uses` names an expert the catalog does not know.
+pub const UNKNOWN_EXPERT: &str = "SYN-P0001";
+/// `uses` names a skill the expert does not offer.
+pub const UNKNOWN_SKILL: &str = "SYN-P0002";
+/// An expression reads an output field the skill's output schema does not have.
+pub const UNKNOWN_OUTPUT_FIELD: &str = "SYN-P0003";
+/// A plan step's input reads a step it does not list in `needs`.
+pub const UNLISTED_REFERENCE: &str = "SYN-P0004";
+
+/// Every code with its one-line meaning, in code order.
+pub const TABLE: &[(&str, &str)] = &[
+    (
+        YAML_SYNTAX,
+        "the file is not valid YAML, or uses anchors, aliases or tags",
+    ),
+    (
+        WRONG_TYPE,
+        "a value has the wrong YAML type (e.g. a list where a mapping is expected)",
+    ),
+    (
+        UNKNOWN_FIELD,
+        "a mapping holds a field the format does not define",
+    ),
+    (UNKNOWN_NEED, "`needs` names a step that does not exist"),
+    (MISSING_FIELD, "a required field is absent"),
+    (DUPLICATE_KEY, "a mapping holds the same key twice"),
+    (
+        INVALID_NAME,
+        "a workflow name, step id or input name has characters that are not allowed",
+    ),
+    (INVALID_USES, "`uses` is not `expert/skill`"),
+    (
+        SELF_NEED,
+        "a step needs itself, directly or through its own output",
+    ),
+    (DEPENDENCY_CYCLE, "steps need each other in a cycle"),
+    (EXPRESSION_SYNTAX, "a `${{ }}` expression does not parse"),
+    (
+        UNKNOWN_INPUT_REF,
+        "an expression reads an input the workflow does not declare",
+    ),
+    (
+        UNKNOWN_STEP_REF,
+        "an expression reads a step that does not exist, or not through `.output`",
+    ),
+    (
+        INVALID_DURATION,
+        "a duration (`timeout`, retry intervals) does not parse",
+    ),
+    (
+        INVALID_RETRY,
+        "a `retry` policy is malformed or has impossible numbers",
+    ),
+    (
+        INVALID_INPUT,
+        "an input's `type` is unknown, or its `default` does not have that type",
+    ),
+    (NO_STEPS, "`steps` is empty"),
+    (DUPLICATE_NEED, "a step lists the same need twice (warning)"),
+    (
+        UNKNOWN_EXPERT,
+        "`uses` names an expert the catalog does not know",
+    ),
+    (
+        UNKNOWN_SKILL,
+        "`uses` names a skill the expert does not offer",
+    ),
+    (
+        UNKNOWN_OUTPUT_FIELD,
+        "an expression reads an output field the skill's output schema does not have",
+    ),
+    (
+        UNLISTED_REFERENCE,
+        "a plan step's input reads a step it does not list in `needs`",
+    ),
+];
+
+/// The one-line meaning of `code`, if it is a known code.
+pub fn meaning(code: &str) -> Option<&'static str> {
+    for (known, text) in TABLE {
+        if *known == code {
+            return Some(text);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, text) in TABLE {
+            assert!(
+                code.starts_with("SYN-W") || code.starts_with("SYN-P"),
+                "{code}"
+            );
+            assert_eq!(code.len(), 9, "{code}");
+            assert!(code[5..].chars().all(|c| c.is_ascii_digit()), "{code}");
+            assert!(!text.is_empty());
+            assert!(seen.insert(*code), "{code} listed twice");
+        }
+        assert_eq!(
+            meaning(UNKNOWN_NEED),
+            Some("`needs` names a step that does not exist")
+        );
+        assert_eq!(meaning("SYN-W9999"), None);
+    }
+}
