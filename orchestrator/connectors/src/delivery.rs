@@ -1,0 +1,427 @@
+//! Sending a binding request over HTTP(S) with bounded retries.
+//!
+//! Order of checks: the request is validated, then the destination is checked against the
+//! [`Allowlist`]; only then is a connection made. **Redirects are not followed**: a 3xx
+//! answer ends the delivery with [`ErrorClass::Redirect`] and the `Location` in the error,
+//! so a destination can never bounce a request (with its secrets) to a host outside the
+//! allowlist. No proxy from the environment is used either.
+//!
+//! Retries: connect errors, timeouts, broken connections, 5xx, 408 and 429 are retried up
+//! to the policy's attempt count, waiting `Retry-After` when the answer has one, otherwise
+//! the policy's exponential backoff with jitter; no attempt starts after the total deadline.
+//! Every attempt sends the same `Idempotency-Key`.
+
+use std::time::{Duration, SystemTime};
+
+use http::StatusCode;
+use http::header::{LOCATION, RETRY_AFTER};
+use synod_types::{HumanDuration, RetryPolicy};
+use tokio::time::Instant;
+
+use crate::allowlist::Allowlist;
+use crate::classify::{ErrorClass, parse_retry_after};
+use crate::record::{AttemptRecord, DeliveryOutcome, DeliveryReport};
+use crate::redact::Redactor;
+use crate::request::{BindingRequest, ValidRequest};
+
+/// Retry and time limits of a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryPolicy {
+    /// Attempts and backoff between them (`Retry-After` overrides the backoff).
+    pub retry: RetryPolicy,
+    /// Limit for one attempt, from connect to the end of the response body excerpt.
+    pub attempt_timeout: Duration,
+    /// Limit for the whole delivery, waits included.
+    pub total_deadline: Duration,
+    /// How much of a response body is kept in records.
+    pub body_excerpt_bytes: usize,
+}
+
+impl Default for DeliveryPolicy {
+    /// 5 attempts, backoff 500 ms doubling up to 30 s, 10 s per attempt, 2 min in total.
+    fn default() -> Self {
+        DeliveryPolicy {
+            retry: RetryPolicy::Exponential {
+                initial_interval: HumanDuration(Duration::from_millis(500)),
+                factor: 2.0,
+                max_interval: HumanDuration(Duration::from_secs(30)),
+                max_attempts: 5,
+            },
+            attempt_timeout: Duration::from_secs(10),
+            total_deadline: Duration::from_secs(120),
+            body_excerpt_bytes: 2048,
+        }
+    }
+}
+
+/// An invalid [`DeliveryPolicy`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid delivery policy: {}", problems.join("; "))]
+pub struct DeliveryPolicyError {
+    /// Every problem found.
+    pub problems: Vec<String>,
+}
+
+impl DeliveryPolicy {
+    /// Checks the numbers.
+    pub fn validate(&self) -> Result<(), DeliveryPolicyError> {
+        let mut problems = self.retry.problems();
+        if self.attempt_timeout.is_zero() {
+            problems.push("`attempt_timeout` must be greater than zero".to_owned());
+        }
+        if self.total_deadline < self.attempt_timeout {
+            problems.push(format!(
+                "`total_deadline` ({}) is shorter than `attempt_timeout` ({})",
+                HumanDuration(self.total_deadline),
+                HumanDuration(self.attempt_timeout)
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(DeliveryPolicyError { problems })
+        }
+    }
+}
+
+/// Building an [`HttpDelivery`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpDeliveryError {
+    /// The policy is invalid.
+    #[error(transparent)]
+    Policy(#[from] DeliveryPolicyError),
+    /// The HTTP client could not be built (TLS setup).
+    #[error("cannot build the HTTP client for bindings")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Delivers binding requests to allowlisted destinations.
+#[derive(Debug, Clone)]
+pub struct HttpDelivery {
+    client: reqwest::Client,
+    allowlist: Allowlist,
+    policy: DeliveryPolicy,
+}
+
+/// What one attempt produced, before it becomes an [`AttemptRecord`].
+struct AttemptResult {
+    status: Option<u16>,
+    failure: Option<(ErrorClass, String)>,
+    excerpt: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+impl HttpDelivery {
+    /// A sender with its own connection pool. Installs rustls' `ring` crypto provider as
+    /// the process default if none is installed yet.
+    pub fn new(allowlist: Allowlist, policy: DeliveryPolicy) -> Result<Self, HttpDeliveryError> {
+        policy.validate()?;
+        // Err means a provider is already installed, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(policy.attempt_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("synod/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(HttpDeliveryError::Client)?;
+        Ok(HttpDelivery {
+            client,
+            allowlist,
+            policy,
+        })
+    }
+
+    /// The destinations this sender accepts.
+    pub fn allowlist(&self) -> &Allowlist {
+        &self.allowlist
+    }
+
+    /// The retry and time limits.
+    pub fn policy(&self) -> &DeliveryPolicy {
+        &self.policy
+    }
+
+    /// Delivers `request`, retrying as the policy allows. Never fails: every problem is
+    /// in the report's outcome. Strings in the report are passed through `redactor`.
+    pub async fn deliver(&self, request: &BindingRequest, redactor: &Redactor) -> DeliveryReport {
+        self.deliver_with(request, redactor, |_| {}).await
+    }
+
+    /// Like [`HttpDelivery::deliver`], calling `on_attempt` as each attempt ends (before
+    /// waiting for the next), so callers can emit events live.
+    pub async fn deliver_with(
+        &self,
+        request: &BindingRequest,
+        redactor: &Redactor,
+        mut on_attempt: impl FnMut(&AttemptRecord),
+    ) -> DeliveryReport {
+        let started = Instant::now();
+        let deadline = started + self.policy.total_deadline;
+        let mut report = DeliveryReport {
+            binding: request.binding.clone(),
+            idempotency_key: request
+                .idempotency_key
+                .as_deref()
+                .map(|key| redactor.redact(key)),
+            attempts: Vec::new(),
+            outcome: DeliveryOutcome::Delivered {
+                status: 0,
+                attempts: 0,
+            },
+            total_ms: 0,
+        };
+        let not_sent = |class: ErrorClass, error: String| DeliveryOutcome::Failed {
+            error_class: class,
+            error: redactor.redact(&error),
+            status: None,
+            attempts: 0,
+            retryable: false,
+        };
+        let valid = match request.validate() {
+            Ok(valid) => valid,
+            Err(error) => {
+                report.outcome = not_sent(ErrorClass::InvalidRequest, error.to_string());
+                return report;
+            }
+        };
+        if let Err(error) = self.allowlist.check(valid.url()) {
+            tracing::warn!(binding = %request.binding, host = %error.host, "binding destination refused by allowlist");
+            report.outcome = not_sent(
+                ErrorClass::Disallowed,
+                format!("binding `{}`: {error}", request.binding),
+            );
+            return report;
+        }
+
+        let max_attempts = self.policy.retry.max_attempts();
+        let mut attempt = 0;
+        report.outcome = loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let timeout = self.policy.attempt_timeout.min(remaining);
+            let attempt_started = Instant::now();
+            let result = self.attempt(&valid, timeout, redactor).await;
+            let mut record = AttemptRecord {
+                binding: request.binding.clone(),
+                attempt,
+                status: result.status,
+                duration_ms: millis(attempt_started.elapsed()),
+                error_class: result.failure.as_ref().map(|(class, _)| *class),
+                error: result.failure.as_ref().map(|(_, message)| message.clone()),
+                response_excerpt: result.excerpt,
+                retry_in_ms: None,
+            };
+            let Some((class, message)) = result.failure else {
+                tracing::debug!(binding = %request.binding, attempt, status = ?result.status, "binding delivered");
+                on_attempt(&record);
+                report.attempts.push(record);
+                break DeliveryOutcome::Delivered {
+                    status: result.status.unwrap_or_default(),
+                    attempts: attempt,
+                };
+            };
+            tracing::debug!(binding = %request.binding, attempt, status = ?result.status, error_class = class.as_str(), "binding attempt failed");
+            let give_up = |error_class, error: String, retryable| DeliveryOutcome::Failed {
+                error_class,
+                error,
+                status: result.status,
+                attempts: attempt,
+                retryable,
+            };
+            let outcome = if !class.is_retryable() {
+                Some(give_up(class, message, false))
+            } else if attempt >= max_attempts {
+                Some(give_up(
+                    class,
+                    format!("gave up after {attempt} attempts (the policy's maximum): {message}"),
+                    true,
+                ))
+            } else {
+                let backoff = self
+                    .policy
+                    .retry
+                    .delay_after(attempt, fastrand::f64())
+                    .unwrap_or_default();
+                let delay = result.retry_after.unwrap_or(backoff);
+                if Instant::now() + delay >= deadline {
+                    Some(give_up(
+                        ErrorClass::DeadlineExceeded,
+                        format!(
+                            "gave up after {attempt} attempts: the next one, in {}, would start after the delivery deadline of {}; last error: {message}",
+                            HumanDuration(round_to_millis(delay)),
+                            HumanDuration(self.policy.total_deadline)
+                        ),
+                        true,
+                    ))
+                } else {
+                    record.retry_in_ms = Some(millis(delay));
+                    on_attempt(&record);
+                    report.attempts.push(record.clone());
+                    tokio::time::sleep(delay).await;
+                    None
+                }
+            };
+            if let Some(outcome) = outcome {
+                on_attempt(&record);
+                report.attempts.push(record);
+                break outcome;
+            }
+        };
+        report.total_ms = millis(started.elapsed());
+        report
+    }
+
+    async fn attempt(
+        &self,
+        request: &ValidRequest,
+        timeout: Duration,
+        redactor: &Redactor,
+    ) -> AttemptResult {
+        let mut builder = self
+            .client
+            .request(request.method().clone(), request.url().clone())
+            .timeout(timeout);
+        for (name, value) in request.headers() {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = request.body_bytes() {
+            builder = builder.body(body);
+        }
+        let mut response = match builder.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let class = classify_client_error(&error);
+                return AttemptResult {
+                    status: None,
+                    failure: Some((class, redactor.redact(&error_chain(error)))),
+                    excerpt: None,
+                    retry_after: None,
+                };
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, SystemTime::now()));
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let excerpt = read_excerpt(&mut response, self.policy.body_excerpt_bytes, redactor).await;
+        let failure = ErrorClass::from_status(status.as_u16()).map(|class| {
+            (
+                class,
+                redactor.redact(&status_message(class, status, location)),
+            )
+        });
+        AttemptResult {
+            status: Some(status.as_u16()),
+            failure,
+            excerpt,
+            retry_after: retry_after.filter(|_| failure_is_retryable(status)),
+        }
+    }
+}
+
+fn failure_is_retryable(status: StatusCode) -> bool {
+    ErrorClass::from_status(status.as_u16()).is_some_and(ErrorClass::is_retryable)
+}
+
+fn status_message(class: ErrorClass, status: StatusCode, location: Option<String>) -> String {
+    let status_text = format!(
+        "HTTP {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let status_text = status_text.trim_end();
+    match class {
+        ErrorClass::Redirect => format!(
+            "the destination answered {status_text} redirecting to `{}`; bindings do not follow redirects: set the binding URL to the final address",
+            location.as_deref().unwrap_or("(no Location header)")
+        ),
+        ErrorClass::ClientError => format!(
+            "the destination rejected the request with {status_text}; it is not retried: check the binding's URL, headers and body against the destination's API"
+        ),
+        ErrorClass::RateLimited => format!("the destination is rate limiting ({status_text})"),
+        _ => format!("the destination answered {status_text}"),
+    }
+}
+
+fn classify_client_error(error: &reqwest::Error) -> ErrorClass {
+    if error.is_timeout() {
+        ErrorClass::Timeout
+    } else if error.is_connect() {
+        ErrorClass::Connect
+    } else if error.is_builder() {
+        ErrorClass::InvalidRequest
+    } else {
+        ErrorClass::Transport
+    }
+}
+
+/// The error and its sources, without the URL (it may carry templated data).
+fn error_chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Reads at most `limit` bytes of the body (plus enough to redact a secret cut at the
+/// limit), redacts, then truncates. Read errors end the excerpt silently.
+async fn read_excerpt(
+    response: &mut reqwest::Response,
+    limit: usize,
+    redactor: &Redactor,
+) -> Option<String> {
+    if limit == 0 {
+        return None;
+    }
+    let wanted = limit + redactor.longest_pattern();
+    let mut bytes = Vec::new();
+    let mut truncated = false;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > wanted {
+            bytes.truncate(wanted);
+            truncated = true;
+            break;
+        }
+    }
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut text = redactor.redact(&String::from_utf8_lossy(&bytes));
+    if text.len() > limit {
+        let mut cut = limit;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        truncated = true;
+    }
+    if truncated {
+        text.push('…');
+    }
+    Some(text)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn round_to_millis(duration: Duration) -> Duration {
+    Duration::from_millis(millis(duration))
+}
