@@ -1,1 +1,54 @@
-//! Test harness shared by the integration tests.
+//! Test harness shared by the integration tests (and reusable by later
+//! suites): everything talks over real gRPC and HTTP on `127.0.0.1` with
+//! ephemeral ports.
+//!
+//! Layout:
+//! - [`orchestrator`]: [`TestOrchestrator`], an in-process orchestrator with
+//!   gRPC clients, run helpers (start, watch, wait) and short timings.
+//! - [`experts`]: test experts built with `synod-expert-sdk` and served on
+//!   their own gRPC servers (echo/join, flaky, hanging, gated, labelled workers).
+//! - [`rogue`]: a hand-written expert (no SDK) that breaks its own output
+//!   schema, to exercise the orchestrator's output validation.
+//! - [`events`]: decoding run events from the wire and checking sequences.
+//! - [`sse`]: a minimal Server-Sent Events reader over reqwest.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+pub mod events;
+pub mod experts;
+pub mod orchestrator;
+pub mod rogue;
+pub mod sse;
+
+pub use orchestrator::{Finished, TestOrchestrator, fast_config};
+
+/// Upper bound for anything a test waits for; far above what a passing test
+/// needs, so that a hang fails the test instead of blocking the suite.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Awaits `future` for at most [`WAIT`], failing with `what` in the message.
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> anyhow::Result<T> {
+    tokio::time::timeout(WAIT, future)
+        .await
+        .with_context(|| format!("timed out after {WAIT:?} waiting for {what}"))
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, for at most [`WAIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    within(what, async {
+        loop {
+            if let Some(value) = check().await? {
+                return Ok(value);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await?
+}

@@ -1,1 +1,15 @@
-//! Integration tests (one binary).
+//! Integration tests (one binary): the orchestrator in-process on ephemeral
+//! loopback ports, experts served separately with `synod-expert-sdk`,
+//! everything over real gRPC and HTTP.
+
+mod cancel;
+mod dag;
+mod deadline;
+mod demo;
+mod failover;
+mod output_schema;
+mod registration;
+mod retry;
+mod sse;
+mod validate;
+mod watch;
