@@ -1,12 +1,30 @@
 //! synod run store: where runs and their events live.
 //!
 //! Layout:
-//! - [`store`]: the [`RunStore`] trait, [`RunRecord`], [`StoreError`].
-//! - [`memory`]: [`MemoryStore`], the in-memory implementation (durable
-//!   SQLite/PostgreSQL implementations come with the durability issue).
+//! - [`store`]: the [`RunStore`] trait, [`RunRecord`], [`Lease`], [`StoreError`].
+//! - [`memory`]: [`MemoryStore`], in memory, lost on exit (tests, `--ephemeral` use).
+//! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL).
+//! - [`postgres`]: [`PostgresStore`], for several replicas sharing one database.
+//! - `record` (pure: record changes, event encoding, limits), `live`
+//!   (subscriptions shared by all backends), [`migrations`] (versioned schema).
+//!
+//! Every backend passes the same conformance suite (`src/conformance.rs`).
 
 pub mod memory;
+pub mod migrations;
+pub mod postgres;
+pub mod sqlite;
 pub mod store;
 
+mod live;
+mod record;
+mod sql;
+
+#[cfg(test)]
+mod conformance;
+
 pub use memory::MemoryStore;
-pub use store::{EventStream, RunRecord, RunStore, StoreError};
+pub use postgres::{PostgresConfig, PostgresStore};
+pub use record::{INLINE_EVENT_BYTES, MAX_EVENT_BYTES};
+pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
+pub use store::{EventStream, Lease, RunRecord, RunStore, StoreError};

@@ -2,29 +2,27 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use chrono::Utc;
-use futures::StreamExt;
-use synod_types::{RunEvent, RunEventKind, RunId, RunStatus};
-use tokio::sync::broadcast;
+use chrono::{DateTime, Utc};
+use synod_types::{RunEvent, RunEventKind, RunId};
 
-use crate::store::{EventStream, RunRecord, RunStore, StoreError};
-
-/// Live events buffered per run for slow subscribers; a subscriber that falls
-/// further behind catches up from the stored log instead.
-const LIVE_BUFFER: usize = 1024;
+use crate::live::{self, LiveHub, Notice};
+use crate::record::{self, apply_to_record};
+use crate::store::{EventStream, Lease, RunRecord, RunStore, StoreError};
 
 /// An in-memory [`RunStore`].
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Mutex<HashMap<RunId, RunLog>>>,
+    hub: Arc<LiveHub>,
 }
 
 #[derive(Debug)]
 struct RunLog {
     record: RunRecord,
     events: Vec<RunEvent>,
-    live: broadcast::Sender<RunEvent>,
+    lease: Option<Lease>,
 }
 
 impl MemoryStore {
@@ -40,12 +38,6 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    fn events_after(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
-        let runs = self.lock();
-        let log = runs.get(&run_id).ok_or(StoreError::RunNotFound(run_id))?;
-        Ok(events_after(&log.events, after_seq))
-    }
 }
 
 fn events_after(events: &[RunEvent], after_seq: u64) -> Vec<RunEvent> {
@@ -56,49 +48,28 @@ fn events_after(events: &[RunEvent], after_seq: u64) -> Vec<RunEvent> {
     events[start..].to_vec()
 }
 
-fn apply_to_record(record: &mut RunRecord, event: &RunEvent) {
-    record.last_seq = event.seq;
-    match &event.kind {
-        RunEventKind::RunStarted { .. } => record.status = RunStatus::Running,
-        RunEventKind::RunSucceeded { result } => {
-            record.status = RunStatus::Succeeded;
-            record.result = Some(result.clone());
-            record.ended_at = Some(event.time);
-        }
-        RunEventKind::RunFailed { error, .. } => {
-            record.status = RunStatus::Failed;
-            record.error = Some(error.clone());
-            record.ended_at = Some(event.time);
-        }
-        RunEventKind::RunCancelled { reason } => {
-            record.status = RunStatus::Cancelled;
-            record.error = Some(format!("cancelled: {reason}"));
-            record.ended_at = Some(event.time);
-        }
-        _ => {}
-    }
-}
-
 #[async_trait::async_trait]
 impl RunStore for MemoryStore {
-    async fn create_run(&self, record: RunRecord) -> Result<(), StoreError> {
+    async fn create_run(&self, mut record: RunRecord) -> Result<(), StoreError> {
         let mut runs = self.lock();
         if runs.contains_key(&record.run_id) {
             return Err(StoreError::RunExists(record.run_id));
         }
-        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        record.created_at = record::truncate_time(record.created_at);
         runs.insert(
             record.run_id,
             RunLog {
                 record,
                 events: Vec::new(),
-                live,
+                lease: None,
             },
         );
         Ok(())
     }
 
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
+        // Same size limit as the durable stores, so behaviour does not depend on the backend.
+        record::encode_event(run_id, &kind)?;
         let mut runs = self.lock();
         let log = runs
             .get_mut(&run_id)
@@ -109,50 +80,25 @@ impl RunStore for MemoryStore {
         let event = RunEvent {
             run_id,
             seq: log.events.len() as u64 + 1,
-            time: Utc::now(),
+            time: record::now(),
             kind,
         };
         apply_to_record(&mut log.record, &event);
         log.events.push(event.clone());
-        // Sent under the lock, so live order equals log order. No receiver is fine.
-        let _ = log.live.send(event.clone());
+        // Published under the lock, so live order equals log order.
+        self.hub.publish(run_id, Notice::Appended(event.clone()));
         Ok(event)
     }
 
     async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
-        self.events_after(run_id, after_seq)
+        let runs = self.lock();
+        let log = runs.get(&run_id).ok_or(StoreError::RunNotFound(run_id))?;
+        Ok(events_after(&log.events, after_seq))
     }
 
     async fn subscribe(&self, run_id: RunId, after_seq: u64) -> Result<EventStream, StoreError> {
-        // Backlog and live receiver are taken under one lock: no event can
-        // fall between them, and none is in both.
-        let (backlog, receiver, ended) = {
-            let runs = self.lock();
-            let log = runs.get(&run_id).ok_or(StoreError::RunNotFound(run_id))?;
-            (
-                events_after(&log.events, after_seq),
-                log.live.subscribe(),
-                log.record.status.is_terminal(),
-            )
-        };
-        let last_seq = backlog.last().map_or(after_seq, |event| event.seq);
-        let backlog_stream = futures::stream::iter(backlog.into_iter().map(Ok));
-        if ended {
-            return Ok(backlog_stream.boxed());
-        }
-        let state = LiveState {
-            store: self.clone(),
-            run_id,
-            receiver,
-            last_seq,
-            pending: Vec::new(),
-            done: false,
-        };
-        let live = futures::stream::unfold(state, |mut state| async move {
-            let event = state.next().await?;
-            Some((event, state))
-        });
-        Ok(backlog_stream.chain(live).boxed())
+        let receiver = self.hub.receiver(run_id);
+        live::follow(self.clone(), run_id, after_seq, receiver).await
     }
 
     async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>, StoreError> {
@@ -167,63 +113,88 @@ impl RunStore for MemoryStore {
         records.truncate(limit);
         Ok(records)
     }
-}
 
-/// Live part of a subscription: delivers events after `last_seq` in order,
-/// catching up from the stored log when the broadcast buffer overflowed.
-struct LiveState {
-    store: MemoryStore,
-    run_id: RunId,
-    receiver: broadcast::Receiver<RunEvent>,
-    last_seq: u64,
-    /// Events read back from the log after a lag, oldest last (popped).
-    pending: Vec<RunEvent>,
-    done: bool,
-}
-
-impl LiveState {
-    async fn next(&mut self) -> Option<Result<RunEvent, StoreError>> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let event = match self.pending.pop() {
-                Some(event) => event,
-                None => match self.receiver.recv().await {
-                    Ok(event) => event,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        match self.store.events_after(self.run_id, self.last_seq) {
-                            Ok(mut missed) => {
-                                missed.reverse();
-                                self.pending = missed;
-                                continue;
-                            }
-                            Err(error) => {
-                                self.done = true;
-                                return Some(Err(error));
-                            }
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
+    async fn claim_runs(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Lease>, StoreError> {
+        let now = record::now();
+        let mut runs = self.lock();
+        let mut claimable: Vec<&mut RunLog> = runs
+            .values_mut()
+            .filter(|log| {
+                !log.record.status.is_terminal()
+                    && log.lease.as_ref().is_none_or(|held| held.expires_at < now)
+            })
+            .collect();
+        claimable.sort_by_key(|log| log.record.run_id);
+        let mut claimed = Vec::new();
+        for log in claimable.into_iter().take(limit) {
+            let new_lease = Lease {
+                run_id: log.record.run_id,
+                owner: owner.to_owned(),
+                expires_at: record::lease_end(now, lease),
             };
-            if event.seq <= self.last_seq {
-                continue; // already delivered (replayed after a lag)
-            }
-            self.last_seq = event.seq;
-            if event.kind.is_terminal() {
-                self.done = true;
-            }
-            return Some(Ok(event));
+            log.lease = Some(new_lease.clone());
+            claimed.push(new_lease);
         }
+        Ok(claimed)
+    }
+
+    async fn renew_lease(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let mut runs = self.lock();
+        let log = runs
+            .get_mut(&run_id)
+            .ok_or(StoreError::RunNotFound(run_id))?;
+        match &mut log.lease {
+            Some(held) if held.owner == owner => {
+                held.expires_at = record::lease_end(record::now(), lease);
+                Ok(Some(held.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn release_lease(&self, run_id: RunId, owner: &str) -> Result<bool, StoreError> {
+        let mut runs = self.lock();
+        let log = runs
+            .get_mut(&run_id)
+            .ok_or(StoreError::RunNotFound(run_id))?;
+        if log.lease.as_ref().is_some_and(|held| held.owner == owner) {
+            log.lease = None;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn prune(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut runs = self.lock();
+        let before = runs.len();
+        runs.retain(|_, log| {
+            !(log.record.status.is_terminal()
+                && log
+                    .record
+                    .ended_at
+                    .is_some_and(|ended| ended < ended_before))
+        });
+        Ok((before - runs.len()) as u64)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::LIVE_BUFFER;
+    use futures::StreamExt;
     use serde_json::json;
-    use synod_types::StepId;
+    use synod_types::{RunStatus, StepId};
 
     fn record(run_id: RunId) -> RunRecord {
         RunRecord {

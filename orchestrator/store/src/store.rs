@@ -1,5 +1,7 @@
 //! The [`RunStore`] trait.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -53,9 +55,33 @@ pub enum StoreError {
         /// The last sequence number delivered.
         last_seq: u64,
     },
+    /// An event's JSON payload exceeds [`crate::MAX_EVENT_BYTES`].
+    #[error(
+        "event for run `{run_id}` is {size} bytes of JSON, over the store's limit of {limit} bytes; \
+         make the step return a smaller output (e.g. a reference to an artifact) instead"
+    )]
+    PayloadTooLarge {
+        /// The run.
+        run_id: RunId,
+        /// The event's serialized size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A backend failure (I/O, database).
     #[error("store backend failed: {0}")]
     Backend(String),
+}
+
+/// A replica's time-limited claim on driving a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The run.
+    pub run_id: RunId,
+    /// Who holds it (a replica id).
+    pub owner: String,
+    /// When it lapses unless renewed; after that another owner may claim the run.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Events of one run in sequence order.
@@ -70,7 +96,9 @@ pub type EventStream = BoxStream<'static, Result<RunEvent, StoreError>>;
 ///   once, in order — first those already stored, then live ones — and ends
 ///   after the run's terminal event;
 /// - the run record's status follows the events (`RunStarted` → running,
-///   terminal events → succeeded/failed/cancelled).
+///   terminal events → succeeded/failed/cancelled);
+/// - at most one owner holds an unexpired lease on a run; only unfinished runs
+///   can be claimed; `prune` removes only finished runs.
 #[async_trait::async_trait]
 pub trait RunStore: Send + Sync + 'static {
     /// Creates a run (status pending, no events).
@@ -85,4 +113,26 @@ pub trait RunStore: Send + Sync + 'static {
     async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>, StoreError>;
     /// The newest runs first, at most `limit`.
     async fn list_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+    /// Claims up to `limit` unfinished runs (pending or running) that have no
+    /// lease or whose lease expired, for `owner`, for `lease` from now; oldest
+    /// runs first. Returns the new leases.
+    async fn claim_runs(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Lease>, StoreError>;
+    /// Extends `owner`'s lease on a run to `lease` from now. `None` when
+    /// `owner` no longer holds it (another owner took it over, or it was released).
+    async fn renew_lease(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Lease>, StoreError>;
+    /// Gives up `owner`'s lease on a run; false when `owner` did not hold it.
+    async fn release_lease(&self, run_id: RunId, owner: &str) -> Result<bool, StoreError>;
+    /// Deletes finished runs (succeeded, failed, cancelled) that ended before
+    /// `ended_before`, with their events. Returns how many runs were deleted.
+    async fn prune(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -1,0 +1,711 @@
+//! The store conformance suite: one set of checks, generic over [`RunStore`],
+//! run against every backend (see the `conformance!` invocations at the end).
+//!
+//! PostgreSQL runs only when `DATABASE_URL` is set (CI sets it); each test
+//! works in its own schema, dropped afterwards, so tests run in parallel.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use futures::StreamExt;
+use serde_json::json;
+use synod_types::{RunEvent, RunEventKind, RunId, RunStatus, StepId};
+
+use crate::store::{RunRecord, RunStore, StoreError};
+use crate::{INLINE_EVENT_BYTES, MemoryStore, PostgresConfig, PostgresStore, SqliteStore};
+
+/// Upper bound for anything a test waits for, so a broken store fails
+/// instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+// === fixtures ===
+
+/// A store under test plus whatever must be cleaned up after it.
+struct Fixture<S> {
+    store: S,
+    _dir: Option<tempfile::TempDir>,
+    postgres_schema: Option<(String, String)>,
+}
+
+impl<S> Drop for Fixture<S> {
+    fn drop(&mut self) {
+        let Some((url, schema)) = self.postgres_schema.take() else {
+            return;
+        };
+        // Drop may run inside the test's runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for cleanup");
+            runtime.block_on(async {
+                let pool = sqlx::PgPool::connect(&url).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .execute(&pool)
+                .await?;
+                pool.close().await;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop the test schema: {error}");
+        }
+    }
+}
+
+async fn memory() -> Option<Fixture<MemoryStore>> {
+    Some(Fixture {
+        store: MemoryStore::new(),
+        _dir: None,
+        postgres_schema: None,
+    })
+}
+
+async fn sqlite() -> Option<Fixture<SqliteStore>> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = SqliteStore::open(dir.path().join("synod.db"))
+        .await
+        .expect("open SQLite");
+    Some(Fixture {
+        store,
+        _dir: Some(dir),
+        postgres_schema: None,
+    })
+}
+
+/// `DATABASE_URL` and a fresh schema name, or `None` (with a notice) when unset.
+fn postgres_target() -> Option<(String, String)> {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!("skipping PostgreSQL conformance test: DATABASE_URL is not set");
+        return None;
+    };
+    let schema = format!("synod_test_{}", uuid::Uuid::new_v4().simple());
+    Some((url, schema))
+}
+
+async fn connect_postgres(url: &str, schema: &str) -> PostgresStore {
+    let mut config = PostgresConfig::new(url);
+    config.schema = Some(schema.to_owned());
+    config.max_connections = 8;
+    PostgresStore::connect_with(config)
+        .await
+        .expect("connect to PostgreSQL at DATABASE_URL")
+}
+
+async fn postgres() -> Option<Fixture<PostgresStore>> {
+    let (url, schema) = postgres_target()?;
+    let store = connect_postgres(&url, &schema).await;
+    Some(Fixture {
+        store,
+        _dir: None,
+        postgres_schema: Some((url, schema)),
+    })
+}
+
+// === helpers ===
+
+fn new_record() -> RunRecord {
+    RunRecord {
+        run_id: RunId::new(),
+        workflow: "triage".into(),
+        status: RunStatus::Pending,
+        created_at: crate::record::now(),
+        ended_at: None,
+        inputs: json!({"alert": {"host": "ws-17", "score": 0.93}}),
+        result: None,
+        error: None,
+        last_seq: 0,
+    }
+}
+
+async fn new_run<S: RunStore>(store: &S) -> RunId {
+    let record = new_record();
+    let run_id = record.run_id;
+    store.create_run(record).await.expect("create run");
+    run_id
+}
+
+fn started() -> RunEventKind {
+    RunEventKind::RunStarted {
+        workflow: "triage".into(),
+        inputs: json!({"alert": "x"}),
+        steps: Vec::new(),
+    }
+}
+
+fn skipped(n: usize) -> RunEventKind {
+    RunEventKind::StepSkipped {
+        step: StepId::new(format!("s{n}")),
+        reason: "condition false".into(),
+    }
+}
+
+fn succeeded() -> RunEventKind {
+    RunEventKind::RunSucceeded {
+        result: json!({"verdict": "benign"}),
+    }
+}
+
+async fn finished_run<S: RunStore>(store: &S) -> RunId {
+    let run_id = new_run(store).await;
+    store.append(run_id, started()).await.unwrap();
+    store.append(run_id, succeeded()).await.unwrap();
+    run_id
+}
+
+fn seqs(events: &[RunEvent]) -> Vec<u64> {
+    events.iter().map(|event| event.seq).collect()
+}
+
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {PATIENCE:?}"))
+}
+
+/// Reads a subscription to its end.
+async fn drain(mut stream: crate::EventStream) -> Vec<RunEvent> {
+    let mut events = Vec::new();
+    while let Some(event) = stream.next().await {
+        events.push(event.expect("subscription event"));
+    }
+    events
+}
+
+// === the checks ===
+
+async fn append_then_replay_in_order<S: RunStore>(store: &S) {
+    let record = new_record();
+    let run_id = record.run_id;
+    store.create_run(record.clone()).await.unwrap();
+    assert_eq!(store.get_run(run_id).await.unwrap(), Some(record.clone()));
+    assert!(matches!(
+        store.create_run(record).await,
+        Err(StoreError::RunExists(id)) if id == run_id
+    ));
+
+    let mut appended = vec![store.append(run_id, started()).await.unwrap()];
+    for n in 0..5 {
+        appended.push(store.append(run_id, skipped(n)).await.unwrap());
+    }
+    assert_eq!(seqs(&appended), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(store.events(run_id, 0).await.unwrap(), appended);
+    assert_eq!(store.events(run_id, 3).await.unwrap(), appended[3..]);
+    assert!(store.events(run_id, 6).await.unwrap().is_empty());
+    let running = store.get_run(run_id).await.unwrap().unwrap();
+    assert_eq!((running.status, running.last_seq), (RunStatus::Running, 6));
+
+    let last = store.append(run_id, succeeded()).await.unwrap();
+    let done = store.get_run(run_id).await.unwrap().unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert_eq!(done.result, Some(json!({"verdict": "benign"})));
+    assert_eq!(done.ended_at, Some(last.time));
+    assert_eq!(done.last_seq, 7);
+    assert!(matches!(
+        store.append(run_id, skipped(9)).await,
+        Err(StoreError::RunEnded(id)) if id == run_id
+    ));
+    assert_eq!(store.events(run_id, 0).await.unwrap().len(), 7);
+
+    let unknown = RunId::new();
+    assert_eq!(store.get_run(unknown).await.unwrap(), None);
+    assert!(matches!(
+        store.events(unknown, 0).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert!(matches!(
+        store.append(unknown, started()).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert!(matches!(
+        store.subscribe(unknown, 0).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+
+    let newer = new_run(store).await;
+    let listed = store.list_runs(2).await.unwrap();
+    let listed: Vec<RunId> = listed.iter().map(|run| run.run_id).collect();
+    assert_eq!(listed, vec![newer, run_id]);
+}
+
+async fn failed_and_cancelled_runs_record_their_error<S: RunStore>(store: &S) {
+    let failed = new_run(store).await;
+    store
+        .append(
+            failed,
+            RunEventKind::RunFailed {
+                error: "step `detect` failed".into(),
+                failed_steps: vec![StepId::new("detect")],
+            },
+        )
+        .await
+        .unwrap();
+    let record = store.get_run(failed).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Failed);
+    assert_eq!(record.error.as_deref(), Some("step `detect` failed"));
+    assert!(record.ended_at.is_some());
+
+    let cancelled = new_run(store).await;
+    store
+        .append(
+            cancelled,
+            RunEventKind::RunCancelled {
+                reason: "analyst".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let record = store.get_run(cancelled).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Cancelled);
+    assert_eq!(record.error.as_deref(), Some("cancelled: analyst"));
+}
+
+async fn concurrent_appenders_get_distinct_gap_free_seqs<S: RunStore + Clone>(store: &S) {
+    const WRITERS: usize = 6;
+    const EACH: usize = 25;
+    let run_id = new_run(store).await;
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for n in 0..EACH {
+                let event = store.append(run_id, skipped(writer * EACH + n)).await;
+                seqs.push(event.expect("concurrent append").seq);
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for writer in writers {
+        let seqs = within("concurrent appends", writer).await.unwrap();
+        // Each writer sees its own appends in increasing order.
+        assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "{seqs:?}");
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    let expected: Vec<u64> = (1..=(WRITERS * EACH) as u64).collect();
+    assert_eq!(all, expected, "every seq assigned exactly once");
+    assert_eq!(seqs(&store.events(run_id, 0).await.unwrap()), expected);
+    let record = store.get_run(run_id).await.unwrap().unwrap();
+    assert_eq!(record.last_seq, (WRITERS * EACH) as u64);
+}
+
+async fn subscribe_resumes_then_follows_live_without_gap<S: RunStore + Clone>(store: &S) {
+    const LIVE: usize = 150;
+    let run_id = new_run(store).await;
+    store.append(run_id, started()).await.unwrap();
+    for n in 0..4 {
+        store.append(run_id, skipped(n)).await.unwrap();
+    }
+    // Two followers: one resuming mid-log, one from the start.
+    let resumed = store.subscribe(run_id, 2).await.unwrap();
+    let from_start = store.subscribe(run_id, 0).await.unwrap();
+    let resumed = tokio::spawn(drain(resumed));
+    let from_start = tokio::spawn(drain(from_start));
+    let writer = store.clone();
+    let producer = tokio::spawn(async move {
+        for n in 0..LIVE {
+            writer.append(run_id, skipped(100 + n)).await.unwrap();
+            if n % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        writer.append(run_id, succeeded()).await.unwrap();
+    });
+    within("producer", producer).await.unwrap();
+    let stored = store.events(run_id, 0).await.unwrap();
+    let total = 5 + LIVE as u64 + 1;
+    assert_eq!(seqs(&stored), (1..=total).collect::<Vec<_>>());
+    let resumed = within("resumed subscription", resumed).await.unwrap();
+    assert_eq!(
+        resumed,
+        stored[2..],
+        "resume after seq 2: stored then live, once each"
+    );
+    let from_start = within("subscription from 0", from_start).await.unwrap();
+    assert_eq!(from_start, stored);
+
+    // Subscribing to an ended run replays and ends, also when nothing is left.
+    let tail = within("ended-run subscription", async {
+        drain(store.subscribe(run_id, total - 1).await.unwrap()).await
+    })
+    .await;
+    assert_eq!(seqs(&tail), vec![total]);
+    let nothing = within("caught-up subscription", async {
+        drain(store.subscribe(run_id, total).await.unwrap()).await
+    })
+    .await;
+    assert!(nothing.is_empty());
+}
+
+async fn subscription_waits_for_events_appended_later<S: RunStore + Clone>(store: &S) {
+    let run_id = new_run(store).await;
+    let mut stream = store.subscribe(run_id, 0).await.unwrap();
+    let writer = store.clone();
+    let producer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.append(run_id, started()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.append(run_id, succeeded()).await.unwrap();
+    });
+    let first = within("first live event", stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.seq, 1);
+    let second = within("second live event", stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.seq, 2);
+    assert!(within("end of stream", stream.next()).await.is_none());
+    producer.await.unwrap();
+}
+
+async fn large_step_outputs_round_trip<S: RunStore>(store: &S) {
+    let run_id = new_run(store).await;
+    let output = json!({
+        "findings": (0..2000).map(|n| json!({"rule": format!("r{n}"), "host": "ws-17"})).collect::<Vec<_>>(),
+        "note": "x".repeat(INLINE_EVENT_BYTES),
+    });
+    let kind = RunEventKind::StepSucceeded {
+        step: StepId::new("detect"),
+        attempt: 1,
+        output,
+        confidence: 0.75,
+        duration_ms: 12,
+        instance: "127.0.0.1:7001".into(),
+    };
+    let small = store.append(run_id, skipped(1)).await.unwrap();
+    let large = store.append(run_id, kind).await.unwrap();
+    assert_eq!(store.events(run_id, 0).await.unwrap(), vec![small, large]);
+}
+
+async fn leases_claim_expire_and_take_over<S: RunStore>(store: &S) {
+    const SHORT: Duration = Duration::from_millis(300);
+    let first = new_run(store).await;
+    let second = new_run(store).await;
+    finished_run(store).await; // never claimable
+    let before = Utc::now() - TimeDelta::seconds(1);
+
+    let claimed = store.claim_runs("replica-a", SHORT, 10).await.unwrap();
+    let claimed_ids: Vec<RunId> = claimed.iter().map(|lease| lease.run_id).collect();
+    assert_eq!(
+        claimed_ids,
+        vec![first, second],
+        "oldest unfinished runs first"
+    );
+    assert!(claimed.iter().all(|lease| lease.owner == "replica-a"));
+    assert!(claimed.iter().all(|lease| lease.expires_at > before));
+    assert!(
+        store
+            .claim_runs("replica-b", SHORT, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // a keeps `first` alive; `second` lapses.
+    let renewed = store
+        .renew_lease(first, "replica-a", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("a still holds the lease");
+    assert_eq!(renewed.owner, "replica-a");
+    assert!(
+        store
+            .renew_lease(first, "replica-b", SHORT)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tokio::time::sleep(SHORT + Duration::from_millis(300)).await;
+
+    let taken = store.claim_runs("replica-b", SHORT, 10).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|lease| lease.run_id).collect::<Vec<_>>(),
+        vec![second]
+    );
+    assert!(
+        store
+            .renew_lease(second, "replica-a", SHORT)
+            .await
+            .unwrap()
+            .is_none(),
+        "a lost `second` to b"
+    );
+    assert!(!store.release_lease(second, "replica-a").await.unwrap());
+    assert!(store.release_lease(second, "replica-b").await.unwrap());
+    let again = store.claim_runs("replica-a", SHORT, 1).await.unwrap();
+    assert_eq!(
+        again.iter().map(|lease| lease.run_id).collect::<Vec<_>>(),
+        vec![second]
+    );
+
+    // A run that ends is not claimable any more, even after its lease lapses.
+    store.append(first, succeeded()).await.unwrap();
+    assert!(store.release_lease(first, "replica-a").await.unwrap());
+    assert!(
+        store
+            .claim_runs("replica-c", SHORT, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let unknown = RunId::new();
+    assert!(matches!(
+        store.renew_lease(unknown, "replica-a", SHORT).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert!(matches!(
+        store.release_lease(unknown, "replica-a").await,
+        Err(StoreError::RunNotFound(_))
+    ));
+}
+
+async fn concurrent_claimers_never_share_a_run<S: RunStore + Clone>(stores: &[S]) {
+    const RUNS: usize = 24;
+    let mut runs = BTreeSet::new();
+    for _ in 0..RUNS {
+        runs.insert(new_run(&stores[0]).await);
+    }
+    let mut claimers = Vec::new();
+    for (n, store) in stores.iter().cycle().take(4).enumerate() {
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let owner = format!("replica-{n}");
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .claim_runs(&owner, Duration::from_secs(60), 3)
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|lease| lease.run_id));
+            }
+        }));
+    }
+    let mut claimed = Vec::new();
+    for claimer in claimers {
+        claimed.extend(within("claimers", claimer).await.unwrap());
+    }
+    let distinct: BTreeSet<RunId> = claimed.iter().copied().collect();
+    assert_eq!(distinct.len(), claimed.len(), "a run was claimed twice");
+    assert_eq!(distinct, runs, "every run claimed once");
+}
+
+async fn prune_deletes_only_old_finished_runs<S: RunStore>(store: &S) {
+    let finished = finished_run(store).await;
+    let unfinished = new_run(store).await;
+    store.append(unfinished, started()).await.unwrap();
+    let failed = new_run(store).await;
+    store
+        .append(
+            failed,
+            RunEventKind::RunFailed {
+                error: "boom".into(),
+                failed_steps: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.prune(Utc::now() - TimeDelta::hours(1)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .prune(Utc::now() + TimeDelta::seconds(1))
+            .await
+            .unwrap(),
+        2
+    );
+    for gone in [finished, failed] {
+        assert_eq!(store.get_run(gone).await.unwrap(), None);
+        assert!(matches!(
+            store.events(gone, 0).await,
+            Err(StoreError::RunNotFound(_))
+        ));
+    }
+    let kept = store.get_run(unfinished).await.unwrap().unwrap();
+    assert_eq!(kept.status, RunStatus::Running);
+    assert_eq!(store.events(unfinished, 0).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .prune(Utc::now() + TimeDelta::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+// === instantiation per backend ===
+
+macro_rules! conformance {
+    ($backend:ident, $fixture:path) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn append_then_replay_in_order() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::append_then_replay_in_order(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn failed_and_cancelled_runs_record_their_error() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::failed_and_cancelled_runs_record_their_error(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_appenders_get_distinct_gap_free_seqs() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::concurrent_appenders_get_distinct_gap_free_seqs(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn subscribe_resumes_then_follows_live_without_gap() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::subscribe_resumes_then_follows_live_without_gap(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn subscription_waits_for_events_appended_later() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::subscription_waits_for_events_appended_later(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn large_step_outputs_round_trip() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::large_step_outputs_round_trip(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn leases_claim_expire_and_take_over() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::leases_claim_expire_and_take_over(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_claimers_never_share_a_run() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                let store = fixture.store.clone();
+                super::concurrent_claimers_never_share_a_run(&[store]).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn prune_deletes_only_old_finished_runs() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::prune_deletes_only_old_finished_runs(&fixture.store).await;
+            }
+        }
+    };
+}
+
+conformance!(memory_store, memory);
+conformance!(sqlite_store, sqlite);
+conformance!(postgres_store, postgres);
+
+// === backend-specific checks ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reopened_file_has_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("synod.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let finished = finished_run(&store).await;
+    let running = new_run(&store).await;
+    store.append(running, started()).await.unwrap();
+    large_step_outputs_round_trip(&store).await;
+    let leased = store
+        .claim_runs("replica-a", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let runs_before = store.list_runs(10).await.unwrap();
+    let mut events_before = Vec::new();
+    for run in &runs_before {
+        events_before.push(store.events(run.run_id, 0).await.unwrap());
+    }
+    store.close().await;
+    drop(store);
+
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(reopened.list_runs(10).await.unwrap(), runs_before);
+    for (run, events) in runs_before.iter().zip(&events_before) {
+        assert_eq!(&reopened.events(run.run_id, 0).await.unwrap(), events);
+    }
+    assert_eq!(
+        reopened.get_run(finished).await.unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+    // Leases survive too: nobody else can claim the leased runs.
+    assert_eq!(leased.len(), 2);
+    assert!(
+        reopened
+            .claim_runs("replica-b", Duration::from_secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Appends continue the sequence.
+    assert_eq!(reopened.append(running, skipped(1)).await.unwrap().seq, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_see_each_others_events_live_and_never_share_a_run() {
+    let Some((url, schema)) = postgres_target() else {
+        return;
+    };
+    let fixture = Fixture {
+        store: connect_postgres(&url, &schema).await,
+        _dir: None,
+        postgres_schema: Some((url.clone(), schema.clone())),
+    };
+    let replica_a = fixture.store.clone();
+    let replica_b = connect_postgres(&url, &schema).await;
+
+    let run_id = new_run(&replica_a).await;
+    replica_a.append(run_id, started()).await.unwrap();
+    // b follows a run that only a writes to: live events arrive via NOTIFY.
+    let follower = tokio::spawn(drain(replica_b.subscribe(run_id, 0).await.unwrap()));
+    for n in 0..20 {
+        replica_a.append(run_id, skipped(n)).await.unwrap();
+    }
+    replica_a.append(run_id, succeeded()).await.unwrap();
+    let seen = within("cross-replica subscription", follower)
+        .await
+        .unwrap();
+    assert_eq!(seen, replica_a.events(run_id, 0).await.unwrap());
+
+    concurrent_claimers_never_share_a_run(&[replica_a, replica_b]).await;
+}

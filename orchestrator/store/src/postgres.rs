@@ -1,0 +1,496 @@
+//! [`PostgresStore`]: runs in PostgreSQL, shared by several orchestrator
+//! replicas.
+//!
+//! - `append` is one statement (data-modifying CTEs): bump the run's
+//!   `last_seq` under its row lock, insert the event (and a large output),
+//!   and `pg_notify` — atomic, one round trip, durable at commit (PostgreSQL's
+//!   `synchronous_commit`, on by default, fsyncs the WAL).
+//! - Live subscriptions: appends in this process are broadcast in-process
+//!   after commit; every replica also `LISTEN`s on [`NOTIFY_CHANNEL`] (payload
+//!   `<run id>:<seq>`, sent at commit) and turns a notice about another
+//!   replica's append into a catch-up read from the table. If the listening
+//!   connection drops, every subscriber re-reads, so nothing is lost.
+//! - Leases: `claim_runs` picks claimable rows with `FOR UPDATE SKIP LOCKED`,
+//!   so concurrent replicas never claim the same run; lease times use the
+//!   database clock, so replicas' clocks need not agree.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+use synod_types::{RunEvent, RunEventKind, RunId};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::live::{self, LiveHub, Notice};
+use crate::migrations;
+use crate::record::{self, RecordChange};
+use crate::sql::{self, RunColumns, backend};
+use crate::store::{EventStream, Lease, RunRecord, RunStore, StoreError};
+
+/// The `LISTEN`/`NOTIFY` channel carrying `<run id>:<seq>` after each append.
+pub const NOTIFY_CHANNEL: &str = "synod_events";
+
+/// How to connect a [`PostgresStore`].
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:port/database`.
+    pub url: String,
+    /// A schema to keep synod's tables in (created if missing; default: the
+    /// connection's `search_path`, normally `public`). Lowercase letters,
+    /// digits and `_`.
+    pub schema: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl PostgresConfig {
+    /// Defaults for `url`: no schema, 10 connections.
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresConfig {
+            url: url.into(),
+            schema: None,
+            max_connections: 10,
+        }
+    }
+}
+
+/// A [`RunStore`] in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: PgPool,
+    hub: Arc<LiveHub>,
+    listener: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Checks a schema name, so it can be spliced into SQL safely.
+fn check_schema(schema: &str) -> Result<(), StoreError> {
+    let valid_start = schema
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first == '_');
+    let valid_rest = schema
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid_start && valid_rest && schema.len() <= 63 {
+        return Ok(());
+    }
+    Err(StoreError::Backend(format!(
+        "PostgreSQL schema name `{schema}` is not allowed; use 1 to 63 lowercase letters, digits \
+         and `_`, not starting with a digit"
+    )))
+}
+
+impl PostgresStore {
+    /// Connects to `url` with the defaults of [`PostgresConfig::new`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(PostgresConfig::new(url)).await
+    }
+
+    /// Connects, migrates the schema and starts listening for other
+    /// replicas' appends.
+    pub async fn connect_with(config: PostgresConfig) -> Result<Self, StoreError> {
+        let connect_error = |error: sqlx::Error| {
+            StoreError::Backend(format!(
+                "cannot connect to PostgreSQL (database url with its password hidden: `{}`): \
+                 {error}; check that the server is running and the url is right",
+                redact_url(&config.url)
+            ))
+        };
+        let mut options = PgConnectOptions::from_str(&config.url).map_err(connect_error)?;
+        if let Some(schema) = &config.schema {
+            check_schema(schema)?;
+            options = options.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(2))
+            .connect_with(options)
+            .await
+            .map_err(connect_error)?;
+        if let Some(schema) = &config.schema {
+            sqlx::query(AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(&pool)
+            .await
+            .map_err(|error| backend("cannot create the schema", error))?;
+        }
+        migrations::postgres()
+            .run(&pool)
+            .await
+            .map_err(|error| migrations::error("PostgreSQL", error))?;
+        let mut listener = PgListener::connect_with(&pool)
+            .await
+            .map_err(connect_error)?;
+        listener
+            .listen(NOTIFY_CHANNEL)
+            .await
+            .map_err(|error| backend("cannot LISTEN for other replicas' events", error))?;
+        let hub = Arc::new(LiveHub::default());
+        let listener = tokio::spawn(forward_notifications(listener, Arc::clone(&hub)));
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                hub,
+                listener,
+            }),
+        })
+    }
+
+    /// The connection pool (for administration and tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    async fn status_of(&self, run_id: RunId) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT status FROM runs WHERE run_id = $1")
+            .bind(run_id.0)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(|error| backend("cannot read a run's status", error))
+    }
+
+    async fn query_runs(
+        &self,
+        sql: &'static str,
+        run_id: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut query = sqlx::query(sql);
+        if let Some(run_id) = run_id {
+            query = query.bind(run_id);
+        }
+        let rows = query
+            .bind(limit)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|error| backend("cannot read runs", error))?;
+        rows.iter().map(run_from_row).collect()
+    }
+}
+
+/// `url` without its password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Turns `NOTIFY`s into hub notices until the store is dropped.
+async fn forward_notifications(mut listener: PgListener, hub: Arc<LiveHub>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
+                let parsed = notification
+                    .payload()
+                    .split_once(':')
+                    .and_then(|(run_id, seq)| Some((run_id.parse().ok()?, seq.parse().ok()?)));
+                match parsed {
+                    Some((run_id, seq)) => hub.publish(run_id, Notice::Committed(seq)),
+                    None => tracing::warn!(
+                        payload = notification.payload(),
+                        "ignoring a malformed notification on `{NOTIFY_CHANNEL}`"
+                    ),
+                }
+            }
+            // The connection dropped and is re-established on the next call:
+            // notifications in between are lost, so every subscriber re-reads.
+            Ok(None) => hub.resync_all(),
+            Err(error) => {
+                tracing::warn!(%error, "lost the PostgreSQL notification connection; retrying");
+                hub.resync_all();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn run_from_row(row: &PgRow) -> Result<RunRecord, StoreError> {
+    let column = |error| backend("cannot decode a run row", error);
+    RunColumns {
+        run_id: RunId(row.try_get("run_id").map_err(column)?),
+        workflow: row.try_get("workflow").map_err(column)?,
+        status: row.try_get("status").map_err(column)?,
+        inputs: row.try_get("inputs").map_err(column)?,
+        result: row.try_get("result").map_err(column)?,
+        error: row.try_get("error").map_err(column)?,
+        last_seq: row.try_get("last_seq").map_err(column)?,
+        created_at: row.try_get("created_at").map_err(column)?,
+        ended_at: row.try_get("ended_at").map_err(column)?,
+    }
+    .into_record()
+}
+
+fn lease_from_row(row: &PgRow, owner: &str) -> Result<Lease, StoreError> {
+    let column = |error| backend("cannot decode a lease", error);
+    Ok(Lease {
+        run_id: RunId(row.try_get("run_id").map_err(column)?),
+        owner: owner.to_owned(),
+        expires_at: row.try_get("lease_expires_at").map_err(column)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl RunStore for PostgresStore {
+    async fn create_run(&self, record: RunRecord) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO runs (run_id, workflow, status, inputs, result, error, last_seq, \
+             created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9) \
+             ON CONFLICT (run_id) DO NOTHING",
+        )
+        .bind(record.run_id.0)
+        .bind(&record.workflow)
+        .bind(record.status.as_str())
+        .bind(record::json_text(&record.inputs))
+        .bind(record.result.as_ref().map(record::json_text))
+        .bind(&record.error)
+        .bind(record::seq_to_sql(record.last_seq))
+        .bind(record::truncate_time(record.created_at))
+        .bind(record.ended_at)
+        .execute(&self.inner.pool)
+        .await
+        .map_err(|error| backend("cannot create a run", error))?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::RunExists(record.run_id));
+        }
+        Ok(())
+    }
+
+    async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
+        let encoded = record::encode_event(run_id, &kind)?;
+        let change = RecordChange::of(&kind);
+        let time = record::now();
+        let (step, output) = encoded.output.unzip();
+        // One statement, so one implicit transaction: the row lock taken by
+        // the UPDATE serializes appenders of a run, `last_seq + 1` is the next
+        // gap-free number, and the NOTIFY is sent only if it all commits.
+        let seq: Option<i64> = sqlx::query_scalar(
+            "WITH bumped AS ( \
+               UPDATE runs SET last_seq = last_seq + 1, status = COALESCE($2, status), \
+                 result = COALESCE($3, result), error = COALESCE($4, error), \
+                 ended_at = COALESCE($5, ended_at), updated_at = $6 \
+               WHERE run_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') \
+               RETURNING last_seq), \
+             event AS ( \
+               INSERT INTO events (run_id, seq, time, type, payload) \
+               SELECT $1, last_seq, $6, $7, $8 FROM bumped RETURNING seq), \
+             output AS ( \
+               INSERT INTO step_outputs (run_id, seq, step, output) \
+               SELECT $1, seq, $9, $10 FROM event WHERE $10::text IS NOT NULL) \
+             SELECT seq FROM event, pg_notify($11, $1::text || ':' || seq)",
+        )
+        .bind(run_id.0)
+        .bind(change.status.map(|status| status.as_str()))
+        .bind(change.result.as_ref().map(record::json_text))
+        .bind(&change.error)
+        .bind(change.ends_run.then_some(time))
+        .bind(time)
+        .bind(encoded.event_type)
+        .bind(&encoded.payload)
+        .bind(step)
+        .bind(output)
+        .bind(NOTIFY_CHANNEL)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(|error| backend("cannot append an event", error))?;
+        let Some(seq) = seq else {
+            return Err(sql::missing_or_ended(run_id, self.status_of(run_id).await?));
+        };
+        let event = RunEvent {
+            run_id,
+            seq: record::seq_from_sql(run_id, seq)?,
+            time,
+            kind,
+        };
+        self.inner
+            .hub
+            .publish(run_id, Notice::Appended(event.clone()));
+        Ok(event)
+    }
+
+    async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.time, e.payload, o.output FROM events e \
+             LEFT JOIN step_outputs o ON o.run_id = e.run_id AND o.seq = e.seq \
+             WHERE e.run_id = $1 AND e.seq > $2 ORDER BY e.seq",
+        )
+        .bind(run_id.0)
+        .bind(record::seq_to_sql(after_seq))
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(|error| backend("cannot read events", error))?;
+        if rows.is_empty() && self.status_of(run_id).await?.is_none() {
+            return Err(StoreError::RunNotFound(run_id));
+        }
+        let column = |error| backend("cannot decode an event row", error);
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get("seq").map_err(column)?;
+            let payload: &str = row.try_get("payload").map_err(column)?;
+            let output: Option<&str> = row.try_get("output").map_err(column)?;
+            events.push(record::decode_event(
+                run_id,
+                record::seq_from_sql(run_id, seq)?,
+                row.try_get("time").map_err(column)?,
+                payload,
+                output,
+            )?);
+        }
+        Ok(events)
+    }
+
+    async fn subscribe(&self, run_id: RunId, after_seq: u64) -> Result<EventStream, StoreError> {
+        let receiver = self.inner.hub.receiver(run_id);
+        live::follow(self.clone(), run_id, after_seq, receiver).await
+    }
+
+    async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        let mut runs = self
+            .query_runs(
+                "SELECT run_id, workflow, status, inputs, result, error, last_seq, created_at, \
+                 ended_at FROM runs WHERE run_id = $1 LIMIT $2",
+                Some(run_id.0),
+                1,
+            )
+            .await?;
+        Ok(runs.pop())
+    }
+
+    async fn list_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        self.query_runs(
+            "SELECT run_id, workflow, status, inputs, result, error, last_seq, created_at, \
+             ended_at FROM runs ORDER BY run_id DESC LIMIT $1",
+            None,
+            record::limit_to_sql(limit),
+        )
+        .await
+    }
+
+    async fn claim_runs(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Lease>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE runs r SET lease_owner = $1, \
+               lease_expires_at = now() + $2 * interval '1 millisecond' \
+             FROM (SELECT run_id FROM runs WHERE status IN ('pending', 'running') \
+                   AND (lease_owner IS NULL OR lease_expires_at < now()) \
+                   ORDER BY run_id LIMIT $3 FOR UPDATE SKIP LOCKED) claimable \
+             WHERE r.run_id = claimable.run_id \
+             RETURNING r.run_id, r.lease_expires_at",
+        )
+        .bind(owner)
+        .bind(record::lease_millis(lease))
+        .bind(record::limit_to_sql(limit))
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(|error| backend("cannot claim runs", error))?;
+        let mut leases = rows
+            .iter()
+            .map(|row| lease_from_row(row, owner))
+            .collect::<Result<Vec<_>, _>>()?;
+        leases.sort_by_key(|lease| lease.run_id);
+        Ok(leases)
+    }
+
+    async fn renew_lease(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE runs SET lease_expires_at = now() + $3 * interval '1 millisecond' \
+             WHERE run_id = $1 AND lease_owner = $2 RETURNING run_id, lease_expires_at",
+        )
+        .bind(run_id.0)
+        .bind(owner)
+        .bind(record::lease_millis(lease))
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(|error| backend("cannot renew a lease", error))?;
+        match row {
+            Some(row) => Ok(Some(lease_from_row(&row, owner)?)),
+            None => match self.status_of(run_id).await? {
+                None => Err(StoreError::RunNotFound(run_id)),
+                Some(_) => Ok(None),
+            },
+        }
+    }
+
+    async fn release_lease(&self, run_id: RunId, owner: &str) -> Result<bool, StoreError> {
+        let released = sqlx::query(
+            "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL \
+             WHERE run_id = $1 AND lease_owner = $2",
+        )
+        .bind(run_id.0)
+        .bind(owner)
+        .execute(&self.inner.pool)
+        .await
+        .map_err(|error| backend("cannot release a lease", error))?;
+        if released.rows_affected() == 1 {
+            return Ok(true);
+        }
+        match self.status_of(run_id).await? {
+            None => Err(StoreError::RunNotFound(run_id)),
+            Some(_) => Ok(false),
+        }
+    }
+
+    async fn prune(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Events and step outputs go with their run (ON DELETE CASCADE).
+        let pruned = sqlx::query(
+            "DELETE FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') \
+             AND ended_at < $1",
+        )
+        .bind(ended_before)
+        .execute(&self.inner.pool)
+        .await
+        .map_err(|error| backend("cannot prune runs", error))?;
+        Ok(pruned.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_checked_and_passwords_hidden() {
+        assert!(check_schema("synod_test_01").is_ok());
+        for bad in ["", "1abc", "Caps", "a;drop", &"x".repeat(64)] {
+            assert!(check_schema(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            redact_url("postgres://synod:secret@db:5432/synod"),
+            "postgres://synod:***@db:5432/synod"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+    }
+}

@@ -1,0 +1,463 @@
+//! [`SqliteStore`]: the embedded default, one SQLite file in WAL mode.
+//!
+//! Durability: every `append`/`create_run` is one transaction, committed
+//! before it returns. The default [`Synchronous::Full`] makes SQLite fsync the
+//! WAL at every commit, so an acknowledged event survives a process kill
+//! *and* an OS crash or power loss (the same as LangGraph's `SqliteSaver`,
+//! which leaves SQLite's default `synchronous=FULL`). [`Synchronous::Normal`]
+//! fsyncs only at checkpoints: still safe against `kill -9` (the WAL is in the
+//! OS page cache), but the last commits can be lost on power loss; it trades
+//! that for several times the write throughput.
+//!
+//! Writes go through a pool of one connection, so appends in this process are
+//! serialized without `SQLITE_BUSY` retries; reads use a separate pool and,
+//! thanks to WAL, never wait for the writer. Live subscriptions are fed by an
+//! in-process broadcast after each commit. Another process writing the same
+//! file (e.g. a CLI `cancel`) is safe (SQLite locks, `busy_timeout`), but its
+//! events reach this process's subscribers only with their next local notice.
+//!
+//! Leases use the same rows as PostgreSQL; SQLite serializes writers, so a
+//! claim is atomic even across processes on one machine.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use synod_types::{RunEvent, RunEventKind, RunId};
+
+use crate::live::{self, LiveHub, Notice};
+use crate::migrations;
+use crate::record::{self, RecordChange};
+use crate::sql::{self, RunColumns, backend};
+use crate::store::{EventStream, Lease, RunRecord, RunStore, StoreError};
+
+/// When SQLite forces commits to disk (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// fsync the WAL at every commit: committed data survives power loss.
+    #[default]
+    Full,
+    /// fsync at WAL checkpoints only: survives a process crash, may lose the
+    /// latest commits on power loss or an OS crash.
+    Normal,
+}
+
+/// How to open a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// The database file; created (with its schema) if missing.
+    pub path: PathBuf,
+    /// The fsync policy.
+    pub synchronous: Synchronous,
+    /// Connections for reads (subscriptions, listings).
+    pub readers: u32,
+    /// How long to wait for a lock held by another process.
+    pub busy_timeout: Duration,
+}
+
+impl SqliteConfig {
+    /// Defaults for `path`: `synchronous=FULL`, 4 readers, 5 s busy timeout.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteConfig {
+            path: path.into(),
+            synchronous: Synchronous::Full,
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A [`RunStore`] in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: SqlitePool,
+    reader: SqlitePool,
+    hub: LiveHub,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` with the defaults
+    /// of [`SqliteConfig::new`], and migrates its schema.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(SqliteConfig::new(path.as_ref())).await
+    }
+
+    /// Opens the database described by `config` and migrates its schema.
+    pub async fn open_with(config: SqliteConfig) -> Result<Self, StoreError> {
+        let path = config.path.clone();
+        let open_error = |error: sqlx::Error| {
+            StoreError::Backend(format!(
+                "cannot open the SQLite database `{}`: {error}; check that its directory exists \
+                 and is writable",
+                path.display()
+            ))
+        };
+        let base = SqliteConnectOptions::new()
+            .filename(&config.path)
+            .busy_timeout(config.busy_timeout)
+            .foreign_keys(true)
+            .synchronous(match config.synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            });
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await
+            .map_err(open_error)?;
+        migrations::sqlite()
+            .run(&writer)
+            .await
+            .map_err(|error| migrations::error("SQLite", error))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(config.readers.max(1))
+            .connect_with(base)
+            .await
+            .map_err(open_error)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: config.path,
+                writer,
+                reader,
+                hub: LiveHub::default(),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Closes both pools, waiting for open connections to finish.
+    pub async fn close(&self) {
+        self.inner.writer.close().await;
+        self.inner.reader.close().await;
+    }
+
+    async fn status_of(&self, run_id: RunId) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT status FROM runs WHERE run_id = $1")
+            .bind(run_id.to_string())
+            .fetch_optional(&self.inner.reader)
+            .await
+            .map_err(|error| backend("cannot read a run's status", error))
+    }
+
+    async fn query_runs(
+        &self,
+        sql: &'static str,
+        bind: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut query = sqlx::query(sql);
+        if let Some(bind) = bind {
+            query = query.bind(bind);
+        }
+        let rows = query
+            .bind(limit)
+            .fetch_all(&self.inner.reader)
+            .await
+            .map_err(|error| backend("cannot read runs", error))?;
+        rows.iter().map(run_from_row).collect()
+    }
+}
+
+fn micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+fn time_from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+        StoreError::Backend(format!(
+            "timestamp {micros} (microseconds since 1970) in the SQLite database is out of range"
+        ))
+    })
+}
+
+fn parse_run_id(text: &str) -> Result<RunId, StoreError> {
+    text.parse().map_err(|error| {
+        StoreError::Backend(format!(
+            "run id `{text}` in the SQLite database is not a UUID: {error}"
+        ))
+    })
+}
+
+fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+    let column = |error| backend("cannot decode a run row", error);
+    let run_id: String = row.try_get("run_id").map_err(column)?;
+    let ended_at: Option<i64> = row.try_get("ended_at").map_err(column)?;
+    RunColumns {
+        run_id: parse_run_id(&run_id)?,
+        workflow: row.try_get("workflow").map_err(column)?,
+        status: row.try_get("status").map_err(column)?,
+        inputs: row.try_get("inputs").map_err(column)?,
+        result: row.try_get("result").map_err(column)?,
+        error: row.try_get("error").map_err(column)?,
+        last_seq: row.try_get("last_seq").map_err(column)?,
+        created_at: time_from_micros(row.try_get("created_at").map_err(column)?)?,
+        ended_at: ended_at.map(time_from_micros).transpose()?,
+    }
+    .into_record()
+}
+
+#[async_trait::async_trait]
+impl RunStore for SqliteStore {
+    async fn create_run(&self, record: RunRecord) -> Result<(), StoreError> {
+        let now = micros(record::now());
+        let inserted = sqlx::query(
+            "INSERT INTO runs (run_id, workflow, status, inputs, result, error, last_seq, \
+             created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (run_id) DO NOTHING",
+        )
+        .bind(record.run_id.to_string())
+        .bind(&record.workflow)
+        .bind(record.status.as_str())
+        .bind(record::json_text(&record.inputs))
+        .bind(record.result.as_ref().map(record::json_text))
+        .bind(&record.error)
+        .bind(record::seq_to_sql(record.last_seq))
+        .bind(micros(record::truncate_time(record.created_at)))
+        .bind(now)
+        .bind(record.ended_at.map(micros))
+        .execute(&self.inner.writer)
+        .await
+        .map_err(|error| backend("cannot create a run", error))?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::RunExists(record.run_id));
+        }
+        Ok(())
+    }
+
+    async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
+        let encoded = record::encode_event(run_id, &kind)?;
+        let change = RecordChange::of(&kind);
+        let time = record::now();
+        let id = run_id.to_string();
+        let failed = |error| backend("cannot append an event", error);
+        let mut tx = self.inner.writer.begin().await.map_err(failed)?;
+        // The first statement writes, so the transaction takes the write lock
+        // at once; `last_seq + 1` under it is the next gap-free number.
+        let seq: Option<i64> = sqlx::query_scalar(
+            "UPDATE runs SET last_seq = last_seq + 1, status = COALESCE($2, status), \
+             result = COALESCE($3, result), error = COALESCE($4, error), \
+             ended_at = COALESCE($5, ended_at), updated_at = $6 \
+             WHERE run_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') \
+             RETURNING last_seq",
+        )
+        .bind(&id)
+        .bind(change.status.map(|status| status.as_str()))
+        .bind(change.result.as_ref().map(record::json_text))
+        .bind(&change.error)
+        .bind(change.ends_run.then(|| micros(time)))
+        .bind(micros(time))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(failed)?;
+        let Some(seq) = seq else {
+            drop(tx);
+            return Err(sql::missing_or_ended(run_id, self.status_of(run_id).await?));
+        };
+        sqlx::query(
+            "INSERT INTO events (run_id, seq, time, type, payload) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(seq)
+        .bind(micros(time))
+        .bind(encoded.event_type)
+        .bind(&encoded.payload)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed)?;
+        if let Some((step, output)) = &encoded.output {
+            sqlx::query(
+                "INSERT INTO step_outputs (run_id, seq, step, output) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&id)
+            .bind(seq)
+            .bind(step)
+            .bind(output)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        }
+        tx.commit().await.map_err(failed)?;
+        let event = RunEvent {
+            run_id,
+            seq: record::seq_from_sql(run_id, seq)?,
+            time,
+            kind,
+        };
+        self.inner
+            .hub
+            .publish(run_id, Notice::Appended(event.clone()));
+        Ok(event)
+    }
+
+    async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.time, e.payload, o.output FROM events e \
+             LEFT JOIN step_outputs o ON o.run_id = e.run_id AND o.seq = e.seq \
+             WHERE e.run_id = $1 AND e.seq > $2 ORDER BY e.seq",
+        )
+        .bind(run_id.to_string())
+        .bind(record::seq_to_sql(after_seq))
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(|error| backend("cannot read events", error))?;
+        if rows.is_empty() && self.status_of(run_id).await?.is_none() {
+            return Err(StoreError::RunNotFound(run_id));
+        }
+        let column = |error| backend("cannot decode an event row", error);
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get("seq").map_err(column)?;
+            let payload: &str = row.try_get("payload").map_err(column)?;
+            let output: Option<&str> = row.try_get("output").map_err(column)?;
+            events.push(record::decode_event(
+                run_id,
+                record::seq_from_sql(run_id, seq)?,
+                time_from_micros(row.try_get("time").map_err(column)?)?,
+                payload,
+                output,
+            )?);
+        }
+        Ok(events)
+    }
+
+    async fn subscribe(&self, run_id: RunId, after_seq: u64) -> Result<EventStream, StoreError> {
+        let receiver = self.inner.hub.receiver(run_id);
+        live::follow(self.clone(), run_id, after_seq, receiver).await
+    }
+
+    async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        let mut runs = self
+            .query_runs(
+                "SELECT run_id, workflow, status, inputs, result, error, last_seq, created_at, \
+                 ended_at FROM runs WHERE run_id = $1 LIMIT $2",
+                Some(run_id.to_string()),
+                1,
+            )
+            .await?;
+        Ok(runs.pop())
+    }
+
+    async fn list_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        self.query_runs(
+            "SELECT run_id, workflow, status, inputs, result, error, last_seq, created_at, \
+             ended_at FROM runs ORDER BY run_id DESC LIMIT $1",
+            None,
+            record::limit_to_sql(limit),
+        )
+        .await
+    }
+
+    async fn claim_runs(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Lease>, StoreError> {
+        let now = record::now();
+        let expires_at = record::lease_end(now, lease);
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE runs SET lease_owner = $1, lease_expires_at = $2 WHERE run_id IN ( \
+               SELECT run_id FROM runs WHERE status IN ('pending', 'running') \
+               AND (lease_owner IS NULL OR lease_expires_at < $3) ORDER BY run_id LIMIT $4) \
+             RETURNING run_id",
+        )
+        .bind(owner)
+        .bind(micros(expires_at))
+        .bind(micros(now))
+        .bind(record::limit_to_sql(limit))
+        .fetch_all(&self.inner.writer)
+        .await
+        .map_err(|error| backend("cannot claim runs", error))?;
+        let mut leases = Vec::with_capacity(ids.len());
+        for id in ids {
+            leases.push(Lease {
+                run_id: parse_run_id(&id)?,
+                owner: owner.to_owned(),
+                expires_at,
+            });
+        }
+        leases.sort_by_key(|lease| lease.run_id);
+        Ok(leases)
+    }
+
+    async fn renew_lease(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let expires_at = record::lease_end(record::now(), lease);
+        let renewed = sqlx::query(
+            "UPDATE runs SET lease_expires_at = $3 WHERE run_id = $1 AND lease_owner = $2",
+        )
+        .bind(run_id.to_string())
+        .bind(owner)
+        .bind(micros(expires_at))
+        .execute(&self.inner.writer)
+        .await
+        .map_err(|error| backend("cannot renew a lease", error))?;
+        if renewed.rows_affected() == 1 {
+            return Ok(Some(Lease {
+                run_id,
+                owner: owner.to_owned(),
+                expires_at,
+            }));
+        }
+        match self.status_of(run_id).await? {
+            None => Err(StoreError::RunNotFound(run_id)),
+            Some(_) => Ok(None),
+        }
+    }
+
+    async fn release_lease(&self, run_id: RunId, owner: &str) -> Result<bool, StoreError> {
+        let released = sqlx::query(
+            "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL \
+             WHERE run_id = $1 AND lease_owner = $2",
+        )
+        .bind(run_id.to_string())
+        .bind(owner)
+        .execute(&self.inner.writer)
+        .await
+        .map_err(|error| backend("cannot release a lease", error))?;
+        if released.rows_affected() == 1 {
+            return Ok(true);
+        }
+        match self.status_of(run_id).await? {
+            None => Err(StoreError::RunNotFound(run_id)),
+            Some(_) => Ok(false),
+        }
+    }
+
+    async fn prune(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Events and step outputs go with their run (ON DELETE CASCADE).
+        let pruned = sqlx::query(
+            "DELETE FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') \
+             AND ended_at < $1",
+        )
+        .bind(micros(ended_before))
+        .execute(&self.inner.writer)
+        .await
+        .map_err(|error| backend("cannot prune runs", error))?;
+        Ok(pruned.rows_affected())
+    }
+}
