@@ -94,6 +94,8 @@ pub enum DestinationRefusal {
     NoHost,
     /// No rule matches.
     NotAllowed,
+    /// A rule names this host, but with another scheme or port.
+    SchemeOrPortNotAllowed,
 }
 
 // === impl AllowRule ===
@@ -147,9 +149,10 @@ impl AllowRule {
             PortPattern::Default => port == scheme.default_port(),
             PortPattern::Exact(allowed) => port == allowed,
         };
-        if !port_ok {
-            return false;
-        }
+        port_ok && self.matches_host(host)
+    }
+
+    fn matches_host(&self, host: &HostName) -> bool {
         match (&self.host, host) {
             (HostPattern::Exact(allowed), HostName::Dns(name)) => allowed == name,
             (HostPattern::Wildcard(suffix), HostName::Dns(name)) => name
@@ -292,10 +295,14 @@ impl Allowlist {
             .iter()
             .any(|rule| rule.matches(scheme, &host, port))
         {
-            Ok(())
-        } else {
-            Err(refuse(DestinationRefusal::NotAllowed))
+            return Ok(());
         }
+        let host_listed = self.rules.iter().any(|rule| rule.matches_host(&host));
+        Err(refuse(if host_listed {
+            DestinationRefusal::SchemeOrPortNotAllowed
+        } else {
+            DestinationRefusal::NotAllowed
+        }))
     }
 }
 
@@ -316,6 +323,11 @@ impl DestinationError {
 
     fn message(&self) -> String {
         let origin = self.origin();
+        let allowed = if self.allowed.is_empty() {
+            "none (the list is empty)".to_owned()
+        } else {
+            self.allowed.join(", ")
+        };
         match self.reason {
             DestinationRefusal::UnsupportedScheme => format!(
                 "destination `{origin}` is refused: scheme `{}` is not supported for bindings; use `https` (or `http`)",
@@ -327,12 +339,11 @@ impl DestinationError {
             DestinationRefusal::NoHost => {
                 format!("destination `{origin}` is refused: the URL has no host")
             }
+            DestinationRefusal::SchemeOrPortNotAllowed => format!(
+                "destination `{origin}` is not allowed for bindings: host `{}` is listed, but not with this scheme and port; add `{origin}` to `{ALLOWLIST_CONFIG_KEY}` in the server config (allowed now: {allowed})",
+                self.host
+            ),
             DestinationRefusal::NotAllowed => {
-                let allowed = if self.allowed.is_empty() {
-                    "none (the list is empty)".to_owned()
-                } else {
-                    self.allowed.join(", ")
-                };
                 format!(
                     "destination host `{}` (`{origin}`) is not allowed for bindings; add `{origin}` to `{ALLOWLIST_CONFIG_KEY}` in the server config (allowed now: {allowed})",
                     self.host
@@ -450,6 +461,17 @@ mod tests {
         let message = list.check(&creds).unwrap_err().to_string();
         assert!(
             message.contains("credentials") && !message.contains("pw"),
+            "{message}"
+        );
+
+        let port = Url::parse("https://tickets.example.org:8443/").unwrap();
+        let message = list.check(&port).unwrap_err().to_string();
+        assert!(
+            message.contains("is listed, but not with this scheme and port"),
+            "{message}"
+        );
+        assert!(
+            message.contains("add `https://tickets.example.org:8443`"),
             "{message}"
         );
 
