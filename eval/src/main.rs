@@ -1,1 +1,307 @@
-fn main() {}
+//! `synod-eval`: synod's evaluation harnesses. See `synod-eval --help`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use synod_eval::bench::echo::{EchoChoice, find_python};
+use synod_eval::bench::expert::{EXPERTS, ExpertKind};
+use synod_eval::bench::measure::Protocol;
+use synod_eval::bench::mode::{MODES, Mode};
+use synod_eval::bench::report;
+use synod_eval::bench::runner::{BenchOptions, ProcessModel, RuntimeChoice, child_main, run_bench};
+use synod_eval::bench::sys::cpu_count;
+use synod_eval::bench::transport::{TRANSPORTS, Transport};
+use synod_eval::bench::workload::{SHAPES, Workload};
+
+/// synod evaluation: speed against peers, quality against datasets.
+#[derive(Debug, Parser)]
+#[command(name = "synod-eval", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Orchestration benchmark against LangGraph (../shared/bench).
+    ///
+    /// Runs the peer benchmark's four shapes (chain6, diamond6, layered100,
+    /// reflect_loop) with three experts (noop; 1 ms sleep; HTTP POST to a
+    /// loopback echo server) in each mode (direct = hand-written calls, the
+    /// ideal; none = executor without persistence; memory = executor with
+    /// the in-memory event store; sqlite = not available yet) over each
+    /// transport (in-process invoker; gRPC to a real SDK expert through the
+    /// registry). Each combination: warm-up, up to --runs sequential runs
+    /// (latency p50/p99), then batches of --concurrency concurrent runs
+    /// (runs/s, CPU per node). Writes the peer's JSON schema v1.
+    ///
+    /// Examples:
+    ///   synod-eval bench --quick --experts noop --workloads chain6
+    ///   cargo run -p synod-eval --release -- bench --out eval/out/bench.json
+    ///   python3 ../shared/bench/compare.py eval/out/bench.json ../shared/bench/results.json
+    ///
+    /// The http expert posts to the peer's own aiohttp server (`bench.py
+    /// serve`) when a Python with aiohttp is found (eval/scripts/bench-venv.sh
+    /// makes one in eval/.venv), else to an axum echo server (--echo).
+    #[command(verbatim_doc_comment)]
+    Bench(Box<BenchArgs>),
+    /// Internal: runs one benchmark job read from stdin (used by `bench`).
+    #[command(hide = true)]
+    BenchChild {
+        /// Worker threads of the job's runtime (0 = current-thread).
+        #[arg(long)]
+        worker_threads: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Shapes, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "chain6,diamond6,layered100,reflect_loop"
+    )]
+    workloads: Vec<String>,
+    /// Experts, comma-separated: noop, sleep, http.
+    #[arg(long, value_delimiter = ',', default_value = "noop,sleep,http")]
+    experts: Vec<String>,
+    /// Modes, comma-separated: direct, none, memory, sqlite (sqlite rows are
+    /// recorded as unsupported). Keep `direct`: overheads are against it.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "direct,none,memory,sqlite"
+    )]
+    modes: Vec<String>,
+    /// Transports, comma-separated: in-process, grpc.
+    #[arg(long, value_delimiter = ',', default_value = "in-process,grpc")]
+    transports: Vec<String>,
+    /// Results file (JSON schema v1 of ../shared/bench/README.md).
+    #[arg(long, default_value = "eval/out/bench.json")]
+    out: PathBuf,
+    /// Smoke run: few runs, small batches, short caps (numbers are not meaningful).
+    #[arg(long)]
+    quick: bool,
+    /// Sequential runs for latency, at most.
+    #[arg(long, default_value_t = 100)]
+    runs: usize,
+    /// Sequential runs always measured.
+    #[arg(long, default_value_t = 15)]
+    min_runs: usize,
+    /// Warm-up runs, at most.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Concurrent runs per throughput batch.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Throughput batches (at least).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Seconds after which the latency loop stops (once --min-runs ran).
+    #[arg(long, default_value_t = 2.0)]
+    latency_cap: f64,
+    /// Seconds after which no throughput batch is added.
+    #[arg(long, default_value_t = 2.0)]
+    throughput_cap: f64,
+    /// Keep adding batches until this many seconds of batches were measured
+    /// (0 = stop after --rounds, as the peer does).
+    #[arg(long, default_value_t = 0.5)]
+    throughput_min: f64,
+    /// Hard bound on loopback HTTP requests per combination.
+    #[arg(long, default_value_t = 200_000)]
+    http_max_requests: u64,
+    /// Echo server for the http expert.
+    #[arg(long, value_enum, default_value = "auto")]
+    echo: EchoChoice,
+    /// Python with aiohttp (default: eval/.venv/bin/python, else python3).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// The peer benchmark's folder (bench.py, results.json).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/bench"))]
+    peer_dir: PathBuf,
+    /// Where combinations run: a child process each (per-combination RSS
+    /// and CPU), or inline in this process.
+    #[arg(long, value_enum, default_value = "child")]
+    process_model: ProcessModel,
+    /// Tokio worker threads per combination (default: CPU count; 0 = a
+    /// current-thread runtime, like CPython's single event loop).
+    #[arg(long)]
+    worker_threads: Option<usize>,
+    /// LangGraph results to check the goals against (default:
+    /// <peer-dir>/results.json when present).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Do not check goals against a baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn parse_all<T: std::str::FromStr<Err = String>>(
+    names: &[String],
+    what: &str,
+    known: &[&str],
+) -> anyhow::Result<Vec<T>> {
+    anyhow::ensure!(
+        !names.is_empty(),
+        "no {what} given; known: {}",
+        known.join(", ")
+    );
+    names
+        .iter()
+        .map(|n| n.trim().parse::<T>().map_err(anyhow::Error::msg))
+        .collect()
+}
+
+impl BenchArgs {
+    fn options(&self) -> anyhow::Result<BenchOptions> {
+        let mut protocol = Protocol {
+            latency_runs: self.runs,
+            min_runs: self.min_runs,
+            warmup: self.warmup,
+            concurrency: self.concurrency,
+            throughput_rounds: self.rounds,
+            throughput_warmup_rounds: 1,
+            latency_cap_s: self.latency_cap,
+            throughput_cap_s: self.throughput_cap,
+            throughput_min_s: self.throughput_min,
+        };
+        if self.quick {
+            protocol = Protocol {
+                latency_runs: 20,
+                min_runs: 5,
+                warmup: 2,
+                concurrency: 8,
+                throughput_rounds: 2,
+                throughput_warmup_rounds: 1,
+                latency_cap_s: 0.2,
+                throughput_cap_s: 0.2,
+                throughput_min_s: 0.0,
+            };
+        }
+        let workloads = self
+            .workloads
+            .iter()
+            .map(|w| Workload::builtin(w.trim()).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(
+            !workloads.is_empty(),
+            "no workload given; known: {}",
+            SHAPES.join(", ")
+        );
+        let modes: Vec<Mode> = parse_all(&self.modes, "mode", &MODES)?;
+        if !modes.contains(&Mode::Direct) {
+            eprintln!("note: without mode `direct` the *_vs_direct overheads are not computed");
+        }
+        let baseline = match (&self.baseline, self.no_baseline) {
+            (_, true) => None,
+            (Some(path), false) => Some(path.clone()),
+            (None, false) => Some(self.peer_dir.join("results.json")).filter(|p| p.exists()),
+        };
+        Ok(BenchOptions {
+            workloads,
+            experts: parse_all::<ExpertKind>(&self.experts, "expert", &EXPERTS)?,
+            modes,
+            transports: parse_all::<Transport>(&self.transports, "transport", &TRANSPORTS)?,
+            protocol,
+            http_max_requests: self.http_max_requests,
+            echo: self.echo,
+            python: find_python(self.python.as_deref()),
+            bench_py: self.peer_dir.join("bench.py"),
+            process_model: self.process_model,
+            runtime: RuntimeChoice {
+                worker_threads: self.worker_threads.unwrap_or_else(cpu_count),
+            },
+            baseline,
+            progress: !self.no_progress,
+        })
+    }
+}
+
+fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let options = args.options()?;
+    // The parent hosts the echo, the gRPC experts and waits for children.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cpu_count())
+        .enable_all()
+        .build()?;
+    let doc = match options.process_model {
+        ProcessModel::Child => rt.block_on(run_bench(&options))?,
+        ProcessModel::Inline => {
+            let rt_inline = options.runtime.build()?;
+            drop(rt);
+            rt_inline.block_on(run_bench(&options))?
+        }
+    };
+    write_doc(&args.out, &doc)?;
+    let summary = doc["summary"].as_array().cloned().unwrap_or_default();
+    eprintln!("{}", report::table(&summary));
+    if let Some(rows) = doc["grpc_vs_raw_rtt"]["rows"].as_array() {
+        for r in rows {
+            eprintln!(
+                "gRPC step {} {}: {} us per step vs raw tonic RTT {} us = {}x (goal <= {}x)",
+                r["mode"],
+                r["workload"],
+                r["step_p50_us"],
+                r["raw_rtt_p50_us"],
+                r["ratio"],
+                report::GRPC_STEP_GOAL_X
+            );
+        }
+    }
+    if doc["goals"].is_object() {
+        let g = &doc["goals"];
+        eprintln!(
+            "goals vs {}: per-node overhead <= 1/{} met in {}/{} rows, runs/s >= {}x met in {}/{} rows",
+            g["baseline_file"],
+            report::OVERHEAD_GOAL_X,
+            g["ovh_met"],
+            g["rows_compared"],
+            report::THROUGHPUT_GOAL_X,
+            g["tput_met"],
+            g["rows_compared"]
+        );
+    }
+    eprintln!("wrote {}", args.out.display());
+    let failed = doc["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r.get("error").is_some() && r.get("unsupported").is_none());
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_doc(path: &Path, doc: &serde_json::Value) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, serde_json::to_string_pretty(doc)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Bench(args) => bench(args),
+        Command::BenchChild { worker_threads } => child_main(RuntimeChoice {
+            worker_threads: *worker_threads,
+        })
+        .map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! The modes of the peer benchmark mapped to synod, and one run in each:
+//! `direct` (the same calls hand-written, no orchestrator: the ideal),
+//! `none` (executor with a store that keeps nothing), `memory` (executor
+//! with the in-memory event store), `sqlite` (not available yet).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, ensure};
+use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, join_all};
+use serde_json::{Map, Value, json};
+use synod_executor::{ExecutorConfig, Invoker, execute};
+use synod_planner::{Plan, PlanStep};
+use synod_store::{EventStream, Lease, MemoryStore, RunRecord, RunStore, StoreError};
+use synod_types::{RunEvent, RunEventKind, RunId, RunStatus, SkillRef, StepId};
+use synod_workflow::ValueTemplate;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::bench::expert::NodeBody;
+use crate::bench::transport::{BENCH_EXPERT, invoke_direct};
+use crate::bench::workload::{Execution, Workload, layers_of};
+
+/// Names of the modes, in report order.
+pub const MODES: [&str; 4] = ["direct", "none", "memory", "sqlite"];
+
+/// Why `sqlite` rows are errors.
+pub const SQLITE_UNSUPPORTED: &str = "not supported yet: synod has no on-disk run store; \
+     SQLite/PostgreSQL persistence lands with issue 4 (durability)";
+
+/// A mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// The same expert calls, `join_all` per layer, no orchestrator.
+    Direct,
+    /// The executor with [`NullStore`]: events are produced, then dropped.
+    None,
+    /// The executor with [`MemoryStore`]: every event of every run is kept.
+    Memory,
+    /// On-disk persistence (not implemented yet).
+    Sqlite,
+}
+
+impl Mode {
+    /// Its name in reports and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::None => "none",
+            Mode::Memory => "memory",
+            Mode::Sqlite => "sqlite",
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "direct" => Ok(Mode::Direct),
+            "none" => Ok(Mode::None),
+            "memory" => Ok(Mode::Memory),
+            "sqlite" => Ok(Mode::Sqlite),
+            other => Err(format!(
+                "unknown mode `{other}`; known modes: {}",
+                MODES.join(", ")
+            )),
+        }
+    }
+}
+
+/// A [`RunStore`] that keeps nothing: `append` hands the event back with a
+/// sequence number and drops it. Runs under it cannot be watched, listed
+/// or claimed.
+#[derive(Debug, Default)]
+pub struct NullStore;
+
+#[async_trait::async_trait]
+impl RunStore for NullStore {
+    async fn create_run(&self, _record: RunRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
+        Ok(RunEvent {
+            run_id,
+            seq: 0,
+            time: Utc::now(),
+            kind,
+        })
+    }
+
+    async fn events(&self, _run_id: RunId, _after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn subscribe(&self, _run_id: RunId, _after_seq: u64) -> Result<EventStream, StoreError> {
+        Ok(Box::pin(futures::stream::empty()))
+    }
+
+    async fn get_run(&self, _run_id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        Ok(None)
+    }
+
+    async fn list_runs(&self, _limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn claim_runs(
+        &self,
+        _owner: &str,
+        _lease: Duration,
+        _limit: usize,
+    ) -> Result<Vec<Lease>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn renew_lease(
+        &self,
+        _run_id: RunId,
+        _owner: &str,
+        _lease: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        Ok(None)
+    }
+
+    async fn release_lease(&self, _run_id: RunId, _owner: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn prune(&self, _ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+/// The plan of a workload: one step per execution, input
+/// `{"node": <node>, "n_inputs": <outputs available>}`, needs as in the shape.
+pub fn build_plan(workload: &Workload, skill: &str) -> anyhow::Result<Plan> {
+    let steps: Vec<PlanStep> = workload
+        .executions()
+        .into_iter()
+        .map(|e| PlanStep {
+            id: StepId::new(e.id),
+            uses: SkillRef::new(BENCH_EXPERT, skill),
+            input: ValueTemplate::Literal(json!({"node": e.node, "n_inputs": e.n_inputs})),
+            needs: e.needs.into_iter().map(StepId::new).collect(),
+            timeout: None,
+            retry: None,
+        })
+        .collect();
+    let problems = Plan::validate(&steps, None);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        bail!(
+            "the plan of `{}` is invalid: {}",
+            workload.name,
+            list.join("; ")
+        );
+    }
+    match Plan::from_checked_steps(workload.name.clone(), steps) {
+        Some(plan) => Ok(plan),
+        None => bail!("the plan of `{}` is invalid", workload.name),
+    }
+}
+
+/// How the `direct` baseline calls an expert.
+#[derive(Debug, Clone)]
+pub enum DirectCaller {
+    /// The node body, in process.
+    Local(Arc<NodeBody>),
+    /// `Invoke` of the SDK expert's `skill` through the generated client.
+    Grpc {
+        /// The connection.
+        channel: Channel,
+        /// The skill (expert kind).
+        skill: &'static str,
+    },
+}
+
+impl DirectCaller {
+    async fn call(&self, node: &str, n_inputs: u64) -> anyhow::Result<Value> {
+        match self {
+            DirectCaller::Local(body) => body.call(node, n_inputs).await,
+            DirectCaller::Grpc { channel, skill } => {
+                invoke_direct(channel, skill, node, n_inputs).await
+            }
+        }
+    }
+}
+
+/// Starts one run and yields its outputs (`{"<step id>": <output>, …}`).
+pub type RunFn = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<Value>> + Send + Sync>;
+
+/// A `direct` run: layer by layer, `join_all` within a layer.
+pub fn direct_run_fn(workload: &Workload, caller: DirectCaller) -> RunFn {
+    let executions = workload.executions();
+    let layers: Arc<Vec<Vec<(String, String, u64)>>> = Arc::new(
+        layers_of(&executions)
+            .into_iter()
+            .map(|layer| {
+                layer
+                    .into_iter()
+                    .map(|e: &Execution| (e.id.clone(), e.node.clone(), e.n_inputs as u64))
+                    .collect()
+            })
+            .collect(),
+    );
+    Arc::new(move || {
+        let layers = Arc::clone(&layers);
+        let caller = caller.clone();
+        Box::pin(async move {
+            let mut outputs = Map::new();
+            for layer in layers.iter() {
+                if let [(id, node, n)] = layer.as_slice() {
+                    outputs.insert(id.clone(), caller.call(node, *n).await?);
+                } else {
+                    let outs =
+                        join_all(layer.iter().map(|(_, node, n)| caller.call(node, *n))).await;
+                    for ((id, _, _), out) in layer.iter().zip(outs) {
+                        outputs.insert(id.clone(), out?);
+                    }
+                }
+            }
+            Ok(Value::Object(outputs))
+        })
+    })
+}
+
+/// An orchestrated run: create the run record, `execute` the plan.
+pub fn executor_run_fn(
+    plan: Arc<Plan>,
+    invoker: Arc<dyn Invoker>,
+    store: Arc<dyn RunStore>,
+) -> RunFn {
+    let inputs = json!({"input": "q"});
+    Arc::new(move || {
+        let (plan, invoker, store, inputs) = (
+            Arc::clone(&plan),
+            Arc::clone(&invoker),
+            Arc::clone(&store),
+            inputs.clone(),
+        );
+        Box::pin(async move {
+            let run_id = RunId::new();
+            store
+                .create_run(RunRecord {
+                    run_id,
+                    workflow: plan.name.clone(),
+                    status: RunStatus::Pending,
+                    created_at: Utc::now(),
+                    ended_at: None,
+                    inputs: inputs.clone(),
+                    result: None,
+                    error: None,
+                    last_seq: 0,
+                })
+                .await?;
+            let outcome = execute(
+                run_id,
+                plan,
+                inputs,
+                ExecutorConfig::default(),
+                invoker,
+                store,
+                CancellationToken::new(),
+            )
+            .await?;
+            ensure!(
+                outcome.status == RunStatus::Succeeded,
+                "run {run_id} ended {}: {}",
+                outcome.status.as_str(),
+                outcome.result
+            );
+            Ok(outcome.result)
+        })
+    })
+}
+
+/// The store of a mode (`None` for `direct`).
+pub fn store_for(mode: Mode) -> anyhow::Result<Option<Arc<dyn RunStore>>> {
+    match mode {
+        Mode::Direct => Ok(None),
+        Mode::None => Ok(Some(Arc::new(NullStore))),
+        Mode::Memory => Ok(Some(Arc::new(MemoryStore::new()))),
+        Mode::Sqlite => bail!("{SQLITE_UNSUPPORTED}"),
+    }
+}
+
+/// Checks a run's outputs like the peer benchmark: one output per node
+/// execution, every output `ok`, and for a loop `max_revisions + 1` rounds
+/// of each loop node.
+pub fn check_result(workload: &Workload, outputs: &Value) -> anyhow::Result<()> {
+    let map = outputs.as_object().map_or(&Map::new(), |m| m).clone();
+    ensure!(
+        map.len() == workload.node_executions,
+        "{}: {} outputs, expected {}",
+        workload.name,
+        map.len(),
+        workload.node_executions
+    );
+    if let Some((id, bad)) = map.iter().find(|(_, v)| v["ok"] != Value::Bool(true)) {
+        bail!("{}: output of `{id}` is not ok: {bad}", workload.name);
+    }
+    if let Some(rule) = &workload.loop_rule {
+        let rounds = map.keys().filter(|k| k.starts_with(&rule.node)).count();
+        ensure!(
+            rounds == rule.max_revisions + 1,
+            "{}: loop ran {rounds} times, expected {}",
+            workload.name,
+            rule.max_revisions + 1
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::expert::ExpertKind;
+    use crate::bench::transport::LocalInvoker;
+
+    #[tokio::test]
+    async fn every_mode_runs_every_shape_once_per_node() {
+        for name in crate::bench::workload::SHAPES {
+            let workload = Workload::builtin(name).unwrap();
+            let body = NodeBody::new(ExpertKind::Noop, None, 0).unwrap();
+            let plan = Arc::new(build_plan(&workload, "noop").unwrap());
+            let invoker: Arc<dyn Invoker> = Arc::new(LocalInvoker::new(Arc::clone(&body)));
+            let runs = [
+                direct_run_fn(&workload, DirectCaller::Local(Arc::clone(&body))),
+                executor_run_fn(
+                    Arc::clone(&plan),
+                    Arc::clone(&invoker),
+                    store_for(Mode::None).unwrap().unwrap(),
+                ),
+                executor_run_fn(plan, invoker, store_for(Mode::Memory).unwrap().unwrap()),
+            ];
+            for run in &runs {
+                check_result(&workload, &run().await.unwrap()).unwrap();
+            }
+            assert_eq!(body.calls(), 3 * workload.node_executions as u64, "{name}");
+        }
+        assert!(store_for(Mode::Sqlite).is_err());
+    }
+
+    #[test]
+    fn check_result_catches_missing_outputs() {
+        let workload = Workload::builtin("reflect_loop").unwrap();
+        assert!(check_result(&workload, &json!({"generate1": {"ok": true}})).is_err());
+    }
+}
