@@ -1,51 +1,48 @@
-//! Helpers both SQL backends share: error wrapping and turning columns into
-//! a [`RunRecord`].
+//! What both SQL backends share: the statements whose text is the same in
+//! SQLite and PostgreSQL (`$n` parameters work in both), row decoding and
+//! error wrapping. Each backend binds its own column types: SQLite keeps run
+//! ids as text and times as microseconds, PostgreSQL as `uuid` and `timestamptz`.
 
 use chrono::{DateTime, Utc};
-use synod_types::RunId;
+use sqlx::{ColumnIndex, Decode, Row, Type};
+use synod_types::{RunEvent, RunId};
 
 use crate::record::{self, parse_json, parse_status};
 use crate::store::{RunRecord, StoreError};
 
+/// `$1` run id → status.
+pub(crate) const STATUS_OF: &str = "SELECT status FROM runs WHERE run_id = $1";
+
+/// `$1..$10` → a new run, or nothing when the id exists.
+pub(crate) const CREATE_RUN: &str = "INSERT INTO runs (run_id, workflow, status, inputs, result, \
+     error, last_seq, created_at, updated_at, ended_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (run_id) DO NOTHING";
+
+/// `$1` run id, `$2` limit (1) → the run's row.
+pub(crate) const GET_RUN: &str = "SELECT run_id, workflow, status, inputs, result, error, \
+     last_seq, created_at, ended_at FROM runs WHERE run_id = $1 LIMIT $2";
+
+/// `$1` limit → the newest runs' rows.
+pub(crate) const LIST_RUNS: &str = "SELECT run_id, workflow, status, inputs, result, error, \
+     last_seq, created_at, ended_at FROM runs ORDER BY run_id DESC LIMIT $1";
+
+/// `$1` run id, `$2` after seq → event rows, with split-off outputs.
+pub(crate) const EVENTS_AFTER: &str = "SELECT e.seq, e.time, e.payload, o.output FROM events e \
+     LEFT JOIN step_outputs o ON o.run_id = e.run_id AND o.seq = e.seq \
+     WHERE e.run_id = $1 AND e.seq > $2 ORDER BY e.seq";
+
+/// `$1` run id, `$2` owner → the lease dropped, if `$2` held it.
+pub(crate) const RELEASE_LEASE: &str = "UPDATE runs SET lease_owner = NULL, \
+     lease_expires_at = NULL WHERE run_id = $1 AND lease_owner = $2";
+
+/// `$1` time → finished runs that ended before it deleted (events and
+/// outputs follow through `ON DELETE CASCADE`).
+pub(crate) const PRUNE: &str = "DELETE FROM runs \
+     WHERE status IN ('succeeded', 'failed', 'cancelled') AND ended_at < $1";
+
 /// Wraps a database error with what the store was doing.
 pub(crate) fn backend(doing: &str, error: sqlx::Error) -> StoreError {
     StoreError::Backend(format!("{doing}: {error}"))
-}
-
-/// The columns of a `runs` row, decoded by each backend from its own types.
-#[derive(Debug)]
-pub(crate) struct RunColumns {
-    pub(crate) run_id: RunId,
-    pub(crate) workflow: String,
-    pub(crate) status: String,
-    pub(crate) inputs: String,
-    pub(crate) result: Option<String>,
-    pub(crate) error: Option<String>,
-    pub(crate) last_seq: i64,
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) ended_at: Option<DateTime<Utc>>,
-}
-
-impl RunColumns {
-    /// The record these columns hold.
-    pub(crate) fn into_record(self) -> Result<RunRecord, StoreError> {
-        let run_id = self.run_id;
-        Ok(RunRecord {
-            run_id,
-            workflow: self.workflow,
-            status: parse_status(&self.status)?,
-            created_at: self.created_at,
-            ended_at: self.ended_at,
-            inputs: parse_json(run_id, "inputs", &self.inputs)?,
-            result: self
-                .result
-                .as_deref()
-                .map(|text| parse_json(run_id, "result", text))
-                .transpose()?,
-            error: self.error,
-            last_seq: record::seq_from_sql(run_id, self.last_seq)?,
-        })
-    }
 }
 
 /// Why an update of `run_id` matched no row: it does not exist, or it ended.
@@ -54,4 +51,80 @@ pub(crate) fn missing_or_ended(run_id: RunId, status: Option<String>) -> StoreEr
         None => StoreError::RunNotFound(run_id),
         Some(_) => StoreError::RunEnded(run_id),
     }
+}
+
+/// `Ok` when the run exists (its `status` was found), else `RunNotFound`.
+pub(crate) fn require_run(run_id: RunId, status: Option<String>) -> Result<(), StoreError> {
+    match status {
+        None => Err(StoreError::RunNotFound(run_id)),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Decodes rows of [`EVENTS_AFTER`]; `time` converts the backend's time column.
+pub(crate) fn decode_events<'r, R, T>(
+    run_id: RunId,
+    rows: &'r [R],
+    time: impl Fn(T) -> Result<DateTime<Utc>, StoreError>,
+) -> Result<Vec<RunEvent>, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    &'r str: Decode<'r, R::Database> + Type<R::Database>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let column = |error| backend("cannot decode an event row", error);
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get("seq").map_err(column)?;
+        let payload: &str = row.try_get("payload").map_err(column)?;
+        let output: Option<&str> = row.try_get("output").map_err(column)?;
+        events.push(record::decode_event(
+            run_id,
+            record::seq_from_sql(run_id, seq)?,
+            time(row.try_get("time").map_err(column)?)?,
+            payload,
+            output,
+        )?);
+    }
+    Ok(events)
+}
+
+/// Decodes a row of [`GET_RUN`] or [`LIST_RUNS`]; `id` and `time` convert
+/// the backend's id and time columns.
+pub(crate) fn decode_run<'r, R, I, T>(
+    row: &'r R,
+    id: impl Fn(I) -> Result<RunId, StoreError>,
+    time: impl Fn(T) -> Result<DateTime<Utc>, StoreError>,
+) -> Result<RunRecord, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    I: Decode<'r, R::Database> + Type<R::Database>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let column = |error| backend("cannot decode a run row", error);
+    let run_id = id(row.try_get("run_id").map_err(column)?)?;
+    let status: String = row.try_get("status").map_err(column)?;
+    let inputs: String = row.try_get("inputs").map_err(column)?;
+    let result: Option<String> = row.try_get("result").map_err(column)?;
+    let last_seq: i64 = row.try_get("last_seq").map_err(column)?;
+    let ended_at: Option<T> = row.try_get("ended_at").map_err(column)?;
+    Ok(RunRecord {
+        run_id,
+        workflow: row.try_get("workflow").map_err(column)?,
+        status: parse_status(&status)?,
+        created_at: time(row.try_get("created_at").map_err(column)?)?,
+        ended_at: ended_at.map(&time).transpose()?,
+        inputs: parse_json(run_id, "inputs", &inputs)?,
+        result: result
+            .as_deref()
+            .map(|text| parse_json(run_id, "result", text))
+            .transpose()?,
+        error: row.try_get("error").map_err(column)?,
+        last_seq: record::seq_from_sql(run_id, last_seq)?,
+    })
 }

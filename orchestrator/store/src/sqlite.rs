@@ -24,17 +24,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use synod_types::{RunEvent, RunEventKind, RunId};
 
 use crate::live::{self, LiveHub, Notice};
 use crate::migrations;
 use crate::record::{self, RecordChange};
-use crate::sql::{self, RunColumns, backend};
+use crate::sql::{self, backend};
 use crate::store::{EventStream, Lease, RunRecord, RunStore, StoreError};
 
 /// When SQLite forces commits to disk (`PRAGMA synchronous`).
@@ -152,7 +150,7 @@ impl SqliteStore {
     }
 
     async fn status_of(&self, run_id: RunId) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT status FROM runs WHERE run_id = $1")
+        sqlx::query_scalar(sql::STATUS_OF)
             .bind(run_id.to_string())
             .fetch_optional(&self.inner.reader)
             .await
@@ -174,7 +172,9 @@ impl SqliteStore {
             .fetch_all(&self.inner.reader)
             .await
             .map_err(|error| backend("cannot read runs", error))?;
-        rows.iter().map(run_from_row).collect()
+        rows.iter()
+            .map(|row| sql::decode_run(row, |id: String| parse_run_id(&id), time_from_micros))
+            .collect()
     }
 }
 
@@ -198,46 +198,24 @@ fn parse_run_id(text: &str) -> Result<RunId, StoreError> {
     })
 }
 
-fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
-    let column = |error| backend("cannot decode a run row", error);
-    let run_id: String = row.try_get("run_id").map_err(column)?;
-    let ended_at: Option<i64> = row.try_get("ended_at").map_err(column)?;
-    RunColumns {
-        run_id: parse_run_id(&run_id)?,
-        workflow: row.try_get("workflow").map_err(column)?,
-        status: row.try_get("status").map_err(column)?,
-        inputs: row.try_get("inputs").map_err(column)?,
-        result: row.try_get("result").map_err(column)?,
-        error: row.try_get("error").map_err(column)?,
-        last_seq: row.try_get("last_seq").map_err(column)?,
-        created_at: time_from_micros(row.try_get("created_at").map_err(column)?)?,
-        ended_at: ended_at.map(time_from_micros).transpose()?,
-    }
-    .into_record()
-}
-
 #[async_trait::async_trait]
 impl RunStore for SqliteStore {
     async fn create_run(&self, record: RunRecord) -> Result<(), StoreError> {
         let now = micros(record::now());
-        let inserted = sqlx::query(
-            "INSERT INTO runs (run_id, workflow, status, inputs, result, error, last_seq, \
-             created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (run_id) DO NOTHING",
-        )
-        .bind(record.run_id.to_string())
-        .bind(&record.workflow)
-        .bind(record.status.as_str())
-        .bind(record::json_text(&record.inputs))
-        .bind(record.result.as_ref().map(record::json_text))
-        .bind(&record.error)
-        .bind(record::seq_to_sql(record.last_seq))
-        .bind(micros(record::truncate_time(record.created_at)))
-        .bind(now)
-        .bind(record.ended_at.map(micros))
-        .execute(&self.inner.writer)
-        .await
-        .map_err(|error| backend("cannot create a run", error))?;
+        let inserted = sqlx::query(sql::CREATE_RUN)
+            .bind(record.run_id.to_string())
+            .bind(&record.workflow)
+            .bind(record.status.as_str())
+            .bind(record::json_text(&record.inputs))
+            .bind(record.result.as_ref().map(record::json_text))
+            .bind(&record.error)
+            .bind(record::seq_to_sql(record.last_seq))
+            .bind(micros(record::truncate_time(record.created_at)))
+            .bind(now)
+            .bind(record.ended_at.map(micros))
+            .execute(&self.inner.writer)
+            .await
+            .map_err(|error| backend("cannot create a run", error))?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::RunExists(record.run_id));
         }
@@ -310,34 +288,16 @@ impl RunStore for SqliteStore {
     }
 
     async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.seq, e.time, e.payload, o.output FROM events e \
-             LEFT JOIN step_outputs o ON o.run_id = e.run_id AND o.seq = e.seq \
-             WHERE e.run_id = $1 AND e.seq > $2 ORDER BY e.seq",
-        )
-        .bind(run_id.to_string())
-        .bind(record::seq_to_sql(after_seq))
-        .fetch_all(&self.inner.reader)
-        .await
-        .map_err(|error| backend("cannot read events", error))?;
-        if rows.is_empty() && self.status_of(run_id).await?.is_none() {
-            return Err(StoreError::RunNotFound(run_id));
+        let rows = sqlx::query(sql::EVENTS_AFTER)
+            .bind(run_id.to_string())
+            .bind(record::seq_to_sql(after_seq))
+            .fetch_all(&self.inner.reader)
+            .await
+            .map_err(|error| backend("cannot read events", error))?;
+        if rows.is_empty() {
+            sql::require_run(run_id, self.status_of(run_id).await?)?;
         }
-        let column = |error| backend("cannot decode an event row", error);
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let seq: i64 = row.try_get("seq").map_err(column)?;
-            let payload: &str = row.try_get("payload").map_err(column)?;
-            let output: Option<&str> = row.try_get("output").map_err(column)?;
-            events.push(record::decode_event(
-                run_id,
-                record::seq_from_sql(run_id, seq)?,
-                time_from_micros(row.try_get("time").map_err(column)?)?,
-                payload,
-                output,
-            )?);
-        }
-        Ok(events)
+        sql::decode_events(run_id, &rows, time_from_micros)
     }
 
     async fn subscribe(&self, run_id: RunId, after_seq: u64) -> Result<EventStream, StoreError> {
@@ -347,24 +307,14 @@ impl RunStore for SqliteStore {
 
     async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>, StoreError> {
         let mut runs = self
-            .query_runs(
-                "SELECT run_id, workflow, status, inputs, result, error, last_seq, created_at, \
-                 ended_at FROM runs WHERE run_id = $1 LIMIT $2",
-                Some(run_id.to_string()),
-                1,
-            )
+            .query_runs(sql::GET_RUN, Some(run_id.to_string()), 1)
             .await?;
         Ok(runs.pop())
     }
 
     async fn list_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
-        self.query_runs(
-            "SELECT run_id, workflow, status, inputs, result, error, last_seq, created_at, \
-             ended_at FROM runs ORDER BY run_id DESC LIMIT $1",
-            None,
-            record::limit_to_sql(limit),
-        )
-        .await
+        self.query_runs(sql::LIST_RUNS, None, record::limit_to_sql(limit))
+            .await
     }
 
     async fn claim_runs(
@@ -423,41 +373,30 @@ impl RunStore for SqliteStore {
                 expires_at,
             }));
         }
-        match self.status_of(run_id).await? {
-            None => Err(StoreError::RunNotFound(run_id)),
-            Some(_) => Ok(None),
-        }
+        sql::require_run(run_id, self.status_of(run_id).await?)?;
+        Ok(None)
     }
 
     async fn release_lease(&self, run_id: RunId, owner: &str) -> Result<bool, StoreError> {
-        let released = sqlx::query(
-            "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL \
-             WHERE run_id = $1 AND lease_owner = $2",
-        )
-        .bind(run_id.to_string())
-        .bind(owner)
-        .execute(&self.inner.writer)
-        .await
-        .map_err(|error| backend("cannot release a lease", error))?;
+        let released = sqlx::query(sql::RELEASE_LEASE)
+            .bind(run_id.to_string())
+            .bind(owner)
+            .execute(&self.inner.writer)
+            .await
+            .map_err(|error| backend("cannot release a lease", error))?;
         if released.rows_affected() == 1 {
             return Ok(true);
         }
-        match self.status_of(run_id).await? {
-            None => Err(StoreError::RunNotFound(run_id)),
-            Some(_) => Ok(false),
-        }
+        sql::require_run(run_id, self.status_of(run_id).await?)?;
+        Ok(false)
     }
 
     async fn prune(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
-        // Events and step outputs go with their run (ON DELETE CASCADE).
-        let pruned = sqlx::query(
-            "DELETE FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') \
-             AND ended_at < $1",
-        )
-        .bind(micros(ended_before))
-        .execute(&self.inner.writer)
-        .await
-        .map_err(|error| backend("cannot prune runs", error))?;
+        let pruned = sqlx::query(sql::PRUNE)
+            .bind(micros(ended_before))
+            .execute(&self.inner.writer)
+            .await
+            .map_err(|error| backend("cannot prune runs", error))?;
         Ok(pruned.rows_affected())
     }
 }
