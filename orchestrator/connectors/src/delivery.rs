@@ -158,7 +158,7 @@ impl HttpDelivery {
         mut on_attempt: impl FnMut(&AttemptRecord),
     ) -> DeliveryReport {
         let started = Instant::now();
-        let deadline = started + self.policy.total_deadline;
+        let total = self.policy.total_deadline;
         let mut report = DeliveryReport {
             binding: request.binding.clone(),
             idempotency_key: request
@@ -199,7 +199,7 @@ impl HttpDelivery {
         let mut attempt = 0;
         report.outcome = loop {
             attempt += 1;
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let remaining = total.saturating_sub(started.elapsed());
             let timeout = self.policy.attempt_timeout.min(remaining);
             let attempt_started = Instant::now();
             let result = self.attempt(&valid, timeout, redactor).await;
@@ -245,7 +245,7 @@ impl HttpDelivery {
                     .delay_after(attempt, fastrand::f64())
                     .unwrap_or_default();
                 let delay = result.retry_after.unwrap_or(backoff);
-                if Instant::now() + delay >= deadline {
+                if delay >= total.saturating_sub(started.elapsed()) {
                     Some(give_up(
                         ErrorClass::DeadlineExceeded,
                         format!(

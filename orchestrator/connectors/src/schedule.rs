@@ -286,7 +286,10 @@ fn parse_item(item: &str, field: &Field) -> Result<u64, String> {
     let mut value = low;
     while value <= high {
         set |= 1 << value;
-        value += step;
+        let Some(next) = value.checked_add(step) else {
+            break;
+        };
+        value = next;
     }
     Ok(set)
 }
