@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde_json::json;
 use synod_types::{RunEvent, RunEventKind, RunId, RunStatus, StepId};
 
-use crate::store::{RunRecord, RunStore, StoreError};
+use crate::store::{OutboxIntent, OutboxState, RunRecord, RunStore, StoreError};
 use crate::{INLINE_EVENT_BYTES, MemoryStore, PostgresConfig, PostgresStore, SqliteStore};
 
 /// Upper bound for anything a test waits for, so a broken store fails
@@ -549,6 +549,113 @@ async fn prune_deletes_only_old_finished_runs<S: RunStore>(store: &S) {
     );
 }
 
+async fn outbox_keeps_the_first_intent_and_final_states<S: RunStore>(store: &S) {
+    let run_id = new_run(store).await;
+    let intent = OutboxIntent {
+        run_id,
+        binding: "ticket".into(),
+        idempotency_key: format!("{run_id}-ticket"),
+        request: json!({"method": "POST", "url": "https://tickets.example.org/api/issues",
+                        "body": {"title": "ws-17 beaconing"}}),
+    };
+    let recorded = store.record_intent(intent.clone()).await.unwrap();
+    assert_eq!(recorded.state, OutboxState::Pending);
+    assert_eq!((recorded.attempts, recorded.outcome.clone()), (0, None));
+    assert_eq!(recorded.request, intent.request);
+    assert_eq!(recorded.idempotency_key, intent.idempotency_key);
+    assert_eq!(recorded.completed_at, None);
+
+    // A resumed run renders the binding again: the first intent stays.
+    let rerendered = OutboxIntent {
+        idempotency_key: "another-key".into(),
+        request: json!({"changed": true}),
+        ..intent.clone()
+    };
+    assert_eq!(store.record_intent(rerendered).await.unwrap(), recorded);
+
+    let retryable = json!({"result": "failed", "retryable": true, "status": 503});
+    let still_pending = store
+        .complete_delivery(run_id, "ticket", OutboxState::Pending, 2, retryable.clone())
+        .await
+        .unwrap();
+    assert_eq!(still_pending.state, OutboxState::Pending);
+    assert_eq!(
+        (still_pending.attempts, still_pending.outcome),
+        (2, Some(retryable))
+    );
+    assert_eq!(still_pending.completed_at, None);
+
+    let report = json!({"result": "delivered", "status": 201});
+    let delivered = store
+        .complete_delivery(run_id, "ticket", OutboxState::Delivered, 3, report.clone())
+        .await
+        .unwrap();
+    assert_eq!(delivered.state, OutboxState::Delivered);
+    assert_eq!(
+        (delivered.attempts, delivered.outcome.clone()),
+        (3, Some(report))
+    );
+    assert!(delivered.completed_at.is_some());
+    assert_eq!(delivered.created_at, recorded.created_at);
+    // A final state never changes.
+    let late = store
+        .complete_delivery(run_id, "ticket", OutboxState::Failed, 9, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(late, delivered);
+
+    let block = store
+        .record_intent(OutboxIntent {
+            binding: "block_ip".into(),
+            idempotency_key: format!("{run_id}-block"),
+            ..intent.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.outbox(run_id).await.unwrap(), vec![block, delivered]);
+
+    let unknown = RunId::new();
+    assert!(matches!(
+        store
+            .record_intent(OutboxIntent {
+                run_id: unknown,
+                ..intent.clone()
+            })
+            .await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert!(matches!(
+        store.outbox(unknown).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .complete_delivery(unknown, "ticket", OutboxState::Delivered, 1, json!({}))
+            .await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .complete_delivery(run_id, "page", OutboxState::Delivered, 1, json!({}))
+            .await,
+        Err(StoreError::OutboxEntryNotFound { binding, .. }) if binding == "page"
+    ));
+
+    // Pruning a run takes its outbox with it: the same id starts empty.
+    store.append(run_id, succeeded()).await.unwrap();
+    assert_eq!(
+        store
+            .prune(Utc::now() + TimeDelta::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    let mut reused = new_record();
+    reused.run_id = run_id;
+    store.create_run(reused).await.unwrap();
+    assert!(store.outbox(run_id).await.unwrap().is_empty());
+}
+
 // === instantiation per backend ===
 
 macro_rules! conformance {
@@ -622,6 +729,14 @@ macro_rules! conformance {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn outbox_keeps_the_first_intent_and_final_states() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::outbox_keeps_the_first_intent_and_final_states(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn prune_deletes_only_old_finished_runs() {
                 let Some(fixture) = $fixture().await else {
                     return;
@@ -647,6 +762,13 @@ async fn sqlite_reopened_file_has_everything() {
     let running = new_run(&store).await;
     store.append(running, started()).await.unwrap();
     large_step_outputs_round_trip(&store).await;
+    let intent = OutboxIntent {
+        run_id: running,
+        binding: "ticket".into(),
+        idempotency_key: "k-1".into(),
+        request: json!({"body": "x"}),
+    };
+    let recorded = store.record_intent(intent).await.unwrap();
     let leased = store
         .claim_runs("replica-a", Duration::from_secs(60), 10)
         .await
@@ -677,6 +799,7 @@ async fn sqlite_reopened_file_has_everything() {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(reopened.outbox(running).await.unwrap(), vec![recorded]);
     // Appends continue the sequence.
     assert_eq!(reopened.append(running, skipped(1)).await.unwrap().seq, 2);
 }

@@ -1,7 +1,8 @@
 //! synod run store: where runs and their events live.
 //!
 //! Layout:
-//! - [`store`]: the [`RunStore`] trait, [`RunRecord`], [`Lease`], [`StoreError`].
+//! - [`store`]: the [`RunStore`] trait, [`RunRecord`], [`Lease`], the binding
+//!   outbox ([`OutboxIntent`], [`OutboxEntry`]), [`StoreError`].
 //! - [`memory`]: [`MemoryStore`], in memory, lost on exit (tests, `--ephemeral` use).
 //! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL).
 //! - [`postgres`]: [`PostgresStore`], for several replicas sharing one database.
@@ -27,4 +28,6 @@ pub use memory::MemoryStore;
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use record::{INLINE_EVENT_BYTES, MAX_EVENT_BYTES};
 pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
-pub use store::{EventStream, Lease, RunRecord, RunStore, StoreError};
+pub use store::{
+    EventStream, Lease, OutboxEntry, OutboxIntent, OutboxState, RunRecord, RunStore, StoreError,
+};

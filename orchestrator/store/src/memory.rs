@@ -1,15 +1,18 @@
 //! [`MemoryStore`]: runs and events in memory, lost on exit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use synod_types::{RunEvent, RunEventKind, RunId};
 
 use crate::live::{self, LiveHub, Notice};
 use crate::record::{self, apply_to_record};
-use crate::store::{EventStream, Lease, RunRecord, RunStore, StoreError};
+use crate::store::{
+    EventStream, Lease, OutboxEntry, OutboxIntent, OutboxState, RunRecord, RunStore, StoreError,
+};
 
 /// An in-memory [`RunStore`].
 #[derive(Debug, Clone, Default)]
@@ -23,6 +26,7 @@ struct RunLog {
     record: RunRecord,
     events: Vec<RunEvent>,
     lease: Option<Lease>,
+    outbox: BTreeMap<String, OutboxEntry>,
 }
 
 impl MemoryStore {
@@ -62,6 +66,7 @@ impl RunStore for MemoryStore {
                 record,
                 events: Vec::new(),
                 lease: None,
+                outbox: BTreeMap::new(),
             },
         );
         Ok(())
@@ -185,6 +190,62 @@ impl RunStore for MemoryStore {
                     .is_some_and(|ended| ended < ended_before))
         });
         Ok((before - runs.len()) as u64)
+    }
+
+    async fn record_intent(&self, intent: OutboxIntent) -> Result<OutboxEntry, StoreError> {
+        let mut runs = self.lock();
+        let log = runs
+            .get_mut(&intent.run_id)
+            .ok_or(StoreError::RunNotFound(intent.run_id))?;
+        let entry = log
+            .outbox
+            .entry(intent.binding.clone())
+            .or_insert_with(|| OutboxEntry {
+                run_id: intent.run_id,
+                binding: intent.binding,
+                idempotency_key: intent.idempotency_key,
+                request: intent.request,
+                state: OutboxState::Pending,
+                attempts: 0,
+                outcome: None,
+                created_at: record::now(),
+                completed_at: None,
+            });
+        Ok(entry.clone())
+    }
+
+    async fn complete_delivery(
+        &self,
+        run_id: RunId,
+        binding: &str,
+        state: OutboxState,
+        attempts: u32,
+        outcome: Value,
+    ) -> Result<OutboxEntry, StoreError> {
+        let mut runs = self.lock();
+        let log = runs
+            .get_mut(&run_id)
+            .ok_or(StoreError::RunNotFound(run_id))?;
+        let entry = log
+            .outbox
+            .get_mut(binding)
+            .ok_or_else(|| StoreError::OutboxEntryNotFound {
+                run_id,
+                binding: binding.to_owned(),
+            })?;
+        if !entry.state.is_final() {
+            entry.state = state;
+            entry.attempts = attempts;
+            entry.outcome = Some(outcome);
+            entry.completed_at = state.is_final().then(record::now);
+        }
+        Ok(entry.clone())
+    }
+
+    async fn outbox(&self, run_id: RunId) -> Result<Vec<OutboxEntry>, StoreError> {
+        let runs = self.lock();
+        let log = runs.get(&run_id).ok_or(StoreError::RunNotFound(run_id))?;
+        Ok(log.outbox.values().cloned().collect())
     }
 }
 

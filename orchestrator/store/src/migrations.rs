@@ -15,21 +15,35 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use crate::store::StoreError;
 
 /// `(version, description, SQL)` of each SQLite migration.
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "runs, events, step outputs",
-    include_str!("../migrations/sqlite/0001_runs_events.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "runs, events, step outputs",
+        include_str!("../migrations/sqlite/0001_runs_events.sql"),
+    ),
+    (
+        2,
+        "binding outbox",
+        include_str!("../migrations/sqlite/0002_outbox.sql"),
+    ),
+];
 
 /// `(version, description, SQL)` of each PostgreSQL migration.
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "runs, events, step outputs",
-    include_str!("../migrations/postgres/0001_runs_events.sql"),
-)];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "runs, events, step outputs",
+        include_str!("../migrations/postgres/0001_runs_events.sql"),
+    ),
+    (
+        2,
+        "binding outbox",
+        include_str!("../migrations/postgres/0002_outbox.sql"),
+    ),
+];
 
 /// The schema version this build writes (the highest migration).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(

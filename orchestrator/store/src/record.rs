@@ -7,7 +7,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::Value;
 use synod_types::{RunEvent, RunEventKind, RunId, RunStatus};
 
-use crate::store::{RunRecord, StoreError};
+use crate::store::{OutboxState, RunRecord, StoreError};
 
 /// Largest JSON payload one event may have, in bytes (64 MiB).
 ///
@@ -96,6 +96,21 @@ pub(crate) fn parse_status(text: &str) -> Result<RunStatus, StoreError> {
             return Err(StoreError::Backend(format!(
                 "unknown run status `{other}` in the database; expected pending, running, \
                  succeeded, failed or cancelled (was the database written by a newer synod?)"
+            )));
+        }
+    })
+}
+
+/// Parses an outbox state as stored (`OutboxState::as_str`).
+pub(crate) fn parse_outbox_state(text: &str) -> Result<OutboxState, StoreError> {
+    Ok(match text {
+        "pending" => OutboxState::Pending,
+        "delivered" => OutboxState::Delivered,
+        "failed" => OutboxState::Failed,
+        other => {
+            return Err(StoreError::Backend(format!(
+                "unknown outbox state `{other}` in the database; expected pending, delivered or \
+                 failed (was the database written by a newer synod?)"
             )));
         }
     })

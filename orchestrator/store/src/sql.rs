@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use synod_types::{RunEvent, RunId};
 
-use crate::record::{self, parse_json, parse_status};
-use crate::store::{RunRecord, StoreError};
+use crate::record::{self, parse_json, parse_outbox_state, parse_status};
+use crate::store::{OutboxEntry, RunRecord, StoreError};
 
 /// `$1` run id → status.
 pub(crate) const STATUS_OF: &str = "SELECT status FROM runs WHERE run_id = $1";
@@ -39,6 +39,25 @@ pub(crate) const RELEASE_LEASE: &str = "UPDATE runs SET lease_owner = NULL, \
 /// outputs follow through `ON DELETE CASCADE`).
 pub(crate) const PRUNE: &str = "DELETE FROM runs \
      WHERE status IN ('succeeded', 'failed', 'cancelled') AND ended_at < $1";
+
+/// `$1` run, `$2` binding, `$3` key, `$4` request, `$5` time → the intent
+/// recorded, unless the binding already has one.
+pub(crate) const RECORD_INTENT: &str = "INSERT INTO outbox (run_id, binding, idempotency_key, \
+     request, state, attempts, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5) \
+     ON CONFLICT (run_id, binding) DO NOTHING";
+
+/// `$1` run, `$2` binding, `$3` state, `$4` attempts, `$5` outcome, `$6`
+/// completion time → a pending entry updated.
+pub(crate) const COMPLETE_DELIVERY: &str = "UPDATE outbox SET state = $3, attempts = $4, \
+     outcome = $5, completed_at = $6 WHERE run_id = $1 AND binding = $2 AND state = 'pending'";
+
+/// `$1` run → its outbox rows.
+pub(crate) const OUTBOX: &str = "SELECT run_id, binding, idempotency_key, request, state, \
+     attempts, outcome, created_at, completed_at FROM outbox WHERE run_id = $1 ORDER BY binding";
+
+/// `$1` run, `$2` binding → that outbox row.
+pub(crate) const OUTBOX_ENTRY: &str = "SELECT run_id, binding, idempotency_key, request, state, \
+     attempts, outcome, created_at, completed_at FROM outbox WHERE run_id = $1 AND binding = $2";
 
 /// Wraps a database error with what the store was doing.
 pub(crate) fn backend(doing: &str, error: sqlx::Error) -> StoreError {
@@ -126,5 +145,43 @@ where
             .transpose()?,
         error: row.try_get("error").map_err(column)?,
         last_seq: record::seq_from_sql(run_id, last_seq)?,
+    })
+}
+
+/// Decodes a row of [`OUTBOX`] or [`OUTBOX_ENTRY`]; `id` and `time` convert
+/// the backend's id and time columns.
+pub(crate) fn decode_outbox_entry<'r, R, I, T>(
+    row: &'r R,
+    id: impl Fn(I) -> Result<RunId, StoreError>,
+    time: impl Fn(T) -> Result<DateTime<Utc>, StoreError>,
+) -> Result<OutboxEntry, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i32: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    I: Decode<'r, R::Database> + Type<R::Database>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let column = |error| backend("cannot decode an outbox row", error);
+    let run_id = id(row.try_get("run_id").map_err(column)?)?;
+    let request: String = row.try_get("request").map_err(column)?;
+    let state: String = row.try_get("state").map_err(column)?;
+    let attempts: i32 = row.try_get("attempts").map_err(column)?;
+    let outcome: Option<String> = row.try_get("outcome").map_err(column)?;
+    let completed_at: Option<T> = row.try_get("completed_at").map_err(column)?;
+    Ok(OutboxEntry {
+        run_id,
+        binding: row.try_get("binding").map_err(column)?,
+        idempotency_key: row.try_get("idempotency_key").map_err(column)?,
+        request: parse_json(run_id, "outbox request", &request)?,
+        state: parse_outbox_state(&state)?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        outcome: outcome
+            .as_deref()
+            .map(|text| parse_json(run_id, "outbox outcome", text))
+            .transpose()?,
+        created_at: time(row.try_get("created_at").map_err(column)?)?,
+        completed_at: completed_at.map(&time).transpose()?,
     })
 }

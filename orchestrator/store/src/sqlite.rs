@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -33,7 +34,9 @@ use crate::live::{self, LiveHub, Notice};
 use crate::migrations;
 use crate::record::{self, RecordChange};
 use crate::sql::{self, backend};
-use crate::store::{EventStream, Lease, RunRecord, RunStore, StoreError};
+use crate::store::{
+    EventStream, Lease, OutboxEntry, OutboxIntent, OutboxState, RunRecord, RunStore, StoreError,
+};
 
 /// When SQLite forces commits to disk (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -155,6 +158,23 @@ impl SqliteStore {
             .fetch_optional(&self.inner.reader)
             .await
             .map_err(|error| backend("cannot read a run's status", error))
+    }
+
+    async fn outbox_entry(&self, run_id: RunId, binding: &str) -> Result<OutboxEntry, StoreError> {
+        let row = sqlx::query(sql::OUTBOX_ENTRY)
+            .bind(run_id.to_string())
+            .bind(binding)
+            .fetch_optional(&self.inner.reader)
+            .await
+            .map_err(|error| backend("cannot read an outbox entry", error))?;
+        let Some(row) = row else {
+            sql::require_run(run_id, self.status_of(run_id).await?)?;
+            return Err(StoreError::OutboxEntryNotFound {
+                run_id,
+                binding: binding.to_owned(),
+            });
+        };
+        sql::decode_outbox_entry(&row, |id: String| parse_run_id(&id), time_from_micros)
     }
 
     async fn query_runs(
@@ -398,5 +418,56 @@ impl RunStore for SqliteStore {
             .await
             .map_err(|error| backend("cannot prune runs", error))?;
         Ok(pruned.rows_affected())
+    }
+
+    async fn record_intent(&self, intent: OutboxIntent) -> Result<OutboxEntry, StoreError> {
+        sql::require_run(intent.run_id, self.status_of(intent.run_id).await?)?;
+        sqlx::query(sql::RECORD_INTENT)
+            .bind(intent.run_id.to_string())
+            .bind(&intent.binding)
+            .bind(&intent.idempotency_key)
+            .bind(record::json_text(&intent.request))
+            .bind(micros(record::now()))
+            .execute(&self.inner.writer)
+            .await
+            .map_err(|error| backend("cannot record a binding intent", error))?;
+        self.outbox_entry(intent.run_id, &intent.binding).await
+    }
+
+    async fn complete_delivery(
+        &self,
+        run_id: RunId,
+        binding: &str,
+        state: OutboxState,
+        attempts: u32,
+        outcome: Value,
+    ) -> Result<OutboxEntry, StoreError> {
+        sqlx::query(sql::COMPLETE_DELIVERY)
+            .bind(run_id.to_string())
+            .bind(binding)
+            .bind(state.as_str())
+            .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+            .bind(record::json_text(&outcome))
+            .bind(state.is_final().then(|| micros(record::now())))
+            .execute(&self.inner.writer)
+            .await
+            .map_err(|error| backend("cannot record a binding delivery", error))?;
+        self.outbox_entry(run_id, binding).await
+    }
+
+    async fn outbox(&self, run_id: RunId) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows = sqlx::query(sql::OUTBOX)
+            .bind(run_id.to_string())
+            .fetch_all(&self.inner.reader)
+            .await
+            .map_err(|error| backend("cannot read the outbox", error))?;
+        if rows.is_empty() {
+            sql::require_run(run_id, self.status_of(run_id).await?)?;
+        }
+        rows.iter()
+            .map(|row| {
+                sql::decode_outbox_entry(row, |id: String| parse_run_id(&id), time_from_micros)
+            })
+            .collect()
     }
 }

@@ -68,6 +68,17 @@ pub enum StoreError {
         /// The limit.
         limit: usize,
     },
+    /// The run has no outbox entry for this binding.
+    #[error(
+        "run `{run_id}` has no outbox entry for binding `{binding}`; record the intent \
+         (`record_intent`) before sending"
+    )]
+    OutboxEntryNotFound {
+        /// The run.
+        run_id: RunId,
+        /// The binding name.
+        binding: String,
+    },
     /// A backend failure (I/O, database).
     #[error("store backend failed: {0}")]
     Backend(String),
@@ -84,6 +95,71 @@ pub struct Lease {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Where a binding delivery in the outbox is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Recorded, not yet confirmed: (re)send it with its idempotency key.
+    Pending,
+    /// The destination accepted it. Final.
+    Delivered,
+    /// Delivery gave up. Final.
+    Failed,
+}
+
+impl OutboxState {
+    /// Lowercase name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Failed => "failed",
+        }
+    }
+
+    /// True for `Delivered` and `Failed`.
+    pub fn is_final(self) -> bool {
+        !matches!(self, OutboxState::Pending)
+    }
+}
+
+/// A binding delivery about to be sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxIntent {
+    /// The run.
+    pub run_id: RunId,
+    /// The binding name (unique within the run).
+    pub binding: String,
+    /// The idempotency key the destination deduplicates on.
+    pub idempotency_key: String,
+    /// The rendered request, without resolved secrets (they are looked up at
+    /// send time and must never be stored).
+    pub request: Value,
+}
+
+/// A binding delivery recorded in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The run.
+    pub run_id: RunId,
+    /// The binding name.
+    pub binding: String,
+    /// The idempotency key.
+    pub idempotency_key: String,
+    /// The request as first recorded.
+    pub request: Value,
+    /// Where the delivery is.
+    pub state: OutboxState,
+    /// HTTP attempts made so far.
+    pub attempts: u32,
+    /// Report of the latest delivery attempt(s), if any.
+    pub outcome: Option<Value>,
+    /// When the intent was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When it reached a final state.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
 /// Events of one run in sequence order.
 pub type EventStream = BoxStream<'static, Result<RunEvent, StoreError>>;
 
@@ -98,7 +174,10 @@ pub type EventStream = BoxStream<'static, Result<RunEvent, StoreError>>;
 /// - the run record's status follows the events (`RunStarted` → running,
 ///   terminal events → succeeded/failed/cancelled);
 /// - at most one owner holds an unexpired lease on a run; only unfinished runs
-///   can be claimed; `prune` removes only finished runs.
+///   can be claimed; `prune` removes only finished runs (with their events
+///   and outbox entries);
+/// - an outbox entry, once recorded, keeps its first request and key, and a
+///   final state never changes.
 #[async_trait::async_trait]
 pub trait RunStore: Send + Sync + 'static {
     /// Creates a run (status pending, no events).
@@ -135,4 +214,22 @@ pub trait RunStore: Send + Sync + 'static {
     /// Deletes finished runs (succeeded, failed, cancelled) that ended before
     /// `ended_before`, with their events. Returns how many runs were deleted.
     async fn prune(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Records a binding delivery before it is sent (state pending). When
+    /// the run already has an entry for the binding (a resumed run), returns
+    /// that entry unchanged: send only while it is pending, with its key.
+    async fn record_intent(&self, intent: OutboxIntent) -> Result<OutboxEntry, StoreError>;
+    /// Records the outcome of sending a binding: `Delivered`/`Failed` are
+    /// final; `Pending` keeps it pending with updated attempts and outcome
+    /// (e.g. a retryable failure). An entry already final is returned
+    /// unchanged.
+    async fn complete_delivery(
+        &self,
+        run_id: RunId,
+        binding: &str,
+        state: OutboxState,
+        attempts: u32,
+        outcome: Value,
+    ) -> Result<OutboxEntry, StoreError>;
+    /// The run's outbox entries, by binding name.
+    async fn outbox(&self, run_id: RunId) -> Result<Vec<OutboxEntry>, StoreError>;
 }
