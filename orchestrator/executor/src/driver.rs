@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::config::ExecutorConfig;
 use crate::invoke::{Invocation, Invoker};
-use crate::machine::{Action, MachineInput, RunMachine};
+use crate::machine::{Action, MachineInput, ResumeError, RunMachine};
 
 /// Extra time an attempt gets past its deadline before the driver gives up
 /// on an invoker that does not honour the deadline itself.
@@ -56,6 +56,18 @@ pub enum ExecutorError {
         #[source]
         source: StoreError,
     },
+    /// The run's recorded events could not be read, for [`resume`].
+    #[error("run `{run_id}` cannot be resumed: its events cannot be read from the store")]
+    ReadEvents {
+        /// The run.
+        run_id: RunId,
+        /// The store's failure.
+        #[source]
+        source: StoreError,
+    },
+    /// The run's recorded events do not allow resuming it.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
     /// The machine neither finished nor had work in flight; a bug in synod.
     #[error(
         "run `{run_id}` stalled with no attempt in flight and no step ready; this is a bug in synod, please report it"
@@ -82,12 +94,21 @@ pub async fn execute(
     cancel: CancellationToken,
 ) -> Result<RunOutcome, ExecutorError> {
     let span = tracing::info_span!("run", synod.run.id = %run_id, workflow = %plan.name);
-    drive(run_id, plan, inputs, config, invoker, store, cancel)
+    let mut machine = RunMachine::new(run_id, plan, inputs, config);
+    let actions = machine.apply(MachineInput::Start);
+    drive(machine, actions, invoker, store, cancel)
         .instrument(span)
         .await
 }
 
-async fn drive(
+/// Resumes run `run_id` from the events already recorded in `store` and
+/// executes it to its end, as [`execute`] would have.
+///
+/// Steps that finished are not invoked again; attempts that were in flight
+/// are invoked again with the next attempt number (see
+/// [`RunMachine::resume`]). `plan` and `inputs` must be those the run started
+/// with. A run with no events yet starts from the beginning.
+pub async fn resume(
     run_id: RunId,
     plan: Arc<Plan>,
     inputs: Value,
@@ -96,10 +117,37 @@ async fn drive(
     store: Arc<dyn RunStore>,
     cancel: CancellationToken,
 ) -> Result<RunOutcome, ExecutorError> {
-    let mut machine = RunMachine::new(run_id, plan, inputs, config);
+    let span =
+        tracing::info_span!("run", synod.run.id = %run_id, workflow = %plan.name, resumed = true);
+    async move {
+        let events = store
+            .events(run_id, 0)
+            .await
+            .map_err(|source| ExecutorError::ReadEvents { run_id, source })?;
+        let (machine, actions) = RunMachine::resume(
+            run_id,
+            plan,
+            inputs,
+            config,
+            &events,
+            &std::collections::HashMap::new(),
+        )?;
+        drive(machine, actions, invoker, store, cancel).await
+    }
+    .instrument(span)
+    .await
+}
+
+async fn drive(
+    mut machine: RunMachine,
+    mut actions: Vec<Action>,
+    invoker: Arc<dyn Invoker>,
+    store: Arc<dyn RunStore>,
+    cancel: CancellationToken,
+) -> Result<RunOutcome, ExecutorError> {
+    let run_id = machine.run_id();
     // Attempts and retry timers; each task ends with the input it reports.
     let mut tasks: JoinSet<MachineInput> = JoinSet::new();
-    let mut actions = machine.apply(MachineInput::Start);
     loop {
         for action in actions.drain(..) {
             match action {

@@ -21,9 +21,9 @@ pub mod invoke;
 pub mod machine;
 
 pub use config::ExecutorConfig;
-pub use driver::{ExecutorError, RunOutcome, execute};
+pub use driver::{ExecutorError, RunOutcome, execute, resume};
 pub use invoke::{Invocation, Invoker, Need, StepOutput, Usage};
-pub use machine::{Action, MachineInput, RunMachine};
+pub use machine::{Action, MachineInput, ResumeError, RunMachine};
 
 #[cfg(test)]
 mod test_support;

@@ -474,29 +474,37 @@ impl RunMachine {
     fn succeed(&mut self, position: usize, output: StepOutput) {
         let plan = Arc::clone(&self.plan);
         let node = plan.topological_order()[position];
-        let step = &plan.graph()[node];
-        let state = &mut self.steps[position];
-        state.status = StepStatus::Succeeded;
-        self.open_steps -= 1;
         self.actions.push(Action::Emit(RunEventKind::StepSucceeded {
-            step: step.id.clone(),
-            attempt: state.attempt,
+            step: plan.graph()[node].id.clone(),
+            attempt: self.steps[position].attempt,
             output: redacted(&output.output, &[]),
             confidence: output.confidence,
             duration_ms: output.duration_ms,
             instance: output.instance,
         }));
-        let mut entry = Map::with_capacity(1);
-        entry.insert("output".to_owned(), output.output);
-        self.step_outputs()
-            .insert(step.id.0.clone(), Value::Object(entry));
+        self.record_success(position, output.output);
         for dependent in plan.dependents(node) {
             let dependent_position = self.position_of[dependent.index()];
-            let dependent_state = &mut self.steps[dependent_position];
-            dependent_state.waiting_on -= 1;
+            let dependent_state = &self.steps[dependent_position];
             if dependent_state.waiting_on == 0 && dependent_state.status == StepStatus::Pending {
                 self.ready.insert(dependent_position);
             }
+        }
+    }
+
+    /// Marks the step at `position` succeeded with `output` (the caller
+    /// records the event) and counts it off its dependents.
+    fn record_success(&mut self, position: usize, output: Value) {
+        let plan = Arc::clone(&self.plan);
+        let node = plan.topological_order()[position];
+        let id = plan.graph()[node].id.0.clone();
+        self.steps[position].status = StepStatus::Succeeded;
+        self.open_steps -= 1;
+        let mut entry = Map::with_capacity(1);
+        entry.insert("output".to_owned(), output);
+        self.step_outputs().insert(id, Value::Object(entry));
+        for dependent in plan.dependents(node) {
+            self.steps[self.position_of[dependent.index()]].waiting_on -= 1;
         }
     }
 
@@ -565,15 +573,30 @@ impl RunMachine {
             error,
             will_retry: false,
         }));
+        self.skip_dependents(position);
+    }
 
+    /// Every pending transitive dependent of the failed step at `position`
+    /// `-> Skipped`.
+    fn skip_dependents(&mut self, position: usize) {
+        let plan = Arc::clone(&self.plan);
+        let node = plan.topological_order()[position];
+        let failed = &plan.graph()[node].id;
         let mut to_skip = BTreeSet::new();
+        // Already skipped dependents are walked through too: after a resume,
+        // their own dependents may still be pending.
+        let mut seen = BTreeSet::new();
         let mut stack: Vec<NodeIndex> = vec![node];
         while let Some(upstream) = stack.pop() {
             for dependent in plan.dependents(upstream) {
                 let dependent_position = self.position_of[dependent.index()];
-                if self.steps[dependent_position].status == StepStatus::Pending
-                    && to_skip.insert(dependent_position)
+                let status = self.steps[dependent_position].status;
+                if matches!(status, StepStatus::Pending | StepStatus::Skipped)
+                    && seen.insert(dependent_position)
                 {
+                    if status == StepStatus::Pending {
+                        to_skip.insert(dependent_position);
+                    }
                     stack.push(dependent);
                 }
             }
@@ -670,5 +693,7 @@ impl RunMachine {
     }
 }
 
+mod resume;
+pub use resume::ResumeError;
 #[cfg(test)]
 mod tests;

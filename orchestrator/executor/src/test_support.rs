@@ -102,6 +102,12 @@ pub(crate) fn describe_event(kind: &synod_types::RunEventKind) -> String {
             format!("run_failed [{}]", ids.join(","))
         }
         RunEventKind::RunCancelled { reason } => format!("run_cancelled: {reason}"),
+        RunEventKind::RunResumed {
+            interrupted_steps, ..
+        } => {
+            let ids: Vec<&str> = interrupted_steps.iter().map(|step| step.as_str()).collect();
+            format!("run_resumed, again: [{}]", ids.join(","))
+        }
         other => format!("{other:?}"),
     }
 }

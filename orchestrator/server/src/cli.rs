@@ -379,6 +379,20 @@ pub fn describe_event(event: &RunEvent) -> Option<String> {
         RunEventKind::RunSucceeded { .. } => format!("#{seq} run succeeded"),
         RunEventKind::RunFailed { error, .. } => format!("#{seq} run failed: {error}"),
         RunEventKind::RunCancelled { reason } => format!("#{seq} run cancelled: {reason}"),
+        RunEventKind::RunResumed {
+            interrupted_steps, ..
+        } => format!(
+            "#{seq} run resumed; invoking again: {}",
+            if interrupted_steps.is_empty() {
+                "nothing".to_owned()
+            } else {
+                interrupted_steps
+                    .iter()
+                    .map(|step| step.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
         _ => return None,
     })
 }

@@ -118,6 +118,16 @@ pub enum RunEventKind {
         /// Step id.
         step: StepId,
     },
+    /// The run was picked up again from its recorded events after the
+    /// process driving it stopped (crash, restart, lease takeover).
+    RunResumed {
+        /// Steps whose attempt was in flight when the run was interrupted;
+        /// they are invoked again with a new attempt number.
+        interrupted_steps: Vec<StepId>,
+        /// Steps that succeeded before the interruption and will not be
+        /// invoked again.
+        completed_steps: Vec<StepId>,
+    },
     /// Every step finished and the run succeeded.
     RunSucceeded {
         /// The run's result (redacted).
@@ -151,6 +161,7 @@ impl RunEventKind {
             RunEventKind::RunSucceeded { .. } => "synod.run.succeeded",
             RunEventKind::RunFailed { .. } => "synod.run.failed",
             RunEventKind::RunCancelled { .. } => "synod.run.cancelled",
+            RunEventKind::RunResumed { .. } => "synod.run.resumed",
         }
     }
 
@@ -164,6 +175,7 @@ impl RunEventKind {
             | RunEventKind::StepSkipped { step, .. }
             | RunEventKind::StepCancelled { step } => Some(step),
             RunEventKind::RunStarted { .. }
+            | RunEventKind::RunResumed { .. }
             | RunEventKind::RunSucceeded { .. }
             | RunEventKind::RunFailed { .. }
             | RunEventKind::RunCancelled { .. } => None,

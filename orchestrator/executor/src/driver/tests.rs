@@ -15,7 +15,7 @@ use synod_types::{RunId, RunStatus};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{ExecutorError, RunOutcome, execute};
+use super::{ExecutorError, RunOutcome, execute, resume};
 use crate::config::ExecutorConfig;
 use crate::invoke::{Invocation, Invoker, StepOutput};
 use crate::test_support::{
@@ -486,4 +486,77 @@ async fn a_panicking_invoker_fails_the_step_without_retry() {
         finished.outcome.result,
         json!({"b": {"echo": {"step": "b"}}}) as Value
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_abandoned_mid_flight_resumes_from_the_store_without_repeating_steps() {
+    let steps = vec![
+        step("a", &[]),
+        step_with_input("b", &["a"], json!({ "a": "${{ steps.a.output.echo }}" })),
+        step("c", &["b"]),
+    ];
+    let store = MemoryStore::new();
+    let run_id = create_run(&store).await;
+    let first = ScriptedInvoker::new().script("b", vec![Behaviour::Hang]);
+    let crashed = tokio::spawn(execute(
+        run_id,
+        plan(steps.clone()),
+        json!({"host": "ws1"}),
+        config(),
+        Arc::clone(&first) as Arc<dyn Invoker>,
+        Arc::new(store.clone()),
+        CancellationToken::new(),
+    ));
+    first.hanging.notified().await;
+    // The process driving the run dies: nothing more is recorded.
+    crashed.abort();
+    assert!(crashed.await.unwrap_err().is_cancelled());
+    assert_eq!(first.calls(), ["a#1", "b#1"]);
+
+    let second = ScriptedInvoker::new();
+    let outcome = resume(
+        run_id,
+        plan(steps),
+        json!({"host": "ws1"}),
+        config(),
+        Arc::clone(&second) as Arc<dyn Invoker>,
+        Arc::new(store.clone()),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("the run resumes to a recorded end");
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!(second.calls(), ["b#2", "c#1"], "a is not invoked again");
+    assert_eq!(outcome.result["b"]["echo"]["a"]["step"], "a");
+    let events = stored_events(&store, run_id).await;
+    assert_eq!(
+        events,
+        [
+            "run_started [a,b,c]",
+            "started a#1",
+            "succeeded a#1",
+            "started b#1",
+            "run_resumed, again: [b]",
+            "started b#2",
+            "succeeded b#2",
+            "started c#1",
+            "succeeded c#1",
+            "run_succeeded",
+        ]
+    );
+
+    // Resuming an ended run is refused and records nothing.
+    let again = resume(
+        run_id,
+        plan(vec![step("a", &[]), step("b", &["a"]), step("c", &["b"])]),
+        json!({}),
+        config(),
+        Arc::clone(&second) as Arc<dyn Invoker>,
+        Arc::new(store.clone()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(again.to_string().contains("already ended"), "{again}");
+    assert_eq!(stored_events(&store, run_id).await.len(), events.len());
 }
