@@ -113,12 +113,9 @@ struct AttemptResult {
 }
 
 impl HttpDelivery {
-    /// A sender with its own connection pool. Installs rustls' `ring` crypto provider as
-    /// the process default if none is installed yet.
+    /// A sender with its own connection pool (TLS: rustls with the system's root certificates).
     pub fn new(allowlist: Allowlist, policy: DeliveryPolicy) -> Result<Self, HttpDeliveryError> {
         policy.validate()?;
-        // Err means a provider is already installed, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

@@ -18,7 +18,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use ring::hmac;
 
 use crate::secrets::SecretValue;
@@ -93,11 +93,39 @@ pub fn sign(secret: &SecretValue, timestamp: &str, body: &[u8]) -> String {
     out
 }
 
+/// The two headers a sender adds for `body` signed at `timestamp` (Unix seconds).
+pub fn signed_headers(secret: &SecretValue, timestamp: u64, body: &[u8]) -> HeaderMap {
+    let timestamp = timestamp.to_string();
+    let signature = sign(secret, &timestamp, body);
+    let mut headers = HeaderMap::new();
+    // Both values are ASCII digits / `sha256=` + hex, always valid header values.
+    if let (Ok(timestamp_value), Ok(signature_value)) = (
+        HeaderValue::from_str(&timestamp),
+        HeaderValue::from_str(&signature),
+    ) {
+        headers.insert(TIMESTAMP_HEADER, timestamp_value);
+        headers.insert(SIGNATURE_HEADER, signature_value);
+    }
+    headers
+}
+
 /// Verifies a webhook request. `window` bounds the timestamp's distance from `now`.
 pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     secret: &SecretValue,
+    now: SystemTime,
+    window: Duration,
+) -> Result<VerifiedWebhook, WebhookRejection> {
+    verify_any(headers, body, std::slice::from_ref(secret), now, window)
+}
+
+/// Like [`verify`], accepting a signature made with any of `secrets` (for rotating a
+/// webhook's secret without downtime: configure the new and the old one).
+pub fn verify_any(
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[SecretValue],
     now: SystemTime,
     window: Duration,
 ) -> Result<VerifiedWebhook, WebhookRejection> {
@@ -121,10 +149,18 @@ pub fn verify(
         });
     }
 
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
-    hmac::verify(&key, &signed_message(timestamp_text, body), &signature)
-        .map_err(|_| WebhookRejection::Mismatch)?;
-    Ok(VerifiedWebhook { timestamp })
+    let message = signed_message(timestamp_text, body);
+    let mut matched = false;
+    for secret in secrets {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
+        // every secret is checked, so timing does not reveal which one matched
+        matched |= hmac::verify(&key, &message, &signature).is_ok();
+    }
+    if matched {
+        Ok(VerifiedWebhook { timestamp })
+    } else {
+        Err(WebhookRejection::Mismatch)
+    }
 }
 
 fn signed_message(timestamp: &str, body: &[u8]) -> Vec<u8> {
@@ -189,7 +225,6 @@ fn hex_value(digit: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     const BODY: &[u8] = br#"{"alert":"mimikatz on host-7"}"#;
     const NOW: u64 = 1_763_900_000;
@@ -203,12 +238,7 @@ mod tests {
     }
 
     fn signed(timestamp: u64, body: &[u8]) -> HeaderMap {
-        let timestamp = timestamp.to_string();
-        let mut headers = HeaderMap::new();
-        headers.insert(TIMESTAMP_HEADER, HeaderValue::from_str(&timestamp).unwrap());
-        let signature = sign(&secret(), &timestamp, body);
-        headers.insert(SIGNATURE_HEADER, HeaderValue::from_str(&signature).unwrap());
-        headers
+        signed_headers(&secret(), timestamp, body)
     }
 
     fn check(headers: &HeaderMap, body: &[u8]) -> Result<VerifiedWebhook, WebhookRejection> {
@@ -269,6 +299,22 @@ mod tests {
         let mut moved = signed(NOW, BODY);
         moved.insert(TIMESTAMP_HEADER, HeaderValue::from_static("1763900001"));
         assert_eq!(check(&moved, BODY), Err(WebhookRejection::Mismatch));
+    }
+
+    #[test]
+    fn rotation_accepts_old_and_new_secret() {
+        let rotated = [SecretValue::new("new-secret"), secret()];
+        let headers = signed(NOW, BODY);
+        assert!(verify_any(&headers, BODY, &rotated, now(), DEFAULT_WINDOW).is_ok());
+        let others = [SecretValue::new("a"), SecretValue::new("b")];
+        assert_eq!(
+            verify_any(&headers, BODY, &others, now(), DEFAULT_WINDOW),
+            Err(WebhookRejection::Mismatch)
+        );
+        assert_eq!(
+            verify_any(&headers, BODY, &[], now(), DEFAULT_WINDOW),
+            Err(WebhookRejection::Mismatch)
+        );
     }
 
     #[test]
