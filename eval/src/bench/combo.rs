@@ -1,6 +1,7 @@
 //! One measured combination (mode x transport x expert x workload), and the
 //! calibration, as jobs that run in a child process or inline.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +14,8 @@ use synod_registry::{Registry, RegistryConfig};
 use crate::bench::expert::{ExpertKind, HttpEcho, NodeBody, SLEEP};
 use crate::bench::measure::{Protocol, measure};
 use crate::bench::mode::{
-    DirectCaller, Mode, RunFn, build_plan, check_result, direct_run_fn, executor_run_fn, store_for,
+    DirectCaller, Mode, RunFn, build_plan, check_result, direct_run_fn, executor_run_fn,
+    sqlite_bytes, store_for,
 };
 use crate::bench::stats::p50_p99;
 use crate::bench::sys::{process_cpu_s, status_mb};
@@ -96,31 +98,24 @@ async fn run_combo(
         _ => None,
     };
     let body = NodeBody::new(expert, http, job.http_max_requests)?;
+    let scratch = Scratch::new()?;
     let t0 = Instant::now();
-    let run: RunFn = match (transport, mode) {
-        (Transport::InProcess, Mode::Direct) => {
+    let store = store_for(mode, &scratch.0).await?;
+    let run: RunFn = match (transport, store) {
+        (Transport::InProcess, None) => {
             direct_run_fn(workload, DirectCaller::Local(Arc::clone(&body)))
         }
-        (Transport::InProcess, mode) => {
+        (Transport::InProcess, Some(store)) => {
             let plan = Arc::new(build_plan(workload, expert.name())?);
             let invoker: Arc<dyn Invoker> = Arc::new(LocalInvoker::new(Arc::clone(&body)));
-            executor_run_fn(
-                plan,
-                invoker,
-                store_for(mode)?.context("a mode with a store")?,
-            )
+            executor_run_fn(plan, invoker, store)
         }
-        (Transport::Grpc, Mode::Direct) => {
+        (Transport::Grpc, None) => {
             let channel = connect(sdk_endpoint(job)?).await?;
-            direct_run_fn(
-                workload,
-                DirectCaller::Grpc {
-                    channel,
-                    skill: expert.name(),
-                },
-            )
+            let skill = expert.name();
+            direct_run_fn(workload, DirectCaller::Grpc { channel, skill })
         }
-        (Transport::Grpc, mode) => {
+        (Transport::Grpc, Some(store)) => {
             let plan = Arc::new(build_plan(workload, expert.name())?);
             let registry = Registry::new(RegistryConfig::default());
             registry
@@ -128,11 +123,7 @@ async fn run_combo(
                 .await
                 .context("cannot register the benchmark expert")?;
             let invoker: Arc<dyn Invoker> = Arc::new(registry.invoker());
-            executor_run_fn(
-                plan,
-                invoker,
-                store_for(mode)?.context("a mode with a store")?,
-            )
+            executor_run_fn(plan, invoker, store)
         }
     };
     let build_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -157,11 +148,36 @@ async fn run_combo(
         },
         "process_cpu_s": process_cpu_s(),
     });
+    if mode == Mode::Sqlite {
+        row["sqlite_db_bytes"] = json!(sqlite_bytes(&scratch.0));
+        row["sqlite_pragmas"] = json!({"journal_mode": "wal", "synchronous": 2});
+    }
     if transport == Transport::InProcess {
         row["expert_calls"] = json!(body.calls());
         row["http_requests"] = json!(body.requests());
     }
     Ok(row)
+}
+
+/// A fresh temporary directory for the combination's files, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Scratch> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("synod-bench-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn sdk_endpoint(job: &Job) -> anyhow::Result<&str> {

@@ -3,17 +3,18 @@
 //! `none` (executor with a store that keeps nothing), `memory` (executor
 //! with the in-memory event store), `sqlite` (not available yet).
 
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, ensure};
+use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, join_all};
 use serde_json::{Map, Value, json};
 use synod_executor::{ExecutorConfig, Invoker, execute};
 use synod_planner::{Plan, PlanStep};
-use synod_store::{EventStream, Lease, MemoryStore, RunRecord, RunStore, StoreError};
+use synod_store::{EventStream, Lease, MemoryStore, RunRecord, RunStore, SqliteStore, StoreError};
 use synod_types::{RunEvent, RunEventKind, RunId, RunStatus, SkillRef, StepId};
 use synod_workflow::ValueTemplate;
 use tokio_util::sync::CancellationToken;
@@ -26,9 +27,10 @@ use crate::bench::workload::{Execution, Workload, layers_of};
 /// Names of the modes, in report order.
 pub const MODES: [&str; 4] = ["direct", "none", "memory", "sqlite"];
 
-/// Why `sqlite` rows are errors.
-pub const SQLITE_UNSUPPORTED: &str = "not supported yet: synod has no on-disk run store; \
-     SQLite/PostgreSQL persistence lands with issue 4 (durability)";
+/// The `sqlite` mode's store, for the report.
+pub const SQLITE_STORE: &str = "executor + synod_store::SqliteStore with its defaults \
+     (WAL, synchronous=FULL: every append is a transaction fsynced before it returns), \
+     one file in a fresh temp dir";
 
 /// A mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,7 +41,7 @@ pub enum Mode {
     None,
     /// The executor with [`MemoryStore`]: every event of every run is kept.
     Memory,
-    /// On-disk persistence (not implemented yet).
+    /// The executor with [`SqliteStore`] (on disk, fsync per event).
     Sqlite,
 }
 
@@ -279,14 +281,33 @@ pub fn executor_run_fn(
     })
 }
 
-/// The store of a mode (`None` for `direct`).
-pub fn store_for(mode: Mode) -> anyhow::Result<Option<Arc<dyn RunStore>>> {
+/// The store of a mode (`None` for `direct`); `sqlite` opens
+/// `<scratch>/runs.sqlite`.
+pub async fn store_for(mode: Mode, scratch: &Path) -> anyhow::Result<Option<Arc<dyn RunStore>>> {
     match mode {
         Mode::Direct => Ok(None),
         Mode::None => Ok(Some(Arc::new(NullStore))),
         Mode::Memory => Ok(Some(Arc::new(MemoryStore::new()))),
-        Mode::Sqlite => bail!("{SQLITE_UNSUPPORTED}"),
+        Mode::Sqlite => {
+            let path = scratch.join(SQLITE_FILE);
+            let store = SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("cannot open the SQLite store {}", path.display()))?;
+            Ok(Some(Arc::new(store)))
+        }
     }
+}
+
+/// File name of the `sqlite` mode's database in the scratch directory.
+pub const SQLITE_FILE: &str = "runs.sqlite";
+
+/// Bytes of the SQLite database and its WAL in `scratch`.
+pub fn sqlite_bytes(scratch: &Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(scratch.join(format!("{SQLITE_FILE}{suffix}"))).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Checks a run's outputs like the peer benchmark: one output per node
@@ -324,26 +345,34 @@ mod tests {
 
     #[tokio::test]
     async fn every_mode_runs_every_shape_once_per_node() {
+        let scratch =
+            std::env::temp_dir().join(format!("synod-eval-mode-test-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).unwrap();
         for name in crate::bench::workload::SHAPES {
             let workload = Workload::builtin(name).unwrap();
             let body = NodeBody::new(ExpertKind::Noop, None, 0).unwrap();
             let plan = Arc::new(build_plan(&workload, "noop").unwrap());
             let invoker: Arc<dyn Invoker> = Arc::new(LocalInvoker::new(Arc::clone(&body)));
-            let runs = [
-                direct_run_fn(&workload, DirectCaller::Local(Arc::clone(&body))),
-                executor_run_fn(
+            let mut runs = vec![direct_run_fn(
+                &workload,
+                DirectCaller::Local(Arc::clone(&body)),
+            )];
+            for mode in [Mode::None, Mode::Memory, Mode::Sqlite] {
+                let store = store_for(mode, &scratch).await.unwrap().unwrap();
+                runs.push(executor_run_fn(
                     Arc::clone(&plan),
                     Arc::clone(&invoker),
-                    store_for(Mode::None).unwrap().unwrap(),
-                ),
-                executor_run_fn(plan, invoker, store_for(Mode::Memory).unwrap().unwrap()),
-            ];
+                    store,
+                ));
+            }
             for run in &runs {
                 check_result(&workload, &run().await.unwrap()).unwrap();
             }
-            assert_eq!(body.calls(), 3 * workload.node_executions as u64, "{name}");
+            assert_eq!(body.calls(), 4 * workload.node_executions as u64, "{name}");
         }
-        assert!(store_for(Mode::Sqlite).is_err());
+        assert!(sqlite_bytes(&scratch) > 0);
+        assert!(store_for(Mode::Direct, &scratch).await.unwrap().is_none());
+        std::fs::remove_dir_all(&scratch).unwrap();
     }
 
     #[test]

@@ -160,7 +160,7 @@ pub fn grpc_vs_raw_rtt(results: &[Value], calibration: &Value) -> Value {
     let rows: Vec<Value> = results
         .iter()
         .filter(|r| r.get("latency").is_some() && r["expert"] == "noop" && r["transport"] == "grpc")
-        .filter(|r| r["mode"] != "grpc-memory")
+        .filter(|r| r["mode"] == "grpc-direct" || r["mode"] == "grpc-none")
         .map(|r| {
             let step = f(&r["latency"]["p50_us"]).unwrap_or(f64::NAN)
                 / f(&r["critical_path"]).unwrap_or(1.0);

@@ -19,7 +19,7 @@ use crate::bench::combo::{Endpoints, Job, JobKind, run_job};
 use crate::bench::echo::{EchoChoice, EchoServer};
 use crate::bench::expert::{ExpertKind, HTTP_POOL, HttpEcho, NodeBody};
 use crate::bench::measure::Protocol;
-use crate::bench::mode::{Mode, SQLITE_UNSUPPORTED};
+use crate::bench::mode::{Mode, SQLITE_STORE};
 use crate::bench::report;
 use crate::bench::sys;
 use crate::bench::transport::{EXPERT_CONCURRENCY, Transport, spawn_raw_echo, spawn_sdk_expert};
@@ -216,13 +216,6 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Value> {
             "expert": combo.expert.name(),
             "workload": combo.workload.name,
         });
-        if combo.mode == Mode::Sqlite {
-            row["error"] = json!(SQLITE_UNSUPPORTED);
-            row["unsupported"] = json!(true);
-            results.push(row);
-            bar.inc(1);
-            continue;
-        }
         let t0 = Instant::now();
         let busy = sys::machine_busy_s().unwrap_or(0.0);
         let own = own_cpu(0.0);
@@ -485,7 +478,7 @@ fn settings(options: &BenchOptions, echo: Option<&EchoServer>) -> Value {
         "direct": "the same calls hand-written: layer by layer, join_all within a layer, no orchestrator (the ideal)",
         "none": "executor + a RunStore that drops every event (no persistence)",
         "memory": "executor + synod_store::MemoryStore (every event of every run kept)",
-        "sqlite": SQLITE_UNSUPPORTED,
+        "sqlite": SQLITE_STORE,
         "grpc-*": "the same modes over the gRPC transport; grpc-direct = generated client calling the SDK expert, join_all per layer",
     });
     s
@@ -513,7 +506,6 @@ fn notes() -> Value {
     json!([
         "reflect_loop is unrolled: synod's executor runs DAGs, so the loop (critic always rejects, max_revisions 3) runs as the 8-step chain generate1 -> critic1 -> ... -> critic4; the conditional routing LangGraph evaluates is not exercised",
         "step inputs are literals {node, n_inputs} (n_inputs = outputs available at the step's start, as LangGraph's len(state['outputs'])); every step's output is kept in the run result",
-        "sqlite rows are errors: synod has no on-disk run store yet (issue 4)",
         "in-process rows use the peer's mode names, so compare.py matches them directly; gRPC rows are grpc-<mode>: compare them with --map grpc-none=none grpc-memory=memory grpc-direct=direct",
         "throughput: at least throughput_rounds batches and throughput_min_s of batch time (capped by throughput_cap_s); the peer stops after throughput_rounds",
     ])
