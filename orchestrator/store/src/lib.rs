@@ -6,6 +6,7 @@
 //! - [`memory`]: [`MemoryStore`], in memory, lost on exit (tests, `--ephemeral` use).
 //! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL).
 //! - [`postgres`]: [`PostgresStore`], for several replicas sharing one database.
+//! - [`open`]: [`StoreUrl`], choosing a backend from `--database-url`.
 //! - `record` (pure: record changes, event encoding, limits), `live`
 //!   (subscriptions shared by all backends), [`migrations`] (versioned schema).
 //!
@@ -13,6 +14,7 @@
 
 pub mod memory;
 pub mod migrations;
+pub mod open;
 pub mod postgres;
 pub mod sqlite;
 pub mod store;
@@ -25,6 +27,7 @@ mod sql;
 mod conformance;
 
 pub use memory::MemoryStore;
+pub use open::{StoreUrl, open};
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use record::{INLINE_EVENT_BYTES, MAX_EVENT_BYTES};
 pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
