@@ -148,6 +148,7 @@ impl HttpDelivery {
 
     /// Like [`HttpDelivery::deliver`], calling `on_attempt` as each attempt ends (before
     /// waiting for the next), so callers can emit events live.
+    #[tracing::instrument(name = "binding.deliver", skip_all, fields(synod.binding = %request.binding))]
     pub async fn deliver_with(
         &self,
         request: &BindingRequest,

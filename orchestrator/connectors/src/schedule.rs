@@ -184,14 +184,27 @@ impl CronSchedule {
 
     /// The next `count` fire times after `after`.
     pub fn upcoming(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
-        let mut times = Vec::with_capacity(count);
+        self.fires_between(after, DateTime::<Utc>::MAX_UTC, count)
+    }
+
+    /// Fire times in `(after, until]`, at most `limit` of them: e.g. the runs a scheduler
+    /// missed while it was down, so it can fire (or skip) them exactly once.
+    pub fn fires_between(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<DateTime<Utc>> {
+        let mut times = Vec::new();
         let mut cursor = after;
-        while times.len() < count {
-            let Some(next) = self.next_after(cursor) else {
-                break;
-            };
-            times.push(next);
-            cursor = next;
+        while times.len() < limit {
+            match self.next_after(cursor) {
+                Some(next) if next <= until => {
+                    times.push(next);
+                    cursor = next;
+                }
+                _ => break,
+            }
         }
         times
     }
@@ -442,6 +455,25 @@ mod tests {
         assert_eq!(
             next("0 0 13 * */2", "2026-11-23T00:00:00Z"),
             "2026-12-13T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn missed_fires_between_two_times() {
+        let schedule = CronSchedule::parse("*/20 * * * *").unwrap();
+        let missed: Vec<String> = schedule
+            .fires_between(at("2026-11-23T10:00:00Z"), at("2026-11-23T11:00:00Z"), 10)
+            .iter()
+            .map(|t| t.format("%H:%M").to_string())
+            .collect();
+        assert_eq!(missed, ["10:20", "10:40", "11:00"]);
+        let capped =
+            schedule.fires_between(at("2026-11-23T10:00:00Z"), at("2026-11-24T10:00:00Z"), 2);
+        assert_eq!(capped.len(), 2);
+        assert!(
+            schedule
+                .fires_between(at("2026-11-23T10:00:00Z"), at("2026-11-23T10:19:00Z"), 5)
+                .is_empty()
         );
     }
 

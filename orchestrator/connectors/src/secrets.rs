@@ -225,6 +225,32 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    /// For `--dry-run`: resolves what it can and stands in `***` for every secret that
+    /// cannot be resolved, returning those failures as warnings. The result must only be
+    /// used to render requests for display, never to send them.
+    pub fn resolve_for_dry_run<S: AsRef<str>>(
+        &self,
+        names: &[S],
+    ) -> (ResolvedSecrets, Vec<SecretError>) {
+        let mut resolved = ResolvedSecrets::default();
+        let mut warnings = Vec::new();
+        for name in names {
+            let value = match self.resolve(name.as_ref()) {
+                Ok(value) => value,
+                Err(error) => {
+                    warnings.push(error);
+                    SecretValue(crate::redact::MASK.to_owned())
+                }
+            };
+            resolved
+                .values
+                .insert(SecretName(name.as_ref().to_owned()), value);
+        }
+        (resolved, warnings)
+    }
+}
+
 fn non_empty(
     name: &SecretName,
     value: String,
@@ -343,6 +369,17 @@ mod tests {
         let errors = secrets.resolve_all(&["nope", "blank", "x-y"]).unwrap_err();
         assert_eq!(errors.len(), 3);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn dry_run_masks_unresolvable_secrets() {
+        let secrets =
+            Secrets::from_vars([("SYNOD_SECRET_known".to_owned(), "k-1".to_owned())], None);
+        let (resolved, warnings) = secrets.resolve_for_dry_run(&["known", "unset"]);
+        assert_eq!(resolved.get("known").unwrap().expose(), "k-1");
+        assert_eq!(resolved.get("unset").unwrap().expose(), "***");
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].to_string().contains("SYNOD_SECRET_unset"));
     }
 
     #[test]
