@@ -1,0 +1,406 @@
+//! Events as the engine sees them: flat maps from field name to one or more
+//! scalar values, built from EVTX-style JSON (`Event.System`,
+//! `Event.EventData`, `Event.UserData`) or from already flat JSON (OTRF
+//! Security-Datasets, Sysmon forwarded as JSON).
+//!
+//! Field names are looked up case-insensitively (Sigma rules and log
+//! producers disagree on case, e.g. `SourceProcessGuid` versus Sysmon's
+//! `SourceProcessGUID`). Every value keeps its text, its lowercase form for
+//! case-insensitive matching and, when it reads as one, its number.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+/// One scalar value of a field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    /// The value as text (numbers in decimal, booleans as `true`/`false`).
+    pub text: String,
+    /// `text` lowercased, for case-insensitive matching.
+    pub lower: String,
+    /// The value as a number, when it is one (decimal or `0x` hexadecimal).
+    pub number: Option<f64>,
+    /// Whether the value is JSON `null`.
+    pub is_null: bool,
+}
+
+impl Scalar {
+    /// A scalar from text.
+    pub fn text(text: impl Into<String>) -> Self {
+        let text = text.into();
+        let number = parse_number(&text);
+        Scalar {
+            lower: lowercase(&text),
+            text,
+            number,
+            is_null: false,
+        }
+    }
+
+    fn null() -> Self {
+        Scalar {
+            text: String::new(),
+            lower: String::new(),
+            number: None,
+            is_null: true,
+        }
+    }
+
+    fn from_json(value: &Value) -> Option<Self> {
+        match value {
+            Value::Null => Some(Scalar::null()),
+            Value::Bool(b) => Some(Scalar::text(b.to_string())),
+            Value::Number(n) => Some(Scalar::text(n.to_string())),
+            Value::String(s) => Some(Scalar::text(s.as_str())),
+            Value::Array(_) | Value::Object(_) => None,
+        }
+    }
+}
+
+/// Lowercases `text`, cheaply when it is ASCII.
+pub(crate) fn lowercase(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.to_lowercase()
+    }
+}
+
+/// The lookup key of a field name: lowercase, without spaces, so that
+/// Defender's `Threat Name` answers to Sigma's `ThreatName`.
+pub(crate) fn field_key(name: &str) -> String {
+    let lower = lowercase(name);
+    if lower.contains(' ') {
+        lower.replace(' ', "")
+    } else {
+        lower
+    }
+}
+
+/// Reads `text` as a number: decimal integer or float, or `0x` hexadecimal.
+pub(crate) fn parse_number(text: &str) -> Option<f64> {
+    let t = text.trim();
+    if t.is_empty() || t.len() > 40 {
+        return None;
+    }
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).ok().map(|n| n as f64);
+    }
+    let first = t.as_bytes()[0];
+    if !(first.is_ascii_digit() || first == b'-' || first == b'+') {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// A field of an event: its name as written and its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The field name as the log producer wrote it.
+    pub name: String,
+    /// One value, or several for list fields (e.g. classic PowerShell `Data`).
+    pub values: Vec<Scalar>,
+}
+
+/// One event, flattened.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    /// Fields by [`field_key`].
+    fields: HashMap<String, Field>,
+    /// Lowercase `Channel`, for routing rules by log source.
+    channel: Option<String>,
+    /// `EventID`, for routing rules by log source.
+    event_id: Option<u32>,
+}
+
+impl Event {
+    /// An event from JSON: EVTX-style (`{"Event": {"System": .., "EventData": ..}}`)
+    /// or flat (`{"EventID": 1, "Channel": .., "Image": ..}`). Nested objects
+    /// of flat events are reachable by dotted path and by leaf name.
+    pub fn from_json(value: &Value) -> Self {
+        let mut event = Event::default();
+        match value {
+            Value::Object(map) => match map.get("Event").and_then(Value::as_object) {
+                Some(inner) if inner.contains_key("System") => event.add_evtx(inner),
+                _ => event.add_flat(map, ""),
+            },
+            other => {
+                if let Some(scalar) = Scalar::from_json(other) {
+                    event.push("_raw", scalar);
+                }
+            }
+        }
+        event.finish();
+        event
+    }
+
+    /// An event from `(name, text)` pairs, for tests and simple inputs.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut event = Event::default();
+        for (name, text) in pairs {
+            event.push(name, Scalar::text(text));
+        }
+        event.finish();
+        event
+    }
+
+    /// The field called `name` (any case, spaces ignored).
+    pub fn get(&self, name: &str) -> Option<&Field> {
+        self.fields.get(&field_key(name))
+    }
+
+    /// The field whose [`field_key`] is `key`.
+    pub(crate) fn get_key(&self, key: &str) -> Option<&Field> {
+        self.fields.get(key)
+    }
+
+    /// Every field, in no particular order.
+    pub fn fields(&self) -> impl Iterator<Item = &Field> {
+        self.fields.values()
+    }
+
+    /// Lowercase `Channel`, if any.
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.as_deref()
+    }
+
+    /// `EventID`, if any.
+    pub fn event_id(&self) -> Option<u32> {
+        self.event_id
+    }
+
+    /// The first value of `name` as text.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .and_then(|f| f.values.first())
+            .map(|s| s.text.as_str())
+    }
+
+    fn push(&mut self, name: &str, scalar: Scalar) {
+        self.fields
+            .entry(field_key(name))
+            .or_insert_with(|| Field {
+                name: name.to_owned(),
+                values: Vec::new(),
+            })
+            .values
+            .push(scalar);
+    }
+
+    /// Adds `name` with the values of `value` (a scalar, a list of scalars,
+    /// or an object holding `#text`) unless the field already exists.
+    fn add_value(&mut self, name: &str, value: &Value) {
+        match value {
+            Value::Array(items) => {
+                for item in items {
+                    if let Some(scalar) = Scalar::from_json(item) {
+                        self.push(name, scalar);
+                    }
+                }
+            }
+            Value::Object(map) => {
+                if let Some(text) = map.get("#text") {
+                    self.add_value(name, text);
+                }
+                if let Some(Value::Object(attributes)) = map.get("#attributes") {
+                    for (attribute, v) in attributes {
+                        self.add_value(&format!("{name}_{attribute}"), v);
+                    }
+                }
+                for (key, v) in map {
+                    if !key.starts_with('#') {
+                        self.add_leaves(key, v);
+                    }
+                }
+            }
+            scalar => {
+                if let Some(scalar) = Scalar::from_json(scalar) {
+                    self.push(name, scalar);
+                }
+            }
+        }
+    }
+
+    /// Adds the leaves of a nested value under their own names
+    /// (`UserData.LogFileCleared.SubjectUserName` -> `SubjectUserName`).
+    fn add_leaves(&mut self, name: &str, value: &Value) {
+        match value {
+            Value::Object(map)
+                if !map.contains_key("#text") && !map.contains_key("#attributes") =>
+            {
+                for (key, v) in map {
+                    self.add_leaves(key, v);
+                }
+            }
+            other => self.add_value(name, other),
+        }
+    }
+
+    fn add_evtx(&mut self, event: &Map<String, Value>) {
+        if let Some(Value::Object(system)) = event.get("System") {
+            for (key, value) in system {
+                self.add_value(key, value);
+            }
+        }
+        for section in ["EventData", "UserData"] {
+            match event.get(section) {
+                Some(Value::Object(data)) => {
+                    for (key, value) in data {
+                        if key == "#attributes" {
+                            continue;
+                        }
+                        if key == "#text" {
+                            self.add_value("Data", value);
+                        } else {
+                            self.add_leaves(key, value);
+                        }
+                    }
+                }
+                Some(Value::Null) | None => {}
+                Some(other) => self.add_value("Data", other),
+            }
+        }
+        // Some producers put extra fields (RenderingInfo, Message) beside System.
+        for (key, value) in event {
+            if !matches!(
+                key.as_str(),
+                "System" | "EventData" | "UserData" | "#attributes"
+            ) && !self.fields.contains_key(&field_key(key))
+            {
+                self.add_leaves(key, value);
+            }
+        }
+    }
+
+    fn add_flat(&mut self, map: &Map<String, Value>, prefix: &str) {
+        for (key, value) in map {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                Value::Object(inner) => {
+                    self.add_flat(inner, &path);
+                    if !prefix.is_empty() || !self.fields.contains_key(&field_key(key)) {
+                        // leaf names of nested objects, unless they clash
+                        for (leaf, v) in inner {
+                            if !v.is_object() && !self.fields.contains_key(&field_key(leaf)) {
+                                self.add_value(leaf, v);
+                            }
+                        }
+                    }
+                }
+                other => self.add_value(&path, other),
+            }
+        }
+    }
+
+    /// Caches routing fields and adds the Sysmon-style aliases of Security
+    /// 4688 process creation (`Image`, `ParentImage`), as SigmaHQ's Windows
+    /// audit pipeline maps them.
+    fn finish(&mut self) {
+        self.channel = self.text("Channel").map(lowercase);
+        self.event_id = self
+            .get("EventID")
+            .and_then(|f| f.values.first())
+            .and_then(|s| s.number)
+            .filter(|n| *n >= 0.0 && *n <= f64::from(u32::MAX))
+            .map(|n| n as u32);
+        if self.event_id == Some(4688) && self.channel.as_deref() == Some("security") {
+            for (alias, source) in [
+                ("Image", "NewProcessName"),
+                ("ParentImage", "ParentProcessName"),
+            ] {
+                if self.get(alias).is_none()
+                    && let Some(field) = self.get(source).cloned()
+                {
+                    self.fields.insert(
+                        field_key(alias),
+                        Field {
+                            name: alias.to_owned(),
+                            values: field.values,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn flattens_evtx_json() {
+        let event = Event::from_json(&json!({
+            "Event": {
+                "#attributes": { "xmlns": "x" },
+                "System": {
+                    "Provider": { "#attributes": { "Name": "Microsoft-Windows-Sysmon" } },
+                    "EventID": 1,
+                    "Channel": "Microsoft-Windows-Sysmon/Operational",
+                    "Security": { "#attributes": { "UserID": "S-1-5-18" } },
+                    "Correlation": null
+                },
+                "EventData": { "Image": "C:\\Windows\\System32\\cmd.exe", "ProcessId": 7876 }
+            }
+        }));
+        assert_eq!(
+            event.text("Provider_Name"),
+            Some("Microsoft-Windows-Sysmon")
+        );
+        assert_eq!(event.text("security_userid"), Some("S-1-5-18"));
+        assert_eq!(event.text("Image"), Some("C:\\Windows\\System32\\cmd.exe"));
+        assert_eq!(
+            event.get("ProcessId").unwrap().values[0].number,
+            Some(7876.0)
+        );
+        assert!(event.get("Correlation").unwrap().values[0].is_null);
+        assert_eq!(
+            event.channel(),
+            Some("microsoft-windows-sysmon/operational")
+        );
+        assert_eq!(event.event_id(), Some(1));
+    }
+
+    #[test]
+    fn flattens_user_data_and_text_data() {
+        let event = Event::from_json(&json!({
+            "Event": {
+                "System": { "EventID": { "#attributes": { "Qualifiers": 0 }, "#text": 400 }, "Channel": "Windows PowerShell" },
+                "EventData": { "Data": { "#text": ["Available", "None", "HostName=ConsoleHost"] } },
+                "UserData": { "LogFileCleared": { "SubjectUserName": "bob" } }
+            }
+        }));
+        assert_eq!(event.event_id(), Some(400));
+        assert_eq!(event.get("Data").unwrap().values.len(), 3);
+        assert_eq!(event.text("SubjectUserName"), Some("bob"));
+        assert_eq!(event.text("EventID_Qualifiers"), Some("0"));
+    }
+
+    #[test]
+    fn flat_json_and_security_aliases() {
+        let event = Event::from_json(&json!({
+            "EventID": 4688, "Channel": "Security", "NewProcessName": "C:\\x\\whoami.exe",
+            "host": { "name": "ws1" }
+        }));
+        assert_eq!(event.text("Image"), Some("C:\\x\\whoami.exe"));
+        assert_eq!(event.text("host.name"), Some("ws1"));
+        assert_eq!(event.text("name"), Some("ws1"));
+        let defender = Event::from_json(&json!({ "Threat Name": "EICAR" }));
+        assert_eq!(defender.text("ThreatName"), Some("EICAR"));
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_number("0x1410"), Some(5136.0));
+        assert_eq!(parse_number("-3.5"), Some(-3.5));
+        assert_eq!(parse_number("abc"), None);
+        assert_eq!(parse_number("inf"), None);
+    }
+}
