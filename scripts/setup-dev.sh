@@ -4,3 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust with rustup first" >&2; exit 1; }
 echo "rust toolchain: $(cargo --version)"
+
+# The Python expert example (experts/python) and its interop test.
+scripts/setup-python-expert.sh

@@ -8,6 +8,7 @@ mod deadline;
 mod demo;
 mod failover;
 mod output_schema;
+mod python_expert;
 mod registration;
 mod retry;
 mod sse;
