@@ -156,53 +156,64 @@ impl HttpDelivery {
         mut on_attempt: impl FnMut(&AttemptRecord),
     ) -> DeliveryReport {
         let started = Instant::now();
-        let total = self.policy.total_deadline;
-        let mut report = DeliveryReport {
+        let mut attempts = Vec::new();
+        let outcome = match self.check(request) {
+            Err((class, error)) => DeliveryOutcome::Failed {
+                error_class: class,
+                error: redactor.redact(&error),
+                status: None,
+                attempts: 0,
+                retryable: false,
+            },
+            Ok(valid) => {
+                self.send_with_retries(&valid, redactor, started, |record| {
+                    on_attempt(&record);
+                    attempts.push(record);
+                })
+                .await
+            }
+        };
+        DeliveryReport {
             binding: request.binding.clone(),
             idempotency_key: request
                 .idempotency_key
                 .as_deref()
                 .map(|key| redactor.redact(key)),
-            attempts: Vec::new(),
-            outcome: DeliveryOutcome::Delivered {
-                status: 0,
-                attempts: 0,
-            },
-            total_ms: 0,
-        };
-        let not_sent = |class: ErrorClass, error: String| DeliveryOutcome::Failed {
-            error_class: class,
-            error: redactor.redact(&error),
-            status: None,
-            attempts: 0,
-            retryable: false,
-        };
-        let valid = match request.validate() {
-            Ok(valid) => valid,
-            Err(error) => {
-                report.outcome = not_sent(ErrorClass::InvalidRequest, error.to_string());
-                return report;
-            }
-        };
+            attempts,
+            outcome,
+            total_ms: millis(started.elapsed()),
+        }
+    }
+
+    /// Validation and the allowlist, before any connection.
+    fn check(&self, request: &BindingRequest) -> Result<ValidRequest, (ErrorClass, String)> {
+        let valid = request
+            .validate()
+            .map_err(|error| (ErrorClass::InvalidRequest, error.to_string()))?;
         if let Err(error) = self.allowlist.check(valid.url()) {
             tracing::warn!(binding = %request.binding, host = %error.host, "binding destination refused by allowlist");
-            report.outcome = not_sent(
-                ErrorClass::Disallowed,
-                format!("binding `{}`: {error}", request.binding),
-            );
-            return report;
+            let message = format!("binding `{}`: {error}", request.binding);
+            return Err((ErrorClass::Disallowed, message));
         }
+        Ok(valid)
+    }
 
-        let max_attempts = self.policy.retry.max_attempts();
+    async fn send_with_retries(
+        &self,
+        request: &ValidRequest,
+        redactor: &Redactor,
+        started: Instant,
+        mut record_attempt: impl FnMut(AttemptRecord),
+    ) -> DeliveryOutcome {
         let mut attempt = 0;
-        report.outcome = loop {
+        loop {
             attempt += 1;
-            let remaining = total.saturating_sub(started.elapsed());
+            let remaining = self.policy.total_deadline.saturating_sub(started.elapsed());
             let timeout = self.policy.attempt_timeout.min(remaining);
             let attempt_started = Instant::now();
-            let result = self.attempt(&valid, timeout, redactor).await;
+            let result = self.attempt(request, timeout, redactor).await;
             let mut record = AttemptRecord {
-                binding: request.binding.clone(),
+                binding: request.binding().to_owned(),
                 attempt,
                 status: result.status,
                 duration_ms: millis(attempt_started.elapsed()),
@@ -212,63 +223,48 @@ impl HttpDelivery {
                 retry_in_ms: None,
             };
             let Some((class, message)) = result.failure else {
-                tracing::debug!(binding = %request.binding, attempt, status = ?result.status, "binding delivered");
-                on_attempt(&record);
-                report.attempts.push(record);
-                break DeliveryOutcome::Delivered {
+                tracing::debug!(attempt, status = ?result.status, "binding delivered");
+                record_attempt(record);
+                return DeliveryOutcome::Delivered {
                     status: result.status.unwrap_or_default(),
                     attempts: attempt,
                 };
             };
-            tracing::debug!(binding = %request.binding, attempt, status = ?result.status, error_class = class.as_str(), "binding attempt failed");
-            let give_up = |error_class, error: String, retryable| DeliveryOutcome::Failed {
-                error_class,
-                error,
-                status: result.status,
-                attempts: attempt,
-                retryable,
-            };
-            let outcome = if !class.is_retryable() {
-                Some(give_up(class, message, false))
-            } else if attempt >= max_attempts {
-                Some(give_up(
-                    class,
-                    format!("gave up after {attempt} attempts (the policy's maximum): {message}"),
-                    true,
-                ))
-            } else {
-                let backoff = self
-                    .policy
-                    .retry
-                    .delay_after(attempt, fastrand::f64())
-                    .unwrap_or_default();
-                let delay = result.retry_after.unwrap_or(backoff);
-                if delay >= total.saturating_sub(started.elapsed()) {
-                    Some(give_up(
-                        ErrorClass::DeadlineExceeded,
-                        format!(
-                            "gave up after {attempt} attempts: the next one, in {}, would start after the delivery deadline of {}; last error: {message}",
-                            HumanDuration(round_to_millis(delay)),
-                            HumanDuration(self.policy.total_deadline)
-                        ),
-                        true,
-                    ))
-                } else {
+            tracing::debug!(attempt, status = ?result.status, error_class = class.as_str(), "binding attempt failed");
+            let decision = after_failure(
+                &self.policy,
+                class,
+                attempt,
+                result.retry_after,
+                started.elapsed(),
+                fastrand::f64(),
+            );
+            match decision {
+                AfterFailure::Retry(delay) => {
                     record.retry_in_ms = Some(millis(delay));
-                    on_attempt(&record);
-                    report.attempts.push(record.clone());
+                    record_attempt(record);
                     tokio::time::sleep(delay).await;
-                    None
                 }
-            };
-            if let Some(outcome) = outcome {
-                on_attempt(&record);
-                report.attempts.push(record);
-                break outcome;
+                AfterFailure::GiveUp {
+                    class: final_class,
+                    why,
+                    retryable,
+                } => {
+                    record_attempt(record);
+                    let error = match why {
+                        None => message,
+                        Some(why) => format!("{why}; last error: {message}"),
+                    };
+                    return DeliveryOutcome::Failed {
+                        error_class: final_class,
+                        error,
+                        status: result.status,
+                        attempts: attempt,
+                        retryable,
+                    };
+                }
             }
-        };
-        report.total_ms = millis(started.elapsed());
-        report
+        }
     }
 
     async fn attempt(
@@ -323,6 +319,63 @@ impl HttpDelivery {
             retry_after: retry_after.filter(|_| failure_is_retryable(status)),
         }
     }
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AfterFailure {
+    /// Wait this long, then try again.
+    Retry(Duration),
+    /// Stop; `why` explains a stop that is not the failure's own fault.
+    GiveUp {
+        class: ErrorClass,
+        why: Option<String>,
+        retryable: bool,
+    },
+}
+
+/// The retry decision. Pure: `elapsed` is the time since the delivery started and `jitter`
+/// a uniform sample in `[0, 1)`. `Retry-After` replaces the backoff when present.
+fn after_failure(
+    policy: &DeliveryPolicy,
+    class: ErrorClass,
+    attempt: u32,
+    retry_after: Option<Duration>,
+    elapsed: Duration,
+    jitter: f64,
+) -> AfterFailure {
+    if !class.is_retryable() {
+        return AfterFailure::GiveUp {
+            class,
+            why: None,
+            retryable: false,
+        };
+    }
+    let Some(backoff) = policy.retry.delay_after(attempt, jitter) else {
+        return AfterFailure::GiveUp {
+            class,
+            why: Some(format!(
+                "gave up after {} (the policy's maximum)",
+                attempts_text(attempt)
+            )),
+            retryable: true,
+        };
+    };
+    let delay = retry_after.unwrap_or(backoff);
+    let remaining = policy.total_deadline.saturating_sub(elapsed);
+    if delay >= remaining {
+        return AfterFailure::GiveUp {
+            class: ErrorClass::DeadlineExceeded,
+            why: Some(format!(
+                "gave up after {}: the next one, in {}, would start after the delivery deadline of {}",
+                attempts_text(attempt),
+                HumanDuration(round_to_millis(delay)),
+                HumanDuration(policy.total_deadline)
+            )),
+            retryable: true,
+        };
+    }
+    AfterFailure::Retry(delay)
 }
 
 fn failure_is_retryable(status: StatusCode) -> bool {
@@ -416,10 +469,147 @@ async fn read_excerpt(
     Some(text)
 }
 
+fn attempts_text(attempts: u32) -> String {
+    if attempts == 1 {
+        "1 attempt".to_owned()
+    } else {
+        format!("{attempts} attempts")
+    }
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn round_to_millis(duration: Duration) -> Duration {
     Duration::from_millis(millis(duration))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> DeliveryPolicy {
+        DeliveryPolicy {
+            retry: RetryPolicy::Exponential {
+                initial_interval: HumanDuration(Duration::from_millis(100)),
+                factor: 2.0,
+                max_interval: HumanDuration(Duration::from_secs(1)),
+                max_attempts: 4,
+            },
+            attempt_timeout: Duration::from_secs(1),
+            total_deadline: Duration::from_secs(10),
+            body_excerpt_bytes: 64,
+        }
+    }
+
+    fn decide(
+        class: ErrorClass,
+        attempt: u32,
+        retry_after: Option<u64>,
+        elapsed: u64,
+    ) -> AfterFailure {
+        after_failure(
+            &policy(),
+            class,
+            attempt,
+            retry_after.map(Duration::from_secs),
+            Duration::from_secs(elapsed),
+            1.0,
+        )
+    }
+
+    #[test]
+    fn backoff_grows_and_retry_after_replaces_it() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            decide(ErrorClass::ServerError, 1, None, 0),
+            AfterFailure::Retry(ms(100))
+        );
+        assert_eq!(
+            decide(ErrorClass::Connect, 2, None, 0),
+            AfterFailure::Retry(ms(200))
+        );
+        assert_eq!(
+            decide(ErrorClass::Timeout, 3, None, 0),
+            AfterFailure::Retry(ms(400))
+        );
+        assert_eq!(
+            decide(ErrorClass::RateLimited, 1, Some(3), 0),
+            AfterFailure::Retry(ms(3000))
+        );
+        assert_eq!(
+            decide(ErrorClass::RequestTimeout, 1, Some(0), 0),
+            AfterFailure::Retry(ms(0))
+        );
+    }
+
+    #[test]
+    fn gives_up_on_permanent_errors_attempts_and_deadline() {
+        let AfterFailure::GiveUp {
+            class,
+            why,
+            retryable,
+        } = decide(ErrorClass::ClientError, 1, None, 0)
+        else {
+            panic!("4xx must not be retried");
+        };
+        assert_eq!(
+            (class, why, retryable),
+            (ErrorClass::ClientError, None, false)
+        );
+
+        let AfterFailure::GiveUp {
+            class,
+            why,
+            retryable,
+        } = decide(ErrorClass::ServerError, 4, None, 0)
+        else {
+            panic!("attempts are bounded");
+        };
+        assert_eq!((class, retryable), (ErrorClass::ServerError, true));
+        assert!(why.unwrap().contains("after 4 attempts"));
+
+        let AfterFailure::GiveUp { class, why, .. } =
+            decide(ErrorClass::RateLimited, 1, Some(60), 0)
+        else {
+            panic!("Retry-After beyond the deadline");
+        };
+        assert_eq!(class, ErrorClass::DeadlineExceeded);
+        assert!(
+            why.unwrap()
+                .contains("in 1m, would start after the delivery deadline of 10s")
+        );
+        assert!(matches!(
+            decide(ErrorClass::ServerError, 1, None, 10),
+            AfterFailure::GiveUp { .. }
+        ));
+    }
+
+    #[test]
+    fn policy_validation_reports_every_problem() {
+        let bad = DeliveryPolicy {
+            attempt_timeout: Duration::ZERO,
+            total_deadline: Duration::ZERO,
+            retry: RetryPolicy::Fixed {
+                interval: HumanDuration(Duration::ZERO),
+                max_attempts: 0,
+            },
+            ..policy()
+        };
+        let error = bad.validate().unwrap_err();
+        assert_eq!(error.problems.len(), 2, "{error}");
+        let short = DeliveryPolicy {
+            total_deadline: Duration::from_millis(500),
+            ..policy()
+        };
+        assert!(
+            short
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("shorter than `attempt_timeout`")
+        );
+        assert!(DeliveryPolicy::default().validate().is_ok());
+    }
 }
