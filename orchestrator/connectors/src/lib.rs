@@ -1,24 +1,38 @@
-//! synod-connectors: how synod delivers workflow results into business systems and how
-//! external systems start runs.
+//! synod-connectors: how synod delivers workflow results into business systems (bindings)
+//! and how external systems start runs (webhook and schedule triggers).
 //!
-//! - [`HttpDelivery`] sends a rendered [`BindingRequest`] over HTTP(S) with an
-//!   [`Allowlist`] checked before any connection, bounded retries with backoff, jitter and
-//!   `Retry-After`, a stable `Idempotency-Key`, and typed [`AttemptRecord`]s /
-//!   [`DeliveryReport`]s for the executor to turn into run events.
-//! - [`Secrets`] resolves `${{ secrets.X }}` from `SYNOD_SECRET_X` or a secrets directory;
-//!   [`SecretValue`] never prints its value and [`Redactor`] replaces resolved values with
-//!   `***` in anything recorded.
-//! - [`webhook`] verifies signed webhook triggers (HMAC-SHA256, replay window); pure.
-//! - [`CronSchedule`] parses `on.schedule` cron expressions and computes the next fire time; pure.
-//! - [`render_dry_run`] shows a binding request exactly as it would be sent, secrets masked.
+//! Main types:
+//! - [`HttpDelivery`] sends a rendered [`BindingRequest`] with reqwest (rustls). The
+//!   [`Allowlist`] (server config key [`ALLOWLIST_CONFIG_KEY`]) is checked before any
+//!   connection; redirects are **not** followed (a 3xx ends the delivery, so nothing can be
+//!   bounced to a host outside the allowlist); environment proxies are ignored. Connect
+//!   errors, timeouts, broken connections, 5xx, 408 and 429 are retried under a
+//!   [`DeliveryPolicy`] (exponential backoff with jitter, `Retry-After` in seconds or as an
+//!   HTTP-date, bounded attempts and a total deadline); every attempt carries the same
+//!   `Idempotency-Key`. Each attempt yields an [`AttemptRecord`] and the delivery a
+//!   [`DeliveryReport`] whose strings are all redacted: the executor turns them into run events.
+//! - [`Secrets`] resolves `${{ secrets.X }}` from `SYNOD_SECRET_X` (then `SYNOD_SECRET_<X
+//!   upper-cased>`) or the file `X` in a secrets directory. [`SecretValue`] never prints
+//!   its value; [`Redactor`] (from [`ResolvedSecrets::redactor`]) replaces resolved values,
+//!   also percent-encoded or JSON-escaped, with `***`.
+//! - [`webhook`] verifies `POST /hooks/<name>` requests: `X-Synod-Timestamp` (Unix seconds)
+//!   and `X-Synod-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`,
+//!   constant-time, 5-minute replay window. Pure.
+//! - [`CronSchedule`] parses `on.schedule` (five-field cron, UTC) and computes fire times. Pure.
+//! - [`render_dry_run`] renders a request as it would be sent, for `synod run --dry-run`.
+//!
+//! From a workflow binding: the workflow crate renders `bindings.<name>.http` (`method`,
+//! `url`, `headers`, `body`) and `idempotency_key` with the run's values and resolved
+//! secrets into a [`BindingRequest`]; the binding's `retry` ([`synod_types::RetryPolicy`])
+//! becomes [`DeliveryPolicy::retry`].
 //!
 //! Layout:
-//! - `allowlist`: destination rules from the server config (pure)
-//! - `request`: the binding request and its validated, sendable form (pure)
-//! - `secrets`, `redact`: secret resolution (env/files) and masking
-//! - `classify`: status/error classification, `Retry-After` parsing (pure)
+//! - `allowlist`: destination rules (pure)
+//! - `request`: the rendered request and its validated, sendable form (pure)
+//! - `secrets`, `redact`: secret resolution (env, files) and masking
+//! - `classify`: failure classes and `Retry-After` parsing (pure)
 //! - `record`: delivery records and outcomes
-//! - `delivery`: the reqwest-based sender and its retry loop (I/O)
+//! - `delivery`: the sender, its retry decision (pure) and loop (I/O)
 //! - `dry_run`, `webhook`, `schedule`
 
 mod allowlist;
