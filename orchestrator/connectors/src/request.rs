@@ -55,7 +55,7 @@ pub struct ValidRequest {
 pub enum RequestError {
     /// The method is not a valid HTTP method token.
     #[error(
-        "binding `{binding}`: `{method}` is not an HTTP method; use GET, POST, PUT, PATCH or DELETE"
+        "binding `{binding}`: `{method}` is not a supported HTTP method; use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS"
     )]
     Method {
         /// Binding name.
@@ -99,14 +99,52 @@ pub enum RequestError {
         /// Binding name.
         binding: String,
     },
+    /// A header that controls routing or framing, which the client sets itself.
+    #[error(
+        "binding `{binding}`: header `{name}` cannot be set by a binding (synod sets routing and framing headers itself); remove it"
+    )]
+    ForbiddenHeader {
+        /// Binding name.
+        binding: String,
+        /// The header name.
+        name: String,
+    },
 }
+
+/// Methods a binding may use.
+const ALLOWED_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+/// Headers a binding may not set: `Host` would let a template pick another virtual host
+/// behind an allowlisted address; the others are connection-level framing.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "proxy-connection",
+];
 
 impl BindingRequest {
     /// Checks method, URL and headers and computes the headers to send.
     pub fn validate(&self) -> Result<ValidRequest, RequestError> {
         let binding = self.binding.clone();
         let method = Method::from_bytes(self.method.trim().to_ascii_uppercase().as_bytes())
-            .map_err(|_| RequestError::Method {
+            .ok()
+            .filter(|method| ALLOWED_METHODS.contains(method))
+            .ok_or_else(|| RequestError::Method {
                 binding: binding.clone(),
                 method: self.method.clone(),
             })?;
@@ -158,6 +196,12 @@ fn header(
             binding: binding.to_owned(),
             name: name.to_owned(),
         })?;
+    if FORBIDDEN_HEADERS.contains(&parsed_name.as_str()) {
+        return Err(RequestError::ForbiddenHeader {
+            binding: binding.to_owned(),
+            name: name.to_owned(),
+        });
+    }
     let parsed_value = HeaderValue::from_str(value).map_err(|_| RequestError::HeaderValue {
         binding: binding.to_owned(),
         name: name.to_owned(),
@@ -265,13 +309,28 @@ mod tests {
             Err(RequestError::DuplicateIdempotencyKey { .. })
         ));
 
+        for forbidden in ["Host", "Content-Length", "transfer-encoding"] {
+            let mut req = request();
+            req.headers.push((forbidden.to_owned(), "x".to_owned()));
+            let message = req.validate().unwrap_err().to_string();
+            assert!(message.contains("cannot be set by a binding"), "{message}");
+        }
+        for method in ["CONNECT", "TRACE", "FOO"] {
+            let mut req = request();
+            req.method = method.to_owned();
+            assert!(
+                matches!(req.validate(), Err(RequestError::Method { .. })),
+                "{method}"
+            );
+        }
+
         let mut req = request();
         req.method = "PO ST".to_owned();
         assert!(
             req.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("not an HTTP method")
+                .contains("not a supported HTTP method")
         );
         let mut req = request();
         req.url = "/relative".to_owned();
