@@ -283,3 +283,52 @@ pub fn sloppy_expert() -> ExpertServerBuilder {
         |_ctx, _input| async move { Ok(SkillOutput::new(json!({ "count": "many" }))) },
     ))
 }
+
+/// How many calls an expert handled at once.
+#[derive(Debug, Default)]
+pub struct ConcurrencyProbe {
+    current: AtomicU32,
+    max: AtomicU32,
+}
+
+impl ConcurrencyProbe {
+    /// The most calls that were in the skill at the same time.
+    pub fn max(&self) -> u32 {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+struct InFlight(Arc<ConcurrencyProbe>);
+
+impl InFlight {
+    fn enter(probe: Arc<ConcurrencyProbe>) -> Self {
+        let now = probe.current.fetch_add(1, Ordering::SeqCst) + 1;
+        probe.max.fetch_max(now, Ordering::SeqCst);
+        InFlight(probe)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.current.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Expert `busy` whose skill `work` takes 100 ms; the probe records the
+/// highest number of calls in flight at once.
+pub fn busy_expert() -> (ExpertServerBuilder, Arc<ConcurrencyProbe>) {
+    let probe = Arc::new(ConcurrencyProbe::default());
+    let shared = Arc::clone(&probe);
+    let builder = ExpertServer::builder("busy", "0.1.0").skill(skill_fn(
+        SkillDefinition::new("work"),
+        move |_ctx, _input| {
+            let probe = Arc::clone(&shared);
+            async move {
+                let _in_flight = InFlight::enter(probe);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(SkillOutput::new(json!({})))
+            }
+        },
+    ));
+    (builder, probe)
+}

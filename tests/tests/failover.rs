@@ -8,7 +8,7 @@ use serde_json::Value;
 use synod_integration_tests::events::{check_complete_after, failures, instance, output};
 use synod_integration_tests::experts::{gate_expert, serve, worker_expert};
 use synod_integration_tests::{TestOrchestrator, eventually, fast_config};
-use synod_proto::orchestrator::RunStatus;
+use synod_proto::orchestrator::{InstanceHealth, RunStatus};
 use synod_types::ErrorCode;
 
 /// Four steps spread over both instances, a gate the test holds while it
@@ -111,6 +111,17 @@ async fn steps_move_to_the_live_instance_when_one_is_stopped() -> anyhow::Result
         assert_eq!(instance(&run.events, step)?, second_id, "step {step}");
         assert_eq!(output(&run.events, step)?["served_by"], "second");
     }
+    // The registry reports the stopped static instance as not healthy.
+    eventually("the stopped instance to be reported unhealthy", || async {
+        let experts = orchestrator.experts().await?;
+        let health = experts
+            .iter()
+            .flat_map(|e| &e.instances)
+            .find(|i| i.instance_id == first_id)
+            .map(|i| i.health);
+        Ok(health.filter(|h| *h != InstanceHealth::Healthy as i32))
+    })
+    .await?;
     orchestrator.shutdown().await?;
     second.shutdown().await?;
     gate_server.shutdown().await?;

@@ -3,10 +3,12 @@
 //! everything over real gRPC and HTTP.
 
 mod cancel;
+mod concurrency;
 mod dag;
 mod deadline;
 mod demo;
 mod failover;
+mod input_schema;
 mod output_schema;
 mod python_expert;
 mod registration;
