@@ -531,3 +531,37 @@ async fn https_uses_tls_and_fails_cleanly_against_a_plain_http_server() {
     );
     assert_no_secret(&report);
 }
+
+#[tokio::test]
+async fn honours_retry_after_as_http_date_on_503() {
+    let at = std::time::SystemTime::now() + Duration::from_secs(2);
+    let receiver = Receiver::start(vec![Reply {
+        headers: vec![("retry-after", httpdate::fmt_http_date(at))],
+        ..reply(503)
+    }])
+    .await;
+    let report = sender(fast_policy(3))
+        .deliver(&ticket(receiver.url("/api")), &redactor())
+        .await;
+    assert!(report.outcome.is_delivered(), "{report:?}");
+    let received = receiver.received();
+    let gap = received[1].at - received[0].at;
+    assert!(gap >= Duration::from_millis(900), "waited only {gap:?}");
+    assert!(gap <= Duration::from_millis(2500), "waited {gap:?}");
+}
+
+#[tokio::test]
+async fn excerpts_are_bounded_and_never_hold_part_of_a_secret() {
+    // the secret straddles the 256-byte excerpt limit
+    let body = format!("{}{SECRET}{}", "x".repeat(250), "y".repeat(4000));
+    let receiver = Receiver::start(vec![Reply { body, ..reply(500) }]).await;
+    let report = sender(fast_policy(2))
+        .deliver(&ticket(receiver.url("/api")), &redactor())
+        .await;
+    let excerpt = report.attempts[0].response_excerpt.as_deref().unwrap();
+    assert!(excerpt.len() <= 256 + '…'.len_utf8(), "{}", excerpt.len());
+    assert!(excerpt.ends_with('…'), "{excerpt}");
+    assert!(excerpt.starts_with(&"x".repeat(250)));
+    assert!(!excerpt.contains("tk_"), "{excerpt}");
+    assert_no_secret(&report);
+}
