@@ -48,7 +48,10 @@ enum PortPattern {
 }
 
 /// The set of allowed destinations. An empty list allows nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// In a config file it is a list of rule strings (`serde` reads and writes that form).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
 pub struct Allowlist {
     rules: Vec<AllowRule>,
 }
@@ -306,6 +309,23 @@ impl Allowlist {
     }
 }
 
+impl TryFrom<Vec<String>> for Allowlist {
+    type Error = String;
+
+    fn try_from(rules: Vec<String>) -> Result<Self, Self::Error> {
+        Allowlist::parse(&rules).map_err(|errors| {
+            let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            messages.join("; ")
+        })
+    }
+}
+
+impl From<Allowlist> for Vec<String> {
+    fn from(list: Allowlist) -> Self {
+        list.rules.iter().map(ToString::to_string).collect()
+    }
+}
+
 // === impl DestinationError ===
 
 impl DestinationError {
@@ -498,6 +518,24 @@ mod tests {
         .unwrap_err();
         assert_eq!(errors.len(), 6, "{errors:#?}");
         assert!(errors[0].to_string().contains(ALLOWLIST_CONFIG_KEY));
+    }
+
+    #[test]
+    fn reads_and_writes_config_lists() {
+        let list: Allowlist =
+            serde_json::from_str(r#"["tickets.example.org", "http://10.0.0.5:8080"]"#).unwrap();
+        assert_eq!(list.rules().len(), 2);
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            r#"["https://tickets.example.org","http://10.0.0.5:8080"]"#
+        );
+        let error = serde_json::from_str::<Allowlist>(r#"["ftp://x.example", "*.com"]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`ftp://x.example`") && error.contains("`*.com`"),
+            "{error}"
+        );
     }
 
     #[test]
