@@ -9,9 +9,11 @@
 //! OS page cache), but the last commits can be lost on power loss; it trades
 //! that for several times the write throughput.
 //!
-//! Writes go through a pool of one connection, so appends in this process are
-//! serialized without `SQLITE_BUSY` retries; reads use a separate pool and,
-//! thanks to WAL, never wait for the writer. Live subscriptions are fed by an
+//! Writes go through a pool of one connection, so writes in this process are
+//! serialized without `SQLITE_BUSY` retries; appends are group-committed (one
+//! transaction and one fsync for all appends queued meanwhile, each still
+//! acknowledged only after commit). Reads use a separate pool and, thanks to
+//! WAL, never wait for the writer. Live subscriptions are fed by an
 //! in-process broadcast after each commit. Another process writing the same
 //! file (e.g. a CLI `cancel`) is safe (SQLite locks, `busy_timeout`), but its
 //! events reach this process's subscribers only with their next local notice.
@@ -30,9 +32,13 @@ use sqlx::sqlite::{
 };
 use synod_types::{RunEvent, RunEventKind, RunId};
 
-use crate::live::{self, LiveHub, Notice};
+mod group_commit;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::live::{self, LiveHub};
 use crate::migrations;
-use crate::record::{self, RecordChange};
+use crate::record;
 use crate::sql::{self, backend};
 use crate::store::{
     EventStream, Lease, OutboxEntry, OutboxIntent, OutboxState, RunRecord, RunStore, StoreError,
@@ -85,7 +91,9 @@ struct Inner {
     path: PathBuf,
     writer: SqlitePool,
     reader: SqlitePool,
-    hub: LiveHub,
+    hub: Arc<LiveHub>,
+    /// Queue of the group-commit writer task.
+    appends: mpsc::Sender<group_commit::AppendRequest>,
 }
 
 impl SqliteStore {
@@ -131,12 +139,15 @@ impl SqliteStore {
             .connect_with(base)
             .await
             .map_err(open_error)?;
+        let hub = Arc::new(LiveHub::default());
+        let appends = group_commit::spawn(writer.clone(), Arc::clone(&hub));
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: config.path,
                 writer,
                 reader,
-                hub: LiveHub::default(),
+                hub,
+                appends,
             }),
         })
     }
@@ -198,7 +209,7 @@ impl SqliteStore {
     }
 }
 
-fn micros(time: DateTime<Utc>) -> i64 {
+pub(crate) fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
@@ -244,67 +255,26 @@ impl RunStore for SqliteStore {
 
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
         let encoded = record::encode_event(run_id, &kind)?;
-        let change = RecordChange::of(&kind);
-        let time = record::now();
-        let id = run_id.to_string();
-        let failed = |error| backend("cannot append an event", error);
-        let mut tx = self.inner.writer.begin().await.map_err(failed)?;
-        // The first statement writes, so the transaction takes the write lock
-        // at once; `last_seq + 1` under it is the next gap-free number.
-        let seq: Option<i64> = sqlx::query_scalar(
-            "UPDATE runs SET last_seq = last_seq + 1, status = COALESCE($2, status), \
-             result = COALESCE($3, result), error = COALESCE($4, error), \
-             ended_at = COALESCE($5, ended_at), updated_at = $6 \
-             WHERE run_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') \
-             RETURNING last_seq",
-        )
-        .bind(&id)
-        .bind(change.status.map(|status| status.as_str()))
-        .bind(change.result.as_ref().map(record::json_text))
-        .bind(&change.error)
-        .bind(change.ends_run.then(|| micros(time)))
-        .bind(micros(time))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(failed)?;
-        let Some(seq) = seq else {
-            drop(tx);
-            return Err(sql::missing_or_ended(run_id, self.status_of(run_id).await?));
-        };
-        sqlx::query(
-            "INSERT INTO events (run_id, seq, time, type, payload) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(seq)
-        .bind(micros(time))
-        .bind(encoded.event_type)
-        .bind(&encoded.payload)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed)?;
-        if let Some((step, output)) = &encoded.output {
-            sqlx::query(
-                "INSERT INTO step_outputs (run_id, seq, step, output) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&id)
-            .bind(seq)
-            .bind(step)
-            .bind(output)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-        }
-        tx.commit().await.map_err(failed)?;
-        let event = RunEvent {
+        let (reply, answer) = oneshot::channel();
+        let request = group_commit::AppendRequest {
             run_id,
-            seq: record::seq_from_sql(run_id, seq)?,
-            time,
             kind,
+            encoded,
+            reply,
+        };
+        let stopped = || {
+            StoreError::Backend(
+                "the SQLite writer task has stopped (was the runtime that opened the store shut \
+                 down?); open the store again"
+                    .to_owned(),
+            )
         };
         self.inner
-            .hub
-            .publish(run_id, Notice::Appended(event.clone()));
-        Ok(event)
+            .appends
+            .send(request)
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
