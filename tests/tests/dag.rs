@@ -73,3 +73,29 @@ async fn diamond_runs_to_success_with_outputs_flowing_along_edges() -> anyhow::R
     expert.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_run_rejects_inputs_that_do_not_match_the_workflow() -> anyhow::Result<()> {
+    let expert = serve(text_expert()).await?;
+    let orchestrator = TestOrchestrator::start(&[expert.endpoint()]).await?;
+
+    let missing = orchestrator
+        .start_run(DIAMOND, json!({}))
+        .await
+        .expect_err("`seed` is required");
+    assert!(missing.to_string().contains("`seed`"), "{missing}");
+    let response = orchestrator
+        .http()
+        .post(format!("{}/runs", orchestrator.http_url()))
+        .json(&json!({ "workflow_yaml": DIAMOND, "inputs": { "seed": 7, "extra": true } }))
+        .send()
+        .await?;
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await?;
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("`seed` must be a string"), "{body}");
+    assert!(error.contains("unknown input `extra`"), "{body}");
+    orchestrator.shutdown().await?;
+    expert.shutdown().await?;
+    Ok(())
+}
