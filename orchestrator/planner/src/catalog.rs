@@ -31,6 +31,23 @@ pub trait SkillCatalog {
     fn expert_names(&self) -> Vec<String>;
     /// Skill names of one expert, sorted (empty if the expert is unknown).
     fn skill_names(&self, expert: &str) -> Vec<String>;
+    /// Every skill, sorted by `expert/skill`.
+    fn all_skills(&self) -> Vec<SkillInfo> {
+        let mut skills = Vec::new();
+        for expert in self.expert_names() {
+            for skill in self.skill_names(&expert) {
+                if let Some(info) = self.skill(&SkillRef::new(expert.clone(), skill)) {
+                    skills.push(info);
+                }
+            }
+        }
+        skills
+    }
+    /// What is known of the skill's expert at run time (latency, health);
+    /// the default knows nothing and treats every skill as healthy.
+    fn skill_stats(&self, _uses: &SkillRef) -> crate::typed::SkillStats {
+        crate::typed::SkillStats::default()
+    }
 }
 
 /// A fixed catalog, e.g. for tests and `synod validate --offline`.

@@ -7,16 +7,23 @@
 //! - [`from_workflow`]: [`plan_workflow`], workflow → plan with located diagnostics.
 //! - [`problem`]: [`PlanProblem`] and [`Plan::validate`] for plans built by code.
 //! - [`catalog`]: [`SkillCatalog`], the skills available to plan with.
+//! - [`typed`]: [`plan_typed`], the typed planner chaining skills through
+//!   artifact types from a task's inputs to its goal.
 
 pub mod catalog;
 pub mod from_workflow;
 pub mod plan;
 pub mod problem;
+pub mod typed;
 
 pub use catalog::{SkillCatalog, SkillInfo, StaticCatalog};
 pub use from_workflow::plan_workflow;
 pub use plan::{Plan, PlanStep};
 pub use problem::{PlanProblem, check_uses};
+pub use typed::{
+    GOAL_RULES, SkillStats, StepChoice, TypedPlan, TypedPlanError, TypedTask, goal_from_text,
+    plan_typed,
+};
 
 #[cfg(test)]
 mod tests;
