@@ -76,9 +76,17 @@ impl Orchestrator {
     /// Binds both listeners, registers static experts, loads workflows and
     /// starts serving. Returns once the servers accept connections.
     pub async fn start(config: ServerConfig) -> anyhow::Result<Orchestrator> {
+        Self::start_with_store(config, Arc::new(MemoryStore::new())).await
+    }
+
+    /// Like [`Orchestrator::start`], keeping runs in `store` (e.g. from
+    /// `synod_store::open("sqlite://synod.db")`) instead of in memory.
+    pub async fn start_with_store(
+        config: ServerConfig,
+        store: Arc<dyn RunStore>,
+    ) -> anyhow::Result<Orchestrator> {
         let shutdown = CancellationToken::new();
         let registry = Registry::new(config.registry.clone());
-        let store: Arc<dyn RunStore> = Arc::new(MemoryStore::new());
         let manager = RunManager::new(
             store,
             Arc::new(registry.invoker()),

@@ -106,7 +106,8 @@ pub async fn serve(mut config: ServerConfig, with_demo_experts: bool) -> anyhow:
             config.workflow_paths.push("workflows".into());
         }
     }
-    let mut orchestrator = Orchestrator::start(config).await?;
+    let store = open_store().await?;
+    let mut orchestrator = Orchestrator::start_with_store(config, store).await?;
     eprintln!("synod orchestrator ready");
     eprintln!("  gRPC  {}", orchestrator.grpc_url());
     eprintln!(
@@ -131,6 +132,15 @@ pub async fn serve(mut config: ServerConfig, with_demo_experts: bool) -> anyhow:
         expert.stop().await;
     }
     Ok(())
+}
+
+/// The run store named by `SYNOD_DATABASE_URL` (`sqlite://PATH`,
+/// `postgres://USER@HOST/DB`, `memory:`); in memory when unset.
+async fn open_store() -> anyhow::Result<std::sync::Arc<dyn synod_store::RunStore>> {
+    let url = std::env::var("SYNOD_DATABASE_URL").unwrap_or_else(|_| "memory:".to_owned());
+    synod_store::open(&url)
+        .await
+        .context("cannot open the run store named by SYNOD_DATABASE_URL")
 }
 
 /// Everything `synod run` needs.
