@@ -162,6 +162,10 @@ async fn start_rust() -> anyhow::Result<EchoServer> {
         .await
         .context("cannot bind the echo server")?;
     let addr = listener.local_addr()?;
+    // As aiohttp does: no Nagle delay on small replies.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             eprintln!("echo server failed: {error}");

@@ -254,9 +254,10 @@ pub async fn spawn_raw_echo() -> anyhow::Result<String> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let served = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             .add_service(RawExpertServer::new(RawEcho))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            )
             .await;
         if let Err(error) = served {
             eprintln!("raw tonic echo server failed: {error}");
