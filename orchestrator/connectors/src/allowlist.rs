@@ -13,7 +13,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use reqwest::Url;
+use url::Url;
 
 /// The server config key holding the allowlist; named in every refusal.
 pub const ALLOWLIST_CONFIG_KEY: &str = "bindings.allowed_destinations";

@@ -2,7 +2,7 @@
 //! and how external systems start runs (webhook and schedule triggers).
 //!
 //! Main types:
-//! - [`HttpDelivery`] sends a rendered [`BindingRequest`] with reqwest (rustls). The
+//! - [`HttpDelivery`] (feature `http`, on by default) sends a rendered [`BindingRequest`] with reqwest (rustls). The
 //!   [`Allowlist`] (server config key [`ALLOWLIST_CONFIG_KEY`]) is checked before any
 //!   connection; redirects are **not** followed (a 3xx ends the delivery, so nothing can be
 //!   bounced to a host outside the allowlist); environment proxies are ignored. Connect
@@ -32,11 +32,16 @@
 //! - `secrets`, `redact`: secret resolution (env, files) and masking
 //! - `classify`: failure classes and `Retry-After` parsing (pure)
 //! - `record`: delivery records and outcomes
-//! - `delivery`: the sender, its retry decision (pure) and loop (I/O)
+//! - `delivery`: the sender, its retry decision (pure) and loop (I/O); feature `http`
+//!
+//! Without the `http` feature the crate does no I/O except reading secret files, so pure
+//! crates (e.g. the workflow validator) can use the cron parser, the allowlist and the
+//! request checks.
 //! - `dry_run`, `webhook`, `schedule`
 
 mod allowlist;
 mod classify;
+#[cfg(feature = "http")]
 mod delivery;
 mod dry_run;
 mod record;
@@ -51,6 +56,7 @@ pub use allowlist::{
     DestinationRefusal,
 };
 pub use classify::{ErrorClass, parse_retry_after};
+#[cfg(feature = "http")]
 pub use delivery::{DeliveryPolicy, DeliveryPolicyError, HttpDelivery, HttpDeliveryError};
 pub use dry_run::{DryRun, DryRunHeader, render_dry_run};
 pub use record::{AttemptRecord, DeliveryOutcome, DeliveryReport};

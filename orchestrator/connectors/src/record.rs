@@ -23,7 +23,7 @@ pub struct AttemptRecord {
     /// Failure message (redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The start of the response body (redacted, at most [`crate::DeliveryPolicy::body_excerpt_bytes`]).
+    /// The start of the response body (redacted, at most `DeliveryPolicy::body_excerpt_bytes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_excerpt: Option<String>,
     /// Delay before the next attempt, when one is scheduled.

@@ -53,6 +53,7 @@ impl Redactor {
     }
 
     /// Length in bytes of the longest masked pattern (0 when empty).
+    #[cfg(feature = "http")]
     pub(crate) fn longest_pattern(&self) -> usize {
         self.needles.first().map_or(0, String::len)
     }

@@ -6,8 +6,8 @@
 
 use http::Method;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use reqwest::Url;
 use serde_json::Value;
+use url::Url;
 
 /// Name of the header carrying the binding's idempotency key.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
