@@ -65,7 +65,7 @@ pub enum SecretError {
     Empty {
         /// The secret name.
         name: String,
-        /// `env `VAR`` or `file `path``.
+        /// Where it came from, e.g. "env `SYNOD_SECRET_X`" or "file `/run/secrets/X`".
         origin: String,
     },
     /// The secret file exists but cannot be read as UTF-8 text.
