@@ -60,13 +60,13 @@ impl RuleSet {
             collect_rule_files(path.as_ref(), &mut files, &mut self.failures);
         }
         files.sort();
-        for file in files {
-            let source = file.display().to_string();
-            match std::fs::read_to_string(&file) {
-                Ok(text) => self.add_yaml(&text, &source),
-                Err(e) => self.failures.push(LoadFailure {
-                    source,
-                    reason: format!("cannot read: {e}"),
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for (file, parsed) in files.iter().zip(parse_files(&files, threads)) {
+            match parsed {
+                Ok(rules) => rules.into_iter().for_each(|rule| self.add_rule(rule)),
+                Err(reason) => self.failures.push(LoadFailure {
+                    source: file.display().to_string(),
+                    reason,
                 }),
             }
         }
@@ -155,6 +155,29 @@ impl RuleSet {
         self.for_each_match(event, |i| hits.push(i));
         hits
     }
+}
+
+/// Reads and compiles `files` on `threads` threads, results in file order.
+fn parse_files(files: &[PathBuf], threads: usize) -> Vec<Result<Vec<Rule>, String>> {
+    let parse = |file: &PathBuf| {
+        std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|text| Rule::parse_all(&text, &file.display().to_string()))
+    };
+    let chunk = files.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 fn collect_rule_files(path: &Path, files: &mut Vec<PathBuf>, failures: &mut Vec<LoadFailure>) {

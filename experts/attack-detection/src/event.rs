@@ -9,8 +9,45 @@
 //! case-insensitive matching and, when it reads as one, its number.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::{Map, Value};
+
+/// FxHash (as in rustc): fast for the short field names of events, which
+/// are looked up thousands of times per event. Not DoS-resistant, which
+/// does not matter for maps built from one event's own field names.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        for byte in chunks.remainder() {
+            self.add(u64::from(*byte));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FieldMap = HashMap<String, Field, BuildHasherDefault<FxHasher>>;
 
 /// One scalar value of a field.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +144,7 @@ pub struct Field {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Event {
     /// Fields by [`field_key`].
-    fields: HashMap<String, Field>,
+    fields: FieldMap,
     /// Lowercase `Channel`, for routing rules by log source.
     channel: Option<String>,
     /// `EventID`, for routing rules by log source.
@@ -297,9 +334,9 @@ impl Event {
         }
     }
 
-    /// Caches routing fields and adds the Sysmon-style aliases of Security
-    /// 4688 process creation (`Image`, `ParentImage`), as SigmaHQ's Windows
-    /// audit pipeline maps them.
+    /// Caches routing fields and adds the Sysmon field names to Security
+    /// audit events that Sigma's process and network categories also cover
+    /// (see [`SECURITY_ALIASES`]).
     fn finish(&mut self) {
         self.channel = self.text("Channel").map(lowercase);
         self.event_id = self
@@ -308,26 +345,58 @@ impl Event {
             .and_then(|s| s.number)
             .filter(|n| *n >= 0.0 && *n <= f64::from(u32::MAX))
             .map(|n| n as u32);
-        if self.event_id == Some(4688) && self.channel.as_deref() == Some("security") {
-            for (alias, source) in [
-                ("Image", "NewProcessName"),
-                ("ParentImage", "ParentProcessName"),
-            ] {
-                if self.get(alias).is_none()
-                    && let Some(field) = self.get(source).cloned()
-                {
-                    self.fields.insert(
-                        field_key(alias),
-                        Field {
-                            name: alias.to_owned(),
-                            values: field.values,
-                        },
-                    );
-                }
+        if self.channel.as_deref() != Some("security") {
+            return;
+        }
+        let Some(&(_, aliases)) = SECURITY_ALIASES
+            .iter()
+            .find(|(id, _)| Some(*id) == self.event_id)
+        else {
+            return;
+        };
+        for (alias, source) in aliases {
+            if self.get(alias).is_none()
+                && let Some(field) = self.get(source).cloned()
+            {
+                self.fields.insert(
+                    field_key(alias),
+                    Field {
+                        name: (*alias).to_owned(),
+                        values: field.values,
+                    },
+                );
             }
+        }
+        // 5156: Direction %%14593 is outbound, which Sysmon calls Initiated.
+        if self.event_id == Some(5156) && self.get("Initiated").is_none() {
+            let outbound = self.text("Direction").is_some_and(|d| d == "%%14593");
+            self.push("Initiated", Scalar::text(outbound.to_string()));
         }
     }
 }
+
+/// Sysmon field names (alias, Security field) for Security audit events, as
+/// SigmaHQ's Windows audit pipeline maps them: 4688 process creation, 4689
+/// process termination, 5156 network connection.
+const SECURITY_ALIASES: [(u32, &[(&str, &str)]); 3] = [
+    (
+        4688,
+        &[
+            ("Image", "NewProcessName"),
+            ("ParentImage", "ParentProcessName"),
+        ],
+    ),
+    (4689, &[("Image", "ProcessName")]),
+    (
+        5156,
+        &[
+            ("Image", "Application"),
+            ("DestinationIp", "DestAddress"),
+            ("DestinationPort", "DestPort"),
+            ("SourceIp", "SourceAddress"),
+        ],
+    ),
+];
 
 #[cfg(test)]
 mod tests {
@@ -390,6 +459,11 @@ mod tests {
             "host": { "name": "ws1" }
         }));
         assert_eq!(event.text("Image"), Some("C:\\x\\whoami.exe"));
+        let connection = Event::from_json(&json!({
+            "EventID": 5156, "Channel": "Security", "Direction": "%%14593", "DestAddress": "8.8.8.8"
+        }));
+        assert_eq!(connection.text("DestinationIp"), Some("8.8.8.8"));
+        assert_eq!(connection.text("Initiated"), Some("true"));
         assert_eq!(event.text("host.name"), Some("ws1"));
         assert_eq!(event.text("name"), Some("ws1"));
         let defender = Event::from_json(&json!({ "Threat Name": "EICAR" }));

@@ -41,6 +41,7 @@ pub mod logsource;
 pub mod matcher;
 mod pattern;
 pub mod rule;
+pub mod scan;
 
 pub use alerts::{Alert, Detector, MatchedEvent, Report};
 pub use engine::{LoadFailure, RuleSet};
@@ -48,6 +49,7 @@ pub use event::{Event, Field, Scalar};
 pub use expert::{Config, detect_input_schema, detect_output_schema, expert};
 pub use input::{EventRef, InputError, ReadStats, read_file};
 pub use rule::{Rule, RuleMeta};
+pub use scan::{FileScan, scan_files};
 
 /// The project's own demo rules (in `rules/`), embedded in the binary.
 pub const BUILTIN_RULES: [(&str, &str); 7] = [
