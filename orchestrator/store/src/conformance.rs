@@ -387,14 +387,20 @@ async fn large_step_outputs_round_trip<S: RunStore>(store: &S) {
     assert_eq!(store.events(run_id, 0).await.unwrap(), vec![small, large]);
 }
 
+/// Long enough never to lapse during a test, however loaded the machine.
+const LONG: Duration = Duration::from_secs(60);
+/// A lease that lapses almost at once, to simulate a replica that stopped renewing.
+const LAPSING: Duration = Duration::from_millis(1);
+/// How long to wait for a [`LAPSING`] lease to lapse.
+const LAPSE_WAIT: Duration = Duration::from_millis(100);
+
 async fn leases_claim_expire_and_take_over<S: RunStore>(store: &S) {
-    const SHORT: Duration = Duration::from_millis(300);
     let first = new_run(store).await;
     let second = new_run(store).await;
     finished_run(store).await; // never claimable
     let before = Utc::now() - TimeDelta::seconds(1);
 
-    let claimed = store.claim_runs("replica-a", SHORT, 10).await.unwrap();
+    let claimed = store.claim_runs("replica-a", LONG, 10).await.unwrap();
     let claimed_ids: Vec<RunId> = claimed.iter().map(|lease| lease.run_id).collect();
     assert_eq!(
         claimed_ids,
@@ -405,13 +411,13 @@ async fn leases_claim_expire_and_take_over<S: RunStore>(store: &S) {
     assert!(claimed.iter().all(|lease| lease.expires_at > before));
     assert!(
         store
-            .claim_runs("replica-b", SHORT, 10)
+            .claim_runs("replica-b", LONG, 10)
             .await
             .unwrap()
             .is_empty()
     );
 
-    // a keeps `first` alive; `second` lapses.
+    // a keeps `first` alive and stops renewing `second`, which lapses.
     let renewed = store
         .renew_lease(first, "replica-a", Duration::from_secs(30))
         .await
@@ -420,21 +426,26 @@ async fn leases_claim_expire_and_take_over<S: RunStore>(store: &S) {
     assert_eq!(renewed.owner, "replica-a");
     assert!(
         store
-            .renew_lease(first, "replica-b", SHORT)
+            .renew_lease(first, "replica-b", LONG)
             .await
             .unwrap()
             .is_none()
     );
-    tokio::time::sleep(SHORT + Duration::from_millis(300)).await;
+    store
+        .renew_lease(second, "replica-a", LAPSING)
+        .await
+        .unwrap()
+        .expect("a still holds the lease");
+    tokio::time::sleep(LAPSE_WAIT).await;
 
-    let taken = store.claim_runs("replica-b", SHORT, 10).await.unwrap();
+    let taken = store.claim_runs("replica-b", LONG, 10).await.unwrap();
     assert_eq!(
         taken.iter().map(|lease| lease.run_id).collect::<Vec<_>>(),
         vec![second]
     );
     assert!(
         store
-            .renew_lease(second, "replica-a", SHORT)
+            .renew_lease(second, "replica-a", LONG)
             .await
             .unwrap()
             .is_none(),
@@ -442,7 +453,7 @@ async fn leases_claim_expire_and_take_over<S: RunStore>(store: &S) {
     );
     assert!(!store.release_lease(second, "replica-a").await.unwrap());
     assert!(store.release_lease(second, "replica-b").await.unwrap());
-    let again = store.claim_runs("replica-a", SHORT, 1).await.unwrap();
+    let again = store.claim_runs("replica-a", LONG, 1).await.unwrap();
     assert_eq!(
         again.iter().map(|lease| lease.run_id).collect::<Vec<_>>(),
         vec![second]
@@ -453,7 +464,7 @@ async fn leases_claim_expire_and_take_over<S: RunStore>(store: &S) {
     assert!(store.release_lease(first, "replica-a").await.unwrap());
     assert!(
         store
-            .claim_runs("replica-c", SHORT, 10)
+            .claim_runs("replica-c", LONG, 10)
             .await
             .unwrap()
             .is_empty()
@@ -461,13 +472,77 @@ async fn leases_claim_expire_and_take_over<S: RunStore>(store: &S) {
 
     let unknown = RunId::new();
     assert!(matches!(
-        store.renew_lease(unknown, "replica-a", SHORT).await,
+        store.renew_lease(unknown, "replica-a", LONG).await,
         Err(StoreError::RunNotFound(_))
     ));
     assert!(matches!(
         store.release_lease(unknown, "replica-a").await,
         Err(StoreError::RunNotFound(_))
     ));
+}
+
+async fn leased_appends_are_fenced_by_the_lease<S: RunStore>(store: &S) {
+    let run_id = new_run(store).await;
+    let lease_not_held = |result: Result<RunEvent, StoreError>, who: &str| match result {
+        Err(StoreError::LeaseNotHeld { run_id: id, owner }) => id == run_id && owner == who,
+        _ => false,
+    };
+    // Nobody holds the lease yet.
+    assert!(lease_not_held(
+        store.append_leased(run_id, "replica-a", started()).await,
+        "replica-a"
+    ));
+    store.claim_runs("replica-a", LONG, 10).await.unwrap();
+    let first = store.append_leased(run_id, "replica-a", started()).await;
+    assert_eq!(first.unwrap().seq, 1);
+    assert!(lease_not_held(
+        store.append_leased(run_id, "replica-b", skipped(1)).await,
+        "replica-b"
+    ));
+
+    // a's lease lapses and b takes over: a is fenced off, b continues the sequence.
+    store
+        .renew_lease(run_id, "replica-a", LAPSING)
+        .await
+        .unwrap()
+        .expect("a holds the lease");
+    tokio::time::sleep(LAPSE_WAIT).await;
+    assert!(lease_not_held(
+        store.append_leased(run_id, "replica-a", skipped(2)).await,
+        "replica-a"
+    ));
+    let taken = store.claim_runs("replica-b", LONG, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        store
+            .append_leased(run_id, "replica-b", skipped(3))
+            .await
+            .unwrap()
+            .seq,
+        2
+    );
+    assert!(lease_not_held(
+        store.append_leased(run_id, "replica-a", skipped(4)).await,
+        "replica-a"
+    ));
+    // Unleased appends (single-process use) are not fenced.
+    assert_eq!(store.append(run_id, skipped(5)).await.unwrap().seq, 3);
+    let last = store.append_leased(run_id, "replica-b", succeeded()).await;
+    assert_eq!(last.unwrap().seq, 4);
+    assert!(matches!(
+        store.append_leased(run_id, "replica-b", skipped(6)).await,
+        Err(StoreError::RunEnded(_))
+    ));
+    assert!(matches!(
+        store
+            .append_leased(RunId::new(), "replica-b", started())
+            .await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert_eq!(
+        seqs(&store.events(run_id, 0).await.unwrap()),
+        vec![1, 2, 3, 4]
+    );
 }
 
 async fn concurrent_claimers_never_share_a_run<S: RunStore + Clone>(stores: &[S]) {
@@ -717,6 +792,14 @@ macro_rules! conformance {
                     return;
                 };
                 super::leases_claim_expire_and_take_over(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn leased_appends_are_fenced_by_the_lease() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::leased_appends_are_fenced_by_the_lease(&fixture.store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,6 +42,48 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Appends, fenced by `owner`'s lease when given.
+    fn append_as(
+        &self,
+        run_id: RunId,
+        owner: Option<&str>,
+        kind: RunEventKind,
+    ) -> Result<RunEvent, StoreError> {
+        // Same size limit as the durable stores, so behaviour does not depend on the backend.
+        record::encode_event(run_id, &kind)?;
+        let mut runs = self.lock();
+        let log = runs
+            .get_mut(&run_id)
+            .ok_or(StoreError::RunNotFound(run_id))?;
+        if log.record.status.is_terminal() {
+            return Err(StoreError::RunEnded(run_id));
+        }
+        if let Some(owner) = owner {
+            let now = record::now();
+            let held = log
+                .lease
+                .as_ref()
+                .is_some_and(|lease| lease.owner == owner && lease.expires_at >= now);
+            if !held {
+                return Err(StoreError::LeaseNotHeld {
+                    run_id,
+                    owner: owner.to_owned(),
+                });
+            }
+        }
+        let event = RunEvent {
+            run_id,
+            seq: log.events.len() as u64 + 1,
+            time: record::now(),
+            kind,
+        };
+        apply_to_record(&mut log.record, &event);
+        log.events.push(event.clone());
+        // Published under the lock, so live order equals log order.
+        self.hub.publish(run_id, Notice::Appended(event.clone()));
+        Ok(event)
+    }
 }
 
 fn events_after(events: &[RunEvent], after_seq: u64) -> Vec<RunEvent> {
@@ -73,26 +115,16 @@ impl RunStore for MemoryStore {
     }
 
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
-        // Same size limit as the durable stores, so behaviour does not depend on the backend.
-        record::encode_event(run_id, &kind)?;
-        let mut runs = self.lock();
-        let log = runs
-            .get_mut(&run_id)
-            .ok_or(StoreError::RunNotFound(run_id))?;
-        if log.record.status.is_terminal() {
-            return Err(StoreError::RunEnded(run_id));
-        }
-        let event = RunEvent {
-            run_id,
-            seq: log.events.len() as u64 + 1,
-            time: record::now(),
-            kind,
-        };
-        apply_to_record(&mut log.record, &event);
-        log.events.push(event.clone());
-        // Published under the lock, so live order equals log order.
-        self.hub.publish(run_id, Notice::Appended(event.clone()));
-        Ok(event)
+        self.append_as(run_id, None, kind)
+    }
+
+    async fn append_leased(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        kind: RunEventKind,
+    ) -> Result<RunEvent, StoreError> {
+        self.append_as(run_id, Some(owner), kind)
     }
 
     async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {

@@ -159,6 +159,67 @@ impl PostgresStore {
         &self.inner.pool
     }
 
+    /// Appends in one statement, fenced by `owner`'s lease when given.
+    async fn append_as(
+        &self,
+        run_id: RunId,
+        owner: Option<&str>,
+        kind: RunEventKind,
+    ) -> Result<RunEvent, StoreError> {
+        let encoded = record::encode_event(run_id, &kind)?;
+        let change = RecordChange::of(&kind);
+        let time = record::now();
+        let (step, output) = encoded.output.unzip();
+        // One statement, so one implicit transaction: the row lock taken by
+        // the UPDATE serializes appenders of a run, `last_seq + 1` is the next
+        // gap-free number, and the NOTIFY is sent only if it all commits.
+        let seq: Option<i64> = sqlx::query_scalar(
+            "WITH bumped AS ( \
+               UPDATE runs SET last_seq = last_seq + 1, status = COALESCE($2, status), \
+                 result = COALESCE($3, result), error = COALESCE($4, error), \
+                 ended_at = COALESCE($5, ended_at), updated_at = $6 \
+               WHERE run_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') \
+               AND ($12::text IS NULL OR (lease_owner = $12 AND lease_expires_at >= now())) \
+               RETURNING last_seq), \
+             event AS ( \
+               INSERT INTO events (run_id, seq, time, type, payload) \
+               SELECT $1, last_seq, $6, $7, $8 FROM bumped RETURNING seq), \
+             output AS ( \
+               INSERT INTO step_outputs (run_id, seq, step, output) \
+               SELECT $1, seq, $9, $10 FROM event WHERE $10::text IS NOT NULL) \
+             SELECT seq FROM event, pg_notify($11, $1::text || ':' || seq)",
+        )
+        .bind(run_id.0)
+        .bind(change.status.map(|status| status.as_str()))
+        .bind(change.result.as_ref().map(record::json_text))
+        .bind(&change.error)
+        .bind(change.ends_run.then_some(time))
+        .bind(time)
+        .bind(encoded.event_type)
+        .bind(&encoded.payload)
+        .bind(step)
+        .bind(output)
+        .bind(NOTIFY_CHANNEL)
+        .bind(owner)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(|error| backend("cannot append an event", error))?;
+        let Some(seq) = seq else {
+            let status = self.status_of(run_id).await?;
+            return Err(sql::append_refused(run_id, status, owner));
+        };
+        let event = RunEvent {
+            run_id,
+            seq: record::seq_from_sql(run_id, seq)?,
+            time,
+            kind,
+        };
+        self.inner
+            .hub
+            .publish(run_id, Notice::Appended(event.clone()));
+        Ok(event)
+    }
+
     async fn status_of(&self, run_id: RunId) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar(sql::STATUS_OF)
             .bind(run_id.0)
@@ -281,55 +342,16 @@ impl RunStore for PostgresStore {
     }
 
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
-        let encoded = record::encode_event(run_id, &kind)?;
-        let change = RecordChange::of(&kind);
-        let time = record::now();
-        let (step, output) = encoded.output.unzip();
-        // One statement, so one implicit transaction: the row lock taken by
-        // the UPDATE serializes appenders of a run, `last_seq + 1` is the next
-        // gap-free number, and the NOTIFY is sent only if it all commits.
-        let seq: Option<i64> = sqlx::query_scalar(
-            "WITH bumped AS ( \
-               UPDATE runs SET last_seq = last_seq + 1, status = COALESCE($2, status), \
-                 result = COALESCE($3, result), error = COALESCE($4, error), \
-                 ended_at = COALESCE($5, ended_at), updated_at = $6 \
-               WHERE run_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') \
-               RETURNING last_seq), \
-             event AS ( \
-               INSERT INTO events (run_id, seq, time, type, payload) \
-               SELECT $1, last_seq, $6, $7, $8 FROM bumped RETURNING seq), \
-             output AS ( \
-               INSERT INTO step_outputs (run_id, seq, step, output) \
-               SELECT $1, seq, $9, $10 FROM event WHERE $10::text IS NOT NULL) \
-             SELECT seq FROM event, pg_notify($11, $1::text || ':' || seq)",
-        )
-        .bind(run_id.0)
-        .bind(change.status.map(|status| status.as_str()))
-        .bind(change.result.as_ref().map(record::json_text))
-        .bind(&change.error)
-        .bind(change.ends_run.then_some(time))
-        .bind(time)
-        .bind(encoded.event_type)
-        .bind(&encoded.payload)
-        .bind(step)
-        .bind(output)
-        .bind(NOTIFY_CHANNEL)
-        .fetch_optional(&self.inner.pool)
-        .await
-        .map_err(|error| backend("cannot append an event", error))?;
-        let Some(seq) = seq else {
-            return Err(sql::missing_or_ended(run_id, self.status_of(run_id).await?));
-        };
-        let event = RunEvent {
-            run_id,
-            seq: record::seq_from_sql(run_id, seq)?,
-            time,
-            kind,
-        };
-        self.inner
-            .hub
-            .publish(run_id, Notice::Appended(event.clone()));
-        Ok(event)
+        self.append_as(run_id, None, kind).await
+    }
+
+    async fn append_leased(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        kind: RunEventKind,
+    ) -> Result<RunEvent, StoreError> {
+        self.append_as(run_id, Some(owner), kind).await
     }
 
     async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {

@@ -64,12 +64,25 @@ pub(crate) fn backend(doing: &str, error: sqlx::Error) -> StoreError {
     StoreError::Backend(format!("{doing}: {error}"))
 }
 
-/// Why an update of `run_id` matched no row: it does not exist, or it ended.
-pub(crate) fn missing_or_ended(run_id: RunId, status: Option<String>) -> StoreError {
-    match status {
-        None => StoreError::RunNotFound(run_id),
-        Some(_) => StoreError::RunEnded(run_id),
+/// Why an append to `run_id` (by `owner`, when fenced) matched no row: the
+/// run does not exist, it ended, or `owner` does not hold its lease.
+pub(crate) fn append_refused(
+    run_id: RunId,
+    status: Option<String>,
+    owner: Option<&str>,
+) -> StoreError {
+    match (status, owner) {
+        (None, _) => StoreError::RunNotFound(run_id),
+        (Some(status), Some(owner)) if !is_terminal(&status) => StoreError::LeaseNotHeld {
+            run_id,
+            owner: owner.to_owned(),
+        },
+        (Some(_), _) => StoreError::RunEnded(run_id),
     }
+}
+
+fn is_terminal(status: &str) -> bool {
+    parse_status(status).is_ok_and(|status| status.is_terminal())
 }
 
 /// `Ok` when the run exists (its `status` was found), else `RunNotFound`.

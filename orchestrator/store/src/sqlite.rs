@@ -163,6 +163,37 @@ impl SqliteStore {
         self.inner.reader.close().await;
     }
 
+    /// Queues an append for the group-commit writer and waits for its commit.
+    async fn append_as(
+        &self,
+        run_id: RunId,
+        owner: Option<String>,
+        kind: RunEventKind,
+    ) -> Result<RunEvent, StoreError> {
+        let encoded = record::encode_event(run_id, &kind)?;
+        let (reply, answer) = oneshot::channel();
+        let request = group_commit::AppendRequest {
+            run_id,
+            owner,
+            kind,
+            encoded,
+            reply,
+        };
+        let stopped = || {
+            StoreError::Backend(
+                "the SQLite writer task has stopped (was the runtime that opened the store shut \
+                 down?); open the store again"
+                    .to_owned(),
+            )
+        };
+        self.inner
+            .appends
+            .send(request)
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
     async fn status_of(&self, run_id: RunId) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar(sql::STATUS_OF)
             .bind(run_id.to_string())
@@ -254,27 +285,16 @@ impl RunStore for SqliteStore {
     }
 
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
-        let encoded = record::encode_event(run_id, &kind)?;
-        let (reply, answer) = oneshot::channel();
-        let request = group_commit::AppendRequest {
-            run_id,
-            kind,
-            encoded,
-            reply,
-        };
-        let stopped = || {
-            StoreError::Backend(
-                "the SQLite writer task has stopped (was the runtime that opened the store shut \
-                 down?); open the store again"
-                    .to_owned(),
-            )
-        };
-        self.inner
-            .appends
-            .send(request)
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.append_as(run_id, None, kind).await
+    }
+
+    async fn append_leased(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        kind: RunEventKind,
+    ) -> Result<RunEvent, StoreError> {
+        self.append_as(run_id, Some(owner.to_owned()), kind).await
     }
 
     async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {

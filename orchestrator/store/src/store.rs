@@ -68,6 +68,18 @@ pub enum StoreError {
         /// The limit.
         limit: usize,
     },
+    /// `append_leased` by an owner that does not hold an unexpired lease on
+    /// the run (it expired and may have been taken over).
+    #[error(
+        "`{owner}` does not hold the lease on run `{run_id}` (it expired or another replica \
+         took the run over); stop driving the run"
+    )]
+    LeaseNotHeld {
+        /// The run.
+        run_id: RunId,
+        /// Who tried to append.
+        owner: String,
+    },
     /// The run has no outbox entry for this binding.
     #[error(
         "run `{run_id}` has no outbox entry for binding `{binding}`; record the intent \
@@ -184,6 +196,16 @@ pub trait RunStore: Send + Sync + 'static {
     async fn create_run(&self, record: RunRecord) -> Result<(), StoreError>;
     /// Appends an event, assigning the next sequence number and the time.
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError>;
+    /// Like [`RunStore::append`], but only while `owner` holds an unexpired
+    /// lease on the run, checked atomically with the append (fencing: a
+    /// replica that lost its lease cannot write); else
+    /// [`StoreError::LeaseNotHeld`].
+    async fn append_leased(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        kind: RunEventKind,
+    ) -> Result<RunEvent, StoreError>;
     /// Events with `seq > after_seq`, in order.
     async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError>;
     /// Stored then live events with `seq > after_seq`; ends after the terminal event.

@@ -29,6 +29,8 @@ const QUEUE: usize = 4096;
 #[derive(Debug)]
 pub(super) struct AppendRequest {
     pub(super) run_id: RunId,
+    /// Fence: append only while this owner holds the run's lease.
+    pub(super) owner: Option<String>,
     pub(super) kind: RunEventKind,
     pub(super) encoded: EncodedEvent,
     pub(super) reply: oneshot::Sender<Result<RunEvent, StoreError>>,
@@ -125,6 +127,7 @@ async fn write(
              result = COALESCE($3, result), error = COALESCE($4, error), \
              ended_at = COALESCE($5, ended_at), updated_at = $6 \
              WHERE run_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') \
+             AND ($7 IS NULL OR (lease_owner = $7 AND lease_expires_at >= $6)) \
              RETURNING last_seq",
         )
         .bind(&id)
@@ -133,6 +136,7 @@ async fn write(
         .bind(&change.error)
         .bind(change.ends_run.then(|| micros(time)))
         .bind(micros(time))
+        .bind(&request.owner)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(seq) = seq else {
@@ -140,7 +144,8 @@ async fn write(
                 .bind(&id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            outcomes.push(Err(sql::missing_or_ended(request.run_id, status)));
+            let refused = sql::append_refused(request.run_id, status, request.owner.as_deref());
+            outcomes.push(Err(refused));
             continue;
         };
         sqlx::query(
