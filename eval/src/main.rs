@@ -134,6 +134,14 @@ struct BenchArgs {
     /// <peer-dir>/results.json when present).
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// Measure a combination again when other processes used more than this
+    /// share of all CPUs meanwhile (0..1; 1 = never).
+    #[arg(long, default_value_t = 0.25)]
+    max_foreign: f64,
+    /// How many times a noisy combination is measured again (the quietest
+    /// measurement is kept).
+    #[arg(long, default_value_t = 2)]
+    retries: usize,
     /// Do not check goals against a baseline.
     #[arg(long)]
     no_baseline: bool,
@@ -218,6 +226,8 @@ impl BenchArgs {
                 worker_threads: self.worker_threads.unwrap_or_else(cpu_count),
             },
             baseline,
+            max_foreign: self.max_foreign,
+            retries: self.retries,
             progress: !self.no_progress,
         })
     }

@@ -96,6 +96,11 @@ pub struct BenchOptions {
     pub runtime: RuntimeChoice,
     /// LangGraph results to check the goals against.
     pub baseline: Option<PathBuf>,
+    /// A combination during which other processes used more than this
+    /// share of all CPUs is measured again (see `retries`).
+    pub max_foreign: f64,
+    /// Extra measurements of a noisy combination; the quietest is kept.
+    pub retries: usize,
     /// Show a progress bar (stderr).
     pub progress: bool,
 }
@@ -216,53 +221,87 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Value> {
             "expert": combo.expert.name(),
             "workload": combo.workload.name,
         });
-        let t0 = Instant::now();
-        let busy = sys::machine_busy_s().unwrap_or(0.0);
-        let own = own_cpu(0.0);
-        let host_calls0 = host
-            .as_ref()
-            .map(|h| (h.calls(combo.expert), h.requests(combo.expert)));
-        let outcome = dispatch(
-            options,
-            &job(JobKind::Combo {
-                mode: combo.mode.name().to_owned(),
-                transport: combo.transport.name().to_owned(),
-                expert: combo.expert.name().to_owned(),
-                workload: Box::new(combo.workload.clone()),
-            }),
-        )
-        .await;
-        let wall = t0.elapsed().as_secs_f64();
-        match outcome.and_then(|mut r| {
-            let child_cpu = take_cpu(&mut r);
-            let child_cpu = if options.process_model == ProcessModel::Child {
-                child_cpu
-            } else {
-                0.0
+        // Measure; while the machine was busy with other work, measure again
+        // (up to `retries` times) and keep the quietest measurement.
+        let mut best: Option<anyhow::Result<Value>> = None;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let t0 = Instant::now();
+            let busy = sys::machine_busy_s().unwrap_or(0.0);
+            let own = own_cpu(0.0);
+            let host_calls0 = host
+                .as_ref()
+                .map(|h| (h.calls(combo.expert), h.requests(combo.expert)));
+            let outcome = dispatch(
+                options,
+                &job(JobKind::Combo {
+                    mode: combo.mode.name().to_owned(),
+                    transport: combo.transport.name().to_owned(),
+                    expert: combo.expert.name().to_owned(),
+                    workload: Box::new(combo.workload.clone()),
+                }),
+            )
+            .await;
+            let wall = t0.elapsed().as_secs_f64();
+            let outcome = outcome.and_then(|mut r| {
+                let child_cpu = take_cpu(&mut r);
+                let child_cpu = if options.process_model == ProcessModel::Child {
+                    child_cpu
+                } else {
+                    0.0
+                };
+                children_cpu += child_cpu;
+                let busy_s = sys::machine_busy_s().unwrap_or(0.0) - busy;
+                r["foreign_cpu_frac"] = json!(sys::foreign_fraction(
+                    busy_s,
+                    own_cpu(child_cpu) - own,
+                    wall
+                ));
+                r["combination_wall_s"] = json!((wall * 10.0).round() / 10.0);
+                if combo.transport == Transport::Grpc
+                    && let (Some(h), Some((calls0, requests0))) = (&host, host_calls0)
+                {
+                    r["expert_calls"] = json!(h.calls(combo.expert) - calls0);
+                    r["http_requests"] = json!(h.requests(combo.expert) - requests0);
+                }
+                check_calls(&r, &combo)?;
+                Ok(r)
+            });
+            let quieter = match (&best, &outcome) {
+                (None, _) | (Some(Err(_)), Ok(_)) => true,
+                (Some(Ok(b)), Ok(r)) => foreign_of(r) < foreign_of(b),
+                (Some(_), Err(_)) => false,
             };
-            children_cpu += child_cpu;
-            let busy_s = sys::machine_busy_s().unwrap_or(0.0) - busy;
-            r["foreign_cpu_frac"] = json!(sys::foreign_fraction(
-                busy_s,
-                own_cpu(child_cpu) - own,
-                wall
-            ));
-            if combo.transport == Transport::Grpc
-                && let (Some(h), Some((calls0, requests0))) = (&host, host_calls0)
-            {
-                r["expert_calls"] = json!(h.calls(combo.expert) - calls0);
-                r["http_requests"] = json!(h.requests(combo.expert) - requests0);
+            if quieter {
+                best = Some(outcome);
             }
-            check_calls(&r, &combo)?;
-            Ok(r)
-        }) {
-            Ok(r) => {
+            let noisy = match &best {
+                Some(Ok(r)) => foreign_of(r) > options.max_foreign,
+                _ => false,
+            };
+            if !noisy || attempts > options.retries {
+                break;
+            }
+            bar.println(format!(
+                "{label:>32}: other processes used {:.0}% of the CPUs (> {:.0}%), measuring again",
+                best.as_ref()
+                    .and_then(|b| b.as_ref().ok())
+                    .map_or(0.0, foreign_of)
+                    * 100.0,
+                options.max_foreign * 100.0
+            ));
+        }
+        match best.unwrap_or_else(|| Err(anyhow::anyhow!("not measured"))) {
+            Ok(mut r) => {
+                r["attempts"] = json!(attempts);
                 bar.println(format!(
-                    "{label:>32}: p50 {:9.1} us  {:10.1} runs/s  peak {:6.1} MB  ({wall:.1}s, foreign cpu {:.0}%)",
+                    "{label:>32}: p50 {:9.1} us  {:10.1} runs/s  peak {:6.1} MB  ({}s, foreign cpu {:.0}%)",
                     r["latency"]["p50_us"].as_f64().unwrap_or(f64::NAN),
                     r["throughput"]["runs_per_s"].as_f64().unwrap_or(f64::NAN),
                     r["rss"]["peak_mb"].as_f64().unwrap_or(f64::NAN),
-                    r["foreign_cpu_frac"].as_f64().unwrap_or(0.0) * 100.0,
+                    r["combination_wall_s"],
+                    foreign_of(&r) * 100.0,
                 ));
                 results.push(r);
             }
@@ -317,6 +356,11 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Value> {
     drop(host);
     drop(echo);
     Ok(doc)
+}
+
+/// A row's `foreign_cpu_frac`.
+fn foreign_of(row: &Value) -> f64 {
+    row["foreign_cpu_frac"].as_f64().unwrap_or(0.0)
 }
 
 /// Removes and returns the job's `process_cpu_s`.
@@ -468,6 +512,8 @@ fn settings(options: &BenchOptions, echo: Option<&EchoServer>) -> Value {
             "inline: every combination in one process (RSS is the process peak)",
     });
     s["runtime"] = json!(options.runtime.describe());
+    s["noise_retry"] =
+        json!({"max_foreign_cpu_frac": options.max_foreign, "retries": options.retries});
     s["executor"] = json!(
         "synod_executor::execute, ExecutorConfig::default() (64 attempts in flight per run, 60 s deadline, default retry policy); no tracing subscriber"
     );

@@ -42,6 +42,8 @@ async fn tiny_run_writes_the_peer_schema() {
         process_model: ProcessModel::Inline,
         runtime: RuntimeChoice { worker_threads: 2 },
         baseline: None,
+        max_foreign: 1.0,
+        retries: 0,
         progress: false,
     };
     let doc = run_bench(&options).await.unwrap();
