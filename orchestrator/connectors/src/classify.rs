@@ -13,6 +13,9 @@ pub enum ErrorClass {
     Connect,
     /// The attempt exceeded its timeout. Retried.
     Timeout,
+    /// The destination's TLS certificate is not trusted (unknown CA, wrong name, expired).
+    /// Not retried: it will not fix itself.
+    Certificate,
     /// The connection failed after it was established (reset, closed early). Retried:
     /// the idempotency key makes a repeat safe.
     Transport,
@@ -68,6 +71,7 @@ impl ErrorClass {
         match self {
             ErrorClass::Connect => "connect",
             ErrorClass::Timeout => "timeout",
+            ErrorClass::Certificate => "certificate",
             ErrorClass::Transport => "transport",
             ErrorClass::ServerError => "server_error",
             ErrorClass::RateLimited => "rate_limited",

@@ -84,6 +84,18 @@ impl DeliveryPolicy {
     }
 }
 
+/// Which certificate authorities HTTPS destinations are verified against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TlsRoots {
+    /// The operating system's trust store.
+    #[default]
+    System,
+    /// The system's trust store plus these PEM certificates (e.g. an internal CA).
+    SystemAnd(Vec<u8>),
+    /// Only these PEM certificates.
+    Only(Vec<u8>),
+}
+
 /// Building an [`HttpDelivery`] failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -91,6 +103,11 @@ pub enum HttpDeliveryError {
     /// The policy is invalid.
     #[error(transparent)]
     Policy(#[from] DeliveryPolicyError),
+    /// The configured CA certificates are not PEM certificates.
+    #[error(
+        "the CA certificates configured for bindings are not valid PEM certificates (expected `-----BEGIN CERTIFICATE-----` blocks)"
+    )]
+    Certificates(#[source] Option<reqwest::Error>),
     /// The HTTP client could not be built (TLS setup).
     #[error("cannot build the HTTP client for bindings")]
     Client(#[source] reqwest::Error),
@@ -115,14 +132,27 @@ struct AttemptResult {
 impl HttpDelivery {
     /// A sender with its own connection pool (TLS: rustls with the system's root certificates).
     pub fn new(allowlist: Allowlist, policy: DeliveryPolicy) -> Result<Self, HttpDeliveryError> {
+        HttpDelivery::with_tls_roots(allowlist, policy, &TlsRoots::System)
+    }
+
+    /// Like [`HttpDelivery::new`], verifying HTTPS destinations against `roots`.
+    pub fn with_tls_roots(
+        allowlist: Allowlist,
+        policy: DeliveryPolicy,
+        roots: &TlsRoots,
+    ) -> Result<Self, HttpDeliveryError> {
         policy.validate()?;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(policy.attempt_timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("synod/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(HttpDeliveryError::Client)?;
+            .user_agent(concat!("synod/", env!("CARGO_PKG_VERSION")));
+        builder = match roots {
+            TlsRoots::System => builder,
+            TlsRoots::SystemAnd(pem) => builder.tls_certs_merge(certificates(pem)?),
+            TlsRoots::Only(pem) => builder.tls_certs_only(certificates(pem)?),
+        };
+        let client = builder.build().map_err(HttpDeliveryError::Client)?;
         Ok(HttpDelivery {
             client,
             allowlist,
@@ -287,9 +317,15 @@ impl HttpDelivery {
             Ok(response) => response,
             Err(error) => {
                 let class = classify_client_error(&error);
+                let mut message = error_chain(error);
+                if class == ErrorClass::Certificate {
+                    message.push_str(
+                        "; if the destination uses an internal CA, add its certificate to the CA certificates trusted for bindings",
+                    );
+                }
                 return AttemptResult {
                     status: None,
-                    failure: Some((class, redactor.redact(&error_chain(error)))),
+                    failure: Some((class, redactor.redact(&message))),
                     excerpt: None,
                     retry_after: None,
                 };
@@ -319,6 +355,15 @@ impl HttpDelivery {
             retry_after: retry_after.filter(|_| failure_is_retryable(status)),
         }
     }
+}
+
+fn certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, HttpDeliveryError> {
+    let certificates = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|error| HttpDeliveryError::Certificates(Some(error)))?;
+    if certificates.is_empty() {
+        return Err(HttpDeliveryError::Certificates(None));
+    }
+    Ok(certificates)
 }
 
 /// What to do after a failed attempt.
@@ -403,7 +448,9 @@ fn status_message(class: ErrorClass, status: StatusCode, location: Option<String
 }
 
 fn classify_client_error(error: &reqwest::Error) -> ErrorClass {
-    if error.is_timeout() {
+    if is_certificate_error(error) {
+        ErrorClass::Certificate
+    } else if error.is_timeout() {
         ErrorClass::Timeout
     } else if error.is_connect() {
         ErrorClass::Connect
@@ -411,6 +458,34 @@ fn classify_client_error(error: &reqwest::Error) -> ErrorClass {
         ErrorClass::InvalidRequest
     } else {
         ErrorClass::Transport
+    }
+}
+
+/// True when a rustls certificate error is somewhere in the chain (rustls reports it
+/// inside `io::Error`s, whose `source()` skips it, so those are unwrapped explicitly).
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if matches!(
+            find_rustls_error(cause),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+fn find_rustls_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    let mut current = error;
+    loop {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
     }
 }
 

@@ -2,15 +2,17 @@
 //! and how external systems start runs (webhook and schedule triggers).
 //!
 //! Main types:
-//! - [`HttpDelivery`] (feature `http`, on by default) sends a rendered [`BindingRequest`] with reqwest (rustls). The
-//!   [`Allowlist`] (server config key [`ALLOWLIST_CONFIG_KEY`]) is checked before any
-//!   connection; redirects are **not** followed (a 3xx ends the delivery, so nothing can be
-//!   bounced to a host outside the allowlist); environment proxies are ignored. Connect
-//!   errors, timeouts, broken connections, 5xx, 408 and 429 are retried under a
-//!   [`DeliveryPolicy`] (exponential backoff with jitter, `Retry-After` in seconds or as an
-//!   HTTP-date, bounded attempts and a total deadline); every attempt carries the same
-//!   `Idempotency-Key`. Each attempt yields an [`AttemptRecord`] and the delivery a
-//!   [`DeliveryReport`] whose strings are all redacted: the executor turns them into run events.
+//! - [`HttpDelivery`] (feature `http`, on by default) sends a rendered [`BindingRequest`]
+//!   with reqwest over rustls (system trust store, optionally plus an internal CA:
+//!   [`TlsRoots`]). The [`Allowlist`] (server config key [`ALLOWLIST_CONFIG_KEY`]) is
+//!   checked before any connection; redirects are **not** followed (a 3xx ends the
+//!   delivery, so nothing can be bounced to a host outside the allowlist); environment
+//!   proxies are ignored. Connect errors, timeouts, broken connections, 5xx, 408 and 429 are
+//!   retried under a [`DeliveryPolicy`] (exponential backoff with jitter, `Retry-After` in
+//!   seconds or as an HTTP-date, bounded attempts and a total deadline); untrusted
+//!   certificates and other 4xx are not. Every attempt carries the same `Idempotency-Key`.
+//!   Each attempt yields an [`AttemptRecord`] and the delivery a [`DeliveryReport`] whose
+//!   strings are all redacted: the executor turns them into run events.
 //! - [`Secrets`] resolves `${{ secrets.X }}` from `SYNOD_SECRET_X` (then `SYNOD_SECRET_<X
 //!   upper-cased>`) or the file `X` in a secrets directory. [`SecretValue`] never prints
 //!   its value; [`Redactor`] (from [`ResolvedSecrets::redactor`]) replaces resolved values,
@@ -57,7 +59,9 @@ pub use allowlist::{
 };
 pub use classify::{ErrorClass, parse_retry_after};
 #[cfg(feature = "http")]
-pub use delivery::{DeliveryPolicy, DeliveryPolicyError, HttpDelivery, HttpDeliveryError};
+pub use delivery::{
+    DeliveryPolicy, DeliveryPolicyError, HttpDelivery, HttpDeliveryError, TlsRoots,
+};
 pub use dry_run::{DryRun, DryRunHeader, render_dry_run};
 pub use record::{AttemptRecord, DeliveryOutcome, DeliveryReport};
 pub use redact::{MASK, Redactor};
