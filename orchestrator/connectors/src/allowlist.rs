@@ -521,6 +521,28 @@ mod tests {
     }
 
     #[test]
+    fn templated_paths_cannot_move_the_host() {
+        // the workflow crate builds URLs as static origin + rendered path; a rendered path
+        // that does not start with `/` must not redirect the request elsewhere
+        let list = list(&["tickets.example.org"]);
+        for rendered in [
+            "@evil.example/x",
+            ".evil.example/x",
+            ":8443@evil.example/",
+            "%2F@evil.example",
+        ] {
+            let url = format!("https://tickets.example.org{rendered}");
+            if let Ok(parsed) = Url::parse(&url) {
+                let verdict = list.check(&parsed);
+                let stays = parsed.host_str() == Some("tickets.example.org")
+                    && parsed.port_or_known_default() == Some(443)
+                    && parsed.username().is_empty();
+                assert!(stays || verdict.is_err(), "{url} was allowed to {parsed}");
+            }
+        }
+    }
+
+    #[test]
     fn reads_and_writes_config_lists() {
         let list: Allowlist =
             serde_json::from_str(r#"["tickets.example.org", "http://10.0.0.5:8080"]"#).unwrap();
