@@ -2,22 +2,22 @@
 //! against a skill catalog when one is given. Diagnostics point into the
 //! workflow file through the spans kept in [`StepSpec`].
 
-use std::collections::HashMap;
-
 use serde_json::Value;
-use synod_workflow::suggest::unknown_name_help;
-use synod_workflow::template::PathSegment;
-use synod_workflow::{Diagnostic, Diagnostics, Span, StepSpec, Workflow, codes};
+use synod_types::{SkillRef, StepId};
+use synod_workflow::typecheck::check_workflow;
+use synod_workflow::{Diagnostic, Diagnostics, OutputSchemas, Span, StepSpec, Workflow, codes};
 
-use crate::catalog::{SkillCatalog, SkillInfo};
+use crate::catalog::SkillCatalog;
 use crate::plan::{Plan, PlanStep};
 use crate::problem::{PlanProblem, check_uses};
 
 /// Converts `workflow` into a plan. With a catalog, also checks every
-/// `uses` (unknown expert or skill, with suggestions) and every
-/// `steps.<id>.output.<field>` reference against the output schema of the
-/// step's skill, when that schema lists `properties` and does not allow
-/// additional ones. Reports every problem found.
+/// `uses` (unknown expert or skill, with suggestions) and type-checks every
+/// expression against the output schemas of the skills
+/// ([`synod_workflow::typecheck`]: unknown output fields, wrong types).
+/// Reports every problem found, including the workflow features the
+/// executor cannot run yet (`plan` steps, `if`, `for_each`, `reflect`,
+/// `bindings`), so that no such workflow silently runs differently.
 pub fn plan_workflow(
     workflow: &Workflow,
     catalog: Option<&dyn SkillCatalog>,
@@ -26,25 +26,31 @@ pub fn plan_workflow(
     if let Some(catalog) = catalog {
         check_against_catalog(workflow, catalog, &mut diagnostics);
     }
+    report_unsupported(workflow, &mut diagnostics);
     let mut steps = Vec::with_capacity(workflow.steps.len());
     for step in &workflow.steps {
+        let Some(uses) = &step.uses else {
+            continue;
+        };
         steps.push(PlanStep {
             id: step.id.clone(),
-            uses: step.uses.clone(),
+            uses: uses.clone(),
             input: step.with.clone(),
-            needs: step.needs.clone(),
+            needs: needs_with_references(step),
             timeout: step.timeout,
             retry: step.retry.clone(),
         });
     }
     // A workflow from `synod_workflow::load` always passes; one built by
     // code may not, so report what is wrong instead of panicking.
-    for problem in Plan::validate(&steps, None) {
-        let span = problem_span(workflow, &problem);
-        diagnostics.push(
-            Diagnostic::error(problem.code(), &workflow.file, span, problem.message())
-                .with_help(problem.help()),
-        );
+    if diagnostics.is_empty() {
+        for problem in Plan::validate(&steps, None) {
+            let span = problem_span(workflow, &problem);
+            diagnostics.push(
+                Diagnostic::error(problem.code(), &workflow.file, span, problem.message())
+                    .with_help(problem.help()),
+            );
+        }
     }
     if !diagnostics.is_empty() {
         let mut diagnostics = Diagnostics(diagnostics);
@@ -62,6 +68,60 @@ pub fn plan_workflow(
     }
 }
 
+/// The step's `needs` plus every step its input reads. The loader allows
+/// reading any step of the `needs` ancestry; the plan lists those reads as
+/// direct edges (which changes no ordering: they are ancestors already).
+fn needs_with_references(step: &StepSpec) -> Vec<StepId> {
+    let mut needs = step.needs.clone();
+    for site in &step.expressions {
+        for reference in &site.expression.references {
+            if let Some(target) = reference.step()
+                && !needs.iter().any(|need| need.as_str() == target)
+            {
+                needs.push(StepId::new(target));
+            }
+        }
+    }
+    needs
+}
+
+/// Features the loader accepts but the executor cannot run yet.
+fn report_unsupported(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
+    let mut push = |span: Span, feature: &str, what: String| {
+        diagnostics.push(
+            Diagnostic::error(
+                codes::NOT_EXECUTABLE_YET,
+                &workflow.file,
+                span,
+                format!("{what} uses `{feature}`, which this orchestrator cannot execute yet"),
+            )
+            .with_label("not executable yet")
+            .with_help("the workflow is valid; remove this part to run it now, or wait for the executor to support it"),
+        );
+    };
+    for step in &workflow.steps {
+        let what = format!("step `{}`", step.id);
+        if step.plan.is_some() {
+            push(step.spans.uses, "plan", what.clone());
+        }
+        if let Some(site) = &step.condition {
+            push(site.span, "if", what.clone());
+        }
+        if let Some(each) = &step.for_each {
+            push(each.items.span, "for_each", what.clone());
+        }
+        if step.reflect.is_some() {
+            push(step.spans.id, "reflect", what.clone());
+        }
+    }
+    for binding in &workflow.bindings {
+        push(
+            binding.span,
+            "bindings",
+            format!("binding `{}`", binding.name),
+        );
+    }
+}
 /// The best span for a problem of a workflow built by code.
 fn problem_span(workflow: &Workflow, problem: &PlanProblem) -> Span {
     let step = match problem {
@@ -87,86 +147,38 @@ fn check_against_catalog(
     catalog: &dyn SkillCatalog,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let mut skills: HashMap<&str, SkillInfo> = HashMap::new();
     for step in &workflow.steps {
-        match check_uses(&step.id, &step.uses, catalog) {
-            Ok(info) => {
-                skills.insert(step.id.as_str(), info);
-            }
-            Err(problem) => {
-                let label = match problem {
-                    PlanProblem::UnknownExpert { .. } => "unknown expert",
-                    _ => "unknown skill",
-                };
-                diagnostics.push(
-                    Diagnostic::error(
-                        problem.code(),
-                        &workflow.file,
-                        step.spans.uses,
-                        problem.message(),
-                    )
-                    .with_label(label)
-                    .with_help(problem.help()),
-                );
-            }
+        let Some(uses) = &step.uses else {
+            continue;
+        };
+        if let Err(problem) = check_uses(&step.id, uses, catalog) {
+            let label = match problem {
+                PlanProblem::UnknownExpert { .. } => "unknown expert",
+                _ => "unknown skill",
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    problem.code(),
+                    &workflow.file,
+                    step.spans.uses,
+                    problem.message(),
+                )
+                .with_label(label)
+                .with_help(problem.help()),
+            );
         }
     }
-    for step in &workflow.steps {
-        check_output_fields(workflow, step, &skills, diagnostics);
-    }
+    let schemas = CatalogSchemas { catalog };
+    diagnostics.extend(check_workflow(workflow, Some(&schemas)));
 }
 
-/// `steps.<id>.output.<field>` must name a property of the skill's output
-/// schema when that schema is closed.
-fn check_output_fields(
-    workflow: &Workflow,
-    step: &StepSpec,
-    skills: &HashMap<&str, SkillInfo>,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    for site in &step.expressions {
-        let Some(target) = site.expression.referenced_step() else {
-            continue;
-        };
-        let Some(info) = skills.get(target) else {
-            continue;
-        };
-        let Some(PathSegment::Field(field)) = site.expression.path.get(3) else {
-            continue;
-        };
-        let Some(properties) = closed_properties(&info.output_schema) else {
-            continue;
-        };
-        if properties.contains(&field.as_str()) {
-            continue;
-        }
-        diagnostics.push(
-            Diagnostic::error(
-                codes::UNKNOWN_OUTPUT_FIELD,
-                &workflow.file,
-                site.span,
-                format!(
-                    "step `{}` reads `{}`, but the output of `{}` has no field `{field}`",
-                    step.id, site.expression, info.uses
-                ),
-            )
-            .with_label("unknown output field")
-            .with_help(unknown_name_help(field, &properties, "output fields")),
-        );
-    }
+/// The catalog as the workflow type checker's schema lookup.
+struct CatalogSchemas<'a> {
+    catalog: &'a dyn SkillCatalog,
 }
 
-/// The property names of an object schema that allows no other properties;
-/// `None` when the schema is open or does not list properties.
-fn closed_properties(schema: &Value) -> Option<Vec<&str>> {
-    let properties = schema.get("properties")?.as_object()?;
-    match schema.get("additionalProperties") {
-        Some(Value::Bool(true)) | Some(Value::Object(_)) => return None,
-        _ => {}
+impl OutputSchemas for CatalogSchemas<'_> {
+    fn output_schema(&self, uses: &SkillRef) -> Option<Value> {
+        self.catalog.skill(uses).map(|info| info.output_schema)
     }
-    let mut names = Vec::with_capacity(properties.len());
-    for name in properties.keys() {
-        names.push(name.as_str());
-    }
-    Some(names)
 }

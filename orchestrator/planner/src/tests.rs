@@ -13,12 +13,14 @@ inputs:
 steps:
   report:
     uses: demo/summarise
-    with: { verdicts: "${{ steps.enrich.output.verdicts }}" }
+    needs: [enrich]
+    with: { verdicts: "${{ steps.enrich.output.verdicts }}", text: "${{ steps.extract.output.iocs }}" }
   extract:
     uses: demo/extract-iocs
     with: { text: "${{ inputs.text }}" }
   enrich:
     uses: demo/classify
+    needs: [extract]
     with: { iocs: "${{ steps.extract.output.iocs }}" }
 "#;
 
@@ -76,6 +78,7 @@ steps:
     uses: demo/classify
   d:
     uses: demo/summarise
+    needs: [a, c]
     with:
       x: \"${{ steps.c.output.verdict }}\"
       y: \"${{ steps.c.output.verdicts }}\"
@@ -93,7 +96,7 @@ steps:
         [
             (codes::UNKNOWN_SKILL, 4, 11),
             (codes::UNKNOWN_EXPERT, 6, 11),
-            (codes::UNKNOWN_OUTPUT_FIELD, 12, 15),
+            (codes::UNKNOWN_OUTPUT_FIELD, 13, 30),
         ]
     );
     let d = &diagnostics.0;
@@ -113,11 +116,11 @@ steps:
     );
     assert_eq!(
         d[2].message,
-        "step `d` reads `steps.c.output.verdict`, but the output of `demo/classify` has no field `verdict`"
+        "the output of `demo/classify` has no field `verdict`"
     );
     assert_eq!(
         d[2].help.as_deref(),
-        Some("did you mean `verdicts`? known output fields: `verdicts`")
+        Some("did you mean `verdicts`? known fields: `verdicts`")
     );
     let rendered = diagnostics.render(source);
     assert!(

@@ -38,6 +38,36 @@ pub const INVALID_INPUT: &str = "SYN-W0016";
 pub const NO_STEPS: &str = "SYN-W0017";
 /// A step lists the same need twice (warning).
 pub const DUPLICATE_NEED: &str = "SYN-W0018";
+/// Two fields that exclude each other, or one that needs another.
+pub const CONFLICTING_FIELDS: &str = "SYN-W0019";
+/// An expression reads a name that is not in scope where it is written.
+pub const UNKNOWN_NAME: &str = "SYN-W0020";
+/// An expression reads a step outside the reader's `needs` ancestry.
+pub const NOT_IN_NEEDS: &str = "SYN-W0021";
+/// An expression calls a function CEL does not have.
+pub const UNKNOWN_FUNCTION: &str = "SYN-W0022";
+/// An expression has a type error (e.g. a string added to a number).
+pub const EXPRESSION_TYPE: &str = "SYN-W0023";
+/// `secrets.X` names a secret the workflow does not declare.
+pub const UNKNOWN_SECRET: &str = "SYN-W0024";
+/// A secret is read somewhere other than binding headers or the webhook secret.
+pub const SECRET_NOT_ALLOWED: &str = "SYN-W0025";
+/// `env.X` names an `env` entry the workflow does not declare.
+pub const UNKNOWN_ENV: &str = "SYN-W0026";
+/// A `cron` schedule does not parse.
+pub const INVALID_CRON: &str = "SYN-W0027";
+/// A binding URL templates its scheme or host.
+pub const TEMPLATED_HOST: &str = "SYN-W0028";
+/// A binding URL is not an absolute `http(s)://host/…` URL.
+pub const INVALID_URL: &str = "SYN-W0029";
+/// An `approval` block lists no roles.
+pub const INVALID_APPROVAL: &str = "SYN-W0030";
+/// `item` is read outside a `for_each` step's `with`.
+pub const ITEM_OUTSIDE_FOR_EACH: &str = "SYN-W0031";
+/// A value is outside its allowed set or range.
+pub const INVALID_VALUE: &str = "SYN-W0032";
+/// A field that must be one `${{ }}` expression holds something else.
+pub const NOT_AN_EXPRESSION: &str = "SYN-W0033";
 /// `uses` names an expert the catalog does not know.
 pub const UNKNOWN_EXPERT: &str = "SYN-P0001";
 /// `uses` names a skill the expert does not offer.
@@ -46,6 +76,8 @@ pub const UNKNOWN_SKILL: &str = "SYN-P0002";
 pub const UNKNOWN_OUTPUT_FIELD: &str = "SYN-P0003";
 /// A plan step's input reads a step it does not list in `needs`.
 pub const UNLISTED_REFERENCE: &str = "SYN-P0004";
+/// The workflow uses a feature this orchestrator cannot execute yet.
+pub const NOT_EXECUTABLE_YET: &str = "SYN-P0005";
 
 /// Every code with its one-line meaning, in code order.
 pub const TABLE: &[(&str, &str)] = &[
@@ -98,6 +130,54 @@ pub const TABLE: &[(&str, &str)] = &[
     (NO_STEPS, "`steps` is empty"),
     (DUPLICATE_NEED, "a step lists the same need twice (warning)"),
     (
+        CONFLICTING_FIELDS,
+        "two fields that exclude each other, or one that needs another",
+    ),
+    (
+        UNKNOWN_NAME,
+        "an expression reads a name that is not in scope where it is written",
+    ),
+    (
+        NOT_IN_NEEDS,
+        "an expression reads a step outside the reader's `needs` ancestry",
+    ),
+    (
+        UNKNOWN_FUNCTION,
+        "an expression calls a function CEL does not have",
+    ),
+    (
+        EXPRESSION_TYPE,
+        "an expression has a type error (e.g. a string added to a number)",
+    ),
+    (
+        UNKNOWN_SECRET,
+        "`secrets.X` names a secret the workflow does not declare",
+    ),
+    (
+        SECRET_NOT_ALLOWED,
+        "a secret is read somewhere other than binding headers or the webhook secret",
+    ),
+    (
+        UNKNOWN_ENV,
+        "`env.X` names an `env` entry the workflow does not declare",
+    ),
+    (INVALID_CRON, "a `cron` schedule does not parse"),
+    (TEMPLATED_HOST, "a binding URL templates its scheme or host"),
+    (
+        INVALID_URL,
+        "a binding URL is not an absolute `http(s)://host/…` URL",
+    ),
+    (INVALID_APPROVAL, "an `approval` block lists no roles"),
+    (
+        ITEM_OUTSIDE_FOR_EACH,
+        "`item` is read outside a `for_each` step's `with`",
+    ),
+    (INVALID_VALUE, "a value is outside its allowed set or range"),
+    (
+        NOT_AN_EXPRESSION,
+        "a field that must be one `${{ }}` expression holds something else",
+    ),
+    (
         UNKNOWN_EXPERT,
         "`uses` names an expert the catalog does not know",
     ),
@@ -112,6 +192,10 @@ pub const TABLE: &[(&str, &str)] = &[
     (
         UNLISTED_REFERENCE,
         "a plan step's input reads a step it does not list in `needs`",
+    ),
+    (
+        NOT_EXECUTABLE_YET,
+        "the workflow uses a feature this orchestrator cannot execute yet",
     ),
 ];
 

@@ -6,20 +6,10 @@
 
 use crate::codes;
 use crate::diagnostic::Diagnostic;
+use crate::format;
 use crate::source::{SourceMap, Span};
 use crate::suggest::{did_you_mean, name_list};
 use crate::syntax::{Entry, Node, NodeKind, Spanned};
-
-/// Top-level fields of a workflow file.
-pub(crate) const WORKFLOW_FIELDS: &[&str] = &["name", "description", "inputs", "steps"];
-/// Top-level fields planned for the full workflow language.
-const WORKFLOW_FIELDS_LATER: &[&str] = &["on", "outputs", "bindings", "secrets", "tests"];
-/// Fields of one input declaration.
-pub(crate) const INPUT_FIELDS: &[&str] = &["type", "description", "required", "default"];
-/// Fields of one step.
-pub(crate) const STEP_FIELDS: &[&str] = &["uses", "with", "needs", "timeout", "retry"];
-/// Step fields planned for the full workflow language.
-const STEP_FIELDS_LATER: &[&str] = &["if", "for_each", "reflect", "plan", "outputs"];
 
 /// Collects diagnostics for one file.
 #[derive(Debug)]
@@ -46,10 +36,6 @@ impl<'a> Reporter<'a> {
     pub(crate) fn push(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
-
-    pub(crate) fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
-    }
 }
 
 /// The whole file, as written.
@@ -57,8 +43,13 @@ impl<'a> Reporter<'a> {
 pub(crate) struct WorkflowConfig<'n> {
     pub(crate) name: Option<Spanned<String>>,
     pub(crate) description: Option<Spanned<String>>,
+    pub(crate) on: Option<&'n Entry>,
+    pub(crate) env: Option<&'n Entry>,
+    pub(crate) secrets: Option<&'n Entry>,
     pub(crate) inputs: Vec<InputConfig<'n>>,
     pub(crate) steps: Vec<StepConfig<'n>>,
+    pub(crate) outputs: Option<&'n Entry>,
+    pub(crate) bindings: Option<&'n Entry>,
 }
 
 /// One entry of `inputs:`.
@@ -76,12 +67,17 @@ pub(crate) struct InputConfig<'n> {
 pub(crate) struct StepConfig<'n> {
     pub(crate) id: Spanned<String>,
     pub(crate) uses: Option<Spanned<String>>,
+    pub(crate) plan: Option<&'n Entry>,
     pub(crate) with: Option<&'n Node>,
     pub(crate) needs: Vec<Spanned<String>>,
+    pub(crate) condition: Option<&'n Entry>,
+    pub(crate) for_each: Option<&'n Entry>,
+    pub(crate) max_parallel: Option<&'n Entry>,
     pub(crate) timeout: Option<Spanned<String>>,
     pub(crate) retry: Option<&'n Node>,
     /// Where the `retry` key is written.
     pub(crate) retry_key: Option<Span>,
+    pub(crate) reflect: Option<&'n Entry>,
 }
 
 /// Reads the top-level mapping.
@@ -89,8 +85,13 @@ pub(crate) fn read_workflow<'n>(root: &'n Node, reporter: &mut Reporter<'_>) -> 
     let mut config = WorkflowConfig {
         name: None,
         description: None,
+        on: None,
+        env: None,
+        secrets: None,
         inputs: Vec::new(),
         steps: Vec::new(),
+        outputs: None,
+        bindings: None,
     };
     let NodeKind::Mapping(entries) = &root.kind else {
         let message = format!(
@@ -106,8 +107,8 @@ pub(crate) fn read_workflow<'n>(root: &'n Node, reporter: &mut Reporter<'_>) -> 
     };
     check_fields(
         entries,
-        WORKFLOW_FIELDS,
-        WORKFLOW_FIELDS_LATER,
+        &format::names(format::WORKFLOW),
+        &[],
         "the workflow",
         reporter,
     );
@@ -117,6 +118,11 @@ pub(crate) fn read_workflow<'n>(root: &'n Node, reporter: &mut Reporter<'_>) -> 
         match entry.key.value.as_str() {
             "name" => config.name = read_string(entry, reporter),
             "description" => config.description = read_string(entry, reporter),
+            "on" => config.on = Some(entry),
+            "env" => config.env = Some(entry),
+            "secrets" => config.secrets = Some(entry),
+            "outputs" => config.outputs = Some(entry),
+            "bindings" => config.bindings = Some(entry),
             "inputs" => {
                 if entry.value.is_null() {
                     continue;
@@ -180,7 +186,7 @@ pub(crate) fn read_workflow<'n>(root: &'n Node, reporter: &mut Reporter<'_>) -> 
 fn read_input<'n>(entry: &'n Entry, reporter: &mut Reporter<'_>) -> Option<InputConfig<'n>> {
     let what = format!("input `{}`", entry.key.value);
     let fields = read_mapping(entry, &what, reporter)?;
-    check_fields(fields, INPUT_FIELDS, &[], &what, reporter);
+    check_fields(fields, &format::names(format::INPUT), &[], &what, reporter);
     let mut input = InputConfig {
         name: entry.key.clone(),
         ty: None,
@@ -203,21 +209,31 @@ fn read_input<'n>(entry: &'n Entry, reporter: &mut Reporter<'_>) -> Option<Input
 fn read_step<'n>(entry: &'n Entry, reporter: &mut Reporter<'_>) -> Option<StepConfig<'n>> {
     let what = format!("step `{}`", entry.key.value);
     let fields = read_mapping(entry, &what, reporter)?;
-    check_fields(fields, STEP_FIELDS, STEP_FIELDS_LATER, &what, reporter);
+    check_fields(fields, &format::names(format::STEP), &[], &what, reporter);
     let mut step = StepConfig {
         id: entry.key.clone(),
         uses: None,
+        plan: None,
         with: None,
         needs: Vec::new(),
+        condition: None,
+        for_each: None,
+        max_parallel: None,
         timeout: None,
         retry: None,
         retry_key: None,
+        reflect: None,
     };
     for field in fields {
         match field.key.value.as_str() {
             "uses" => step.uses = read_string(field, reporter),
             "with" if !field.value.is_null() => step.with = Some(&field.value),
             "needs" => step.needs = read_needs(field, reporter),
+            "plan" => step.plan = Some(field),
+            "if" => step.condition = Some(field),
+            "for_each" => step.for_each = Some(field),
+            "max_parallel" => step.max_parallel = Some(field),
+            "reflect" => step.reflect = Some(field),
             "timeout" => step.timeout = read_string(field, reporter),
             "retry" => {
                 step.retry = Some(&field.value);
@@ -226,7 +242,8 @@ fn read_step<'n>(entry: &'n Entry, reporter: &mut Reporter<'_>) -> Option<StepCo
             _ => {}
         }
     }
-    if step.uses.is_none() && !fields.iter().any(|f| f.key.value == "uses") {
+    let has_uses = fields.iter().any(|f| f.key.value == "uses");
+    if !has_uses && step.plan.is_none() {
         let error = reporter
             .error(
                 codes::MISSING_FIELD,
@@ -234,14 +251,25 @@ fn read_step<'n>(entry: &'n Entry, reporter: &mut Reporter<'_>) -> Option<StepCo
                 format!("step `{}` has no `uses`", entry.key.value),
             )
             .with_label("this step")
-            .with_help("add `uses: expert/skill`, e.g. `uses: attack-detection/detect`");
+            .with_help("add `uses: expert/skill`, e.g. `uses: attack-detection/detect`, or `plan: { goal: … }`");
+        reporter.push(error);
+    }
+    if let (true, Some(plan)) = (has_uses, step.plan) {
+        let error = reporter
+            .error(
+                codes::CONFLICTING_FIELDS,
+                plan.key.span,
+                format!("step `{}` has both `uses` and `plan`", entry.key.value),
+            )
+            .with_label("second action")
+            .with_help("a step either invokes one skill (`uses`) or asks the planner for a goal (`plan`); remove one");
         reporter.push(error);
     }
     Some(step)
 }
 
 /// `needs: [a, b]`, or one name as `needs: a`.
-fn read_needs(entry: &Entry, reporter: &mut Reporter<'_>) -> Vec<Spanned<String>> {
+pub(crate) fn read_needs(entry: &Entry, reporter: &mut Reporter<'_>) -> Vec<Spanned<String>> {
     let mut needs = Vec::new();
     match &entry.value.kind {
         NodeKind::Scalar(scalar) if !entry.value.is_null() => needs.push(Spanned {
@@ -331,7 +359,7 @@ pub(crate) fn read_string(entry: &Entry, reporter: &mut Reporter<'_>) -> Option<
     None
 }
 
-fn read_bool(entry: &Entry, reporter: &mut Reporter<'_>) -> Option<Spanned<bool>> {
+pub(crate) fn read_bool(entry: &Entry, reporter: &mut Reporter<'_>) -> Option<Spanned<bool>> {
     if let serde_json::Value::Bool(value) = entry.value.to_json() {
         return Some(Spanned {
             value,

@@ -5,14 +5,12 @@
 //! expression's JSON type is kept: arrays stay arrays), a string mixing text
 //! and expressions becomes [`ValueTemplate::Interpolate`] (always a string).
 //!
-//! Expressions are reference paths for now: `inputs.events`,
-//! `steps.detect.output.alerts[0].rule`, `run.id`. The workflow-language
-//! issue replaces [`Expression`]'s internals with CEL; the template shape and
-//! [`ValueTemplate::render`] stay.
-
-use std::fmt;
+//! Expressions are CEL (see [`crate::expr`]): `inputs.events`,
+//! `size(steps.detect.output.alerts) > 0`, `'run-' + run.id`.
 
 use serde_json::{Map, Value};
+
+pub use crate::expr::{EvalError as RenderError, Expression, ExpressionError, PathSegment};
 
 /// A JSON value with expression holes.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,246 +36,10 @@ pub enum TemplatePart {
     Expr(Expression),
 }
 
-/// A parsed `${{ … }}` expression: a reference path into the run's scope.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Expression {
-    /// The text between `${{` and `}}`, trimmed.
-    pub source: String,
-    /// The path segments, e.g. `steps`, `detect`, `output`, `alerts`, `[0]`.
-    pub path: Vec<PathSegment>,
-}
-
-/// One step of a reference path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathSegment {
-    /// `.name`
-    Field(String),
-    /// `[3]`
-    Index(usize),
-}
-
-impl fmt::Display for Expression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.source)
-    }
-}
-
-/// Why an expression does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ExpressionParseError {
-    /// What is wrong and how to fix it.
-    pub message: String,
-    /// Byte offset of the problem within the template string.
-    pub offset: usize,
-}
-
-/// Why a template could not be rendered at run time.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RenderError {
-    /// A path segment names a key that is not there.
-    #[error("`{expression}`: `{missing}` is not present; available keys: {available}")]
-    MissingKey {
-        /// The whole expression.
-        expression: String,
-        /// The path up to and including the missing key.
-        missing: String,
-        /// Keys present at that level, comma-separated.
-        available: String,
-    },
-    /// An index past the end of an array, or a segment applied to the wrong type.
-    #[error("`{expression}`: cannot take `{segment}` of {found}")]
-    WrongShape {
-        /// The whole expression.
-        expression: String,
-        /// The segment that failed.
-        segment: String,
-        /// What was found instead (e.g. "an array of 2 items").
-        found: String,
-    },
-}
-
-/// The roots an expression may start with.
-pub const EXPRESSION_ROOTS: &[&str] = &["inputs", "steps", "run"];
-
-impl Expression {
-    /// Parses a reference path such as `steps.detect.output.alerts[0]`.
-    pub fn parse(source: &str) -> Result<Expression, ExpressionParseError> {
-        let text = source.trim();
-        let leading = source.len() - source.trim_start().len();
-        let error = |offset: usize, message: String| ExpressionParseError {
-            message,
-            offset: leading + offset,
-        };
-        if text.is_empty() {
-            return Err(error(
-                0,
-                "empty expression; write e.g. `${{ inputs.events }}`".into(),
-            ));
-        }
-        let bytes = text.as_bytes();
-        let mut path = Vec::new();
-        let mut position = 0;
-        let mut expect_name = true;
-        while position < bytes.len() {
-            let byte = bytes[position];
-            if expect_name {
-                let start = position;
-                while position < bytes.len()
-                    && (bytes[position].is_ascii_alphanumeric()
-                        || matches!(bytes[position], b'_' | b'-'))
-                {
-                    position += 1;
-                }
-                if start == position {
-                    return Err(error(
-                        start,
-                        format!("expected a name at `{}`", &text[start..]),
-                    ));
-                }
-                path.push(PathSegment::Field(text[start..position].to_owned()));
-                expect_name = false;
-            } else if byte == b'.' {
-                position += 1;
-                expect_name = true;
-            } else if byte == b'[' {
-                let close = text[position..]
-                    .find(']')
-                    .ok_or_else(|| error(position, "`[` without a closing `]`".into()))?;
-                let inner = &text[position + 1..position + close];
-                let index = inner.trim().parse::<usize>().map_err(|_| {
-                    error(
-                        position,
-                        format!("`[{inner}]` is not an array index; write e.g. `[0]`"),
-                    )
-                })?;
-                path.push(PathSegment::Index(index));
-                position += close + 1;
-            } else {
-                // Point at the offending token, not the space before it.
-                while position < bytes.len() && bytes[position].is_ascii_whitespace() {
-                    position += 1;
-                }
-                return Err(error(
-                    position,
-                    format!(
-                        "unexpected `{}`; expressions are reference paths like `steps.detect.output.alerts[0]`",
-                        &text[position
-                            ..position + text[position..].chars().next().map_or(1, char::len_utf8)]
-                    ),
-                ));
-            }
-        }
-        if expect_name {
-            return Err(error(text.len(), "the expression ends with `.`".into()));
-        }
-        let Some(PathSegment::Field(root)) = path.first() else {
-            return Err(error(0, "an expression must start with a name".into()));
-        };
-        if !EXPRESSION_ROOTS.contains(&root.as_str()) {
-            return Err(error(
-                0,
-                format!(
-                    "unknown root `{root}`; expressions start with one of: {}",
-                    EXPRESSION_ROOTS.join(", ")
-                ),
-            ));
-        }
-        Ok(Expression {
-            source: text.to_owned(),
-            path,
-        })
-    }
-
-    /// The step this expression reads from (`steps.<id>…`), if any.
-    pub fn referenced_step(&self) -> Option<&str> {
-        match self.path.as_slice() {
-            [PathSegment::Field(root), PathSegment::Field(step), ..] if root == "steps" => {
-                Some(step)
-            }
-            _ => None,
-        }
-    }
-
-    /// The input this expression reads (`inputs.<name>…`), if any.
-    pub fn referenced_input(&self) -> Option<&str> {
-        match self.path.as_slice() {
-            [PathSegment::Field(root), PathSegment::Field(name), ..] if root == "inputs" => {
-                Some(name)
-            }
-            _ => None,
-        }
-    }
-
-    /// Evaluates the path against `scope`
-    /// (`{"inputs": …, "steps": {"<id>": {"output": …}}, "run": {"id": …}}`).
-    pub fn evaluate<'a>(&self, scope: &'a Value) -> Result<&'a Value, RenderError> {
-        let mut current = scope;
-        let mut walked = String::new();
-        for segment in &self.path {
-            match segment {
-                PathSegment::Field(name) => {
-                    if !walked.is_empty() {
-                        walked.push('.');
-                    }
-                    walked.push_str(name);
-                    let Value::Object(map) = current else {
-                        return Err(RenderError::WrongShape {
-                            expression: self.source.clone(),
-                            segment: format!(".{name}"),
-                            found: describe(current),
-                        });
-                    };
-                    current = map.get(name).ok_or_else(|| RenderError::MissingKey {
-                        expression: self.source.clone(),
-                        missing: walked.clone(),
-                        available: available_keys(map),
-                    })?;
-                }
-                PathSegment::Index(index) => {
-                    walked.push_str(&format!("[{index}]"));
-                    let item = match current {
-                        Value::Array(items) => items.get(*index),
-                        _ => None,
-                    };
-                    current = item.ok_or_else(|| RenderError::WrongShape {
-                        expression: self.source.clone(),
-                        segment: format!("[{index}]"),
-                        found: describe(current),
-                    })?;
-                }
-            }
-        }
-        Ok(current)
-    }
-}
-
-fn available_keys(map: &Map<String, Value>) -> String {
-    if map.is_empty() {
-        return "(none)".to_owned();
-    }
-    map.keys()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(_) => "a boolean".into(),
-        Value::Number(_) => "a number".into(),
-        Value::String(_) => "a string".into(),
-        Value::Array(items) => format!("an array of {} items", items.len()),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
 impl ValueTemplate {
     /// Builds a template from a JSON value, parsing every `${{ … }}` inside
     /// strings. Errors carry the byte offset within the offending string.
-    pub fn from_value(value: &Value) -> Result<ValueTemplate, ExpressionParseError> {
+    pub fn from_value(value: &Value) -> Result<ValueTemplate, ExpressionError> {
         Ok(match value {
             Value::String(text) => parse_string(text)?,
             Value::Array(items) => {
@@ -344,14 +106,14 @@ impl ValueTemplate {
     pub fn render(&self, scope: &Value) -> Result<Value, RenderError> {
         Ok(match self {
             ValueTemplate::Literal(value) => value.clone(),
-            ValueTemplate::Expr(expression) => expression.evaluate(scope)?.clone(),
+            ValueTemplate::Expr(expression) => expression.evaluate(scope)?,
             ValueTemplate::Interpolate(parts) => {
                 let mut text = String::new();
                 for part in parts {
                     match part {
                         TemplatePart::Text(literal) => text.push_str(literal),
                         TemplatePart::Expr(expression) => match expression.evaluate(scope)? {
-                            Value::String(s) => text.push_str(s),
+                            Value::String(s) => text.push_str(&s),
                             other => text.push_str(&other.to_string()),
                         },
                     }
@@ -383,8 +145,8 @@ pub struct ExpressionSlot {
     pub range: std::ops::Range<usize>,
     /// Byte range of the trimmed expression text inside the hole.
     pub inner: std::ops::Range<usize>,
-    /// The parsed expression; error offsets are relative to the whole string.
-    pub parsed: Result<Expression, ExpressionParseError>,
+    /// The parsed expression; error ranges are relative to the whole string.
+    pub parsed: Result<Expression, Vec<ExpressionError>>,
 }
 
 /// Finds and parses every `${{ … }}` in `text`, in order, so that a checker
@@ -401,10 +163,10 @@ pub fn scan_expressions(text: &str) -> Vec<ExpressionSlot> {
             slots.push(ExpressionSlot {
                 range: open..text.len(),
                 inner: open..text.len(),
-                parsed: Err(ExpressionParseError {
+                parsed: Err(vec![ExpressionError {
                     message: "`${{` without a closing `}}`".into(),
-                    offset: open,
-                }),
+                    range: open..open + 3,
+                }]),
             });
             break;
         };
@@ -413,9 +175,13 @@ pub fn scan_expressions(text: &str) -> Vec<ExpressionSlot> {
         let leading = body.len() - body.trim_start().len();
         let inner_start = body_start + leading;
         let inner_end = (body_start + body.trim_end().len()).max(inner_start);
-        let parsed = Expression::parse(body).map_err(|mut error| {
-            error.offset += body_start;
-            error
+        let parsed = Expression::parse(body).map_err(|errors| {
+            let mut shifted = Vec::with_capacity(errors.len());
+            for mut error in errors {
+                error.range = error.range.start + body_start..error.range.end + body_start;
+                shifted.push(error);
+            }
+            shifted
         });
         slots.push(ExpressionSlot {
             range: open..body_end + 2,
@@ -427,7 +193,7 @@ pub fn scan_expressions(text: &str) -> Vec<ExpressionSlot> {
     slots
 }
 
-fn parse_string(text: &str) -> Result<ValueTemplate, ExpressionParseError> {
+fn parse_string(text: &str) -> Result<ValueTemplate, ExpressionError> {
     if !text.contains("${{") {
         return Ok(ValueTemplate::Literal(Value::String(text.to_owned())));
     }
@@ -439,13 +205,18 @@ fn parse_string(text: &str) -> Result<ValueTemplate, ExpressionParseError> {
             parts.push(TemplatePart::Text(rest[..open].to_owned()));
         }
         let after_open = &rest[open + 3..];
-        let close = after_open.find("}}").ok_or_else(|| ExpressionParseError {
+        let close = after_open.find("}}").ok_or_else(|| ExpressionError {
             message: "`${{` without a closing `}}`".into(),
-            offset: consumed + open,
+            range: consumed + open..consumed + open + 3,
         })?;
         let inner = &after_open[..close];
-        let expression = Expression::parse(inner).map_err(|mut error| {
-            error.offset += consumed + open + 3;
+        let expression = Expression::parse(inner).map_err(|errors| {
+            let mut error = errors.into_iter().next().unwrap_or(ExpressionError {
+                message: "the expression does not parse".into(),
+                range: 0..0,
+            });
+            let shift = consumed + open + 3;
+            error.range = error.range.start + shift..error.range.end + shift;
             error
         })?;
         parts.push(TemplatePart::Expr(expression));
@@ -513,33 +284,26 @@ mod tests {
     }
 
     #[test]
-    fn parse_errors_have_offsets() {
-        let error = ValueTemplate::from_value(&json!("x ${{ bogus.y }}")).unwrap_err();
-        assert!(
-            error.message.contains("unknown root `bogus`"),
-            "{}",
-            error.message
-        );
-        assert_eq!(error.offset, 6);
+    fn parse_errors_have_ranges() {
+        let error = ValueTemplate::from_value(&json!("x ${{ inputs.. }}")).unwrap_err();
+        assert_eq!(error.range.start, 13);
         let error = ValueTemplate::from_value(&json!("${{ inputs.x")).unwrap_err();
         assert!(error.message.contains("closing"));
-        let error = ValueTemplate::from_value(&json!("${{ inputs..x }}")).unwrap_err();
-        assert!(error.message.contains("expected a name"));
     }
 
     #[test]
     fn scans_every_expression_with_ranges() {
-        let text = "a ${{ inputs.x }} b ${{ bogus }} ${{ steps.s.output";
+        let text = "a ${{ inputs.x }} b ${{ a | b }} ${{ steps.s.output";
         let slots = scan_expressions(text);
         assert_eq!(slots.len(), 3);
         assert_eq!(&text[slots[0].inner.clone()], "inputs.x");
         assert_eq!(&text[slots[0].range.clone()], "${{ inputs.x }}");
         assert!(slots[0].parsed.is_ok());
-        let error = slots[1].parsed.as_ref().unwrap_err();
-        assert_eq!(error.offset, text.find("bogus").unwrap());
-        let error = slots[2].parsed.as_ref().unwrap_err();
-        assert!(error.message.contains("closing"));
-        assert_eq!(error.offset, text.rfind("${{").unwrap());
+        let errors = slots[1].parsed.as_ref().unwrap_err();
+        assert_eq!(errors[0].range.start, text.find('|').unwrap());
+        let errors = slots[2].parsed.as_ref().unwrap_err();
+        assert!(errors[0].message.contains("closing"));
+        assert_eq!(errors[0].range.start, text.rfind("${{").unwrap());
         assert!(scan_expressions("no holes").is_empty());
     }
 }

@@ -26,6 +26,7 @@ steps:
     retry: { policy: exponential, initial_interval: 200ms, max_attempts: 4 }
   report:
     uses: demo/summarise
+    needs: enrich
     with:
       title: "iocs in ${{ inputs.text }}"
       classified: ${{ steps.enrich.output }}
@@ -80,7 +81,7 @@ fn good_workflow_loads_with_everything_resolved() {
     let ids: Vec<&str> = workflow.steps.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["extract", "enrich", "report"]);
     let enrich = workflow.step("enrich").unwrap();
-    assert_eq!(enrich.uses, SkillRef::new("demo", "classify"));
+    assert_eq!(enrich.uses, Some(SkillRef::new("demo", "classify")));
     assert_eq!(enrich.needs, vec![StepId::new("extract")]);
     assert_eq!(enrich.timeout, Some(Duration::from_secs(30)));
     assert!(matches!(
@@ -97,15 +98,14 @@ fn good_workflow_loads_with_everything_resolved() {
         (11, 13)
     );
 
-    // `report` needs `enrich` only through its `with` reference.
+    // `report` reads `enrich` (which reads `extract`) through `needs: enrich`.
     let report = workflow.step("report").unwrap();
     assert_eq!(report.needs, vec![StepId::new("enrich")]);
     assert_eq!(report.expressions.len(), 2);
     let site = &report.expressions[1];
     assert_eq!(site.key_path, "with.classified");
     assert_eq!(&GOOD[site.span.range()], "steps.enrich.output");
-    assert_eq!((site.span.line, site.span.column), (20, 23));
-    assert_eq!(report.spans.needs[0], site.span);
+    assert_eq!((site.span.line, site.span.column), (21, 23));
 
     // The `with` template renders against a run scope.
     let scope = json!({
@@ -174,16 +174,19 @@ fn missing_and_unknown_fields_list_the_valid_ones() {
     assert_eq!(unknown.message, "unknown field `step` in the workflow");
     assert_eq!(
         unknown.help.as_deref(),
-        Some("did you mean `steps`? valid fields: `name`, `description`, `inputs`, `steps`")
+        Some(
+            "did you mean `steps`? valid fields: `name`, `description`, `on`, `env`, `secrets`, `inputs`, `steps`, `outputs`, `bindings`"
+        )
     );
 
     let (code, line, column, message) = single(&one_step("    uses: x/y\n    neds: [b]\n"));
     assert_eq!((code, line, column), (crate::codes::UNKNOWN_FIELD, 5, 5));
     assert_eq!(message, "unknown field `neds` in step `a`");
 
-    let diagnostics = load_err(&one_step("    uses: x/y\n    if: \"${{ true }}\"\n"));
-    let help = diagnostics.0[0].help.as_deref().unwrap();
-    assert!(help.starts_with("`if` is not supported yet"), "{help}");
+    let (code, line, column, message) =
+        single(&one_step("    uses: x/y\n    fi: \"${{ true }}\"\n"));
+    assert_eq!((code, line, column), (crate::codes::UNKNOWN_FIELD, 5, 5));
+    assert_eq!(message, "unknown field `fi` in step `a`");
 
     let (code, line, column, message) = single(&one_step("    with: {}\n"));
     assert_eq!((code, line, column), (crate::codes::MISSING_FIELD, 3, 3));
@@ -258,7 +261,7 @@ fn expression_errors_point_inside_the_string() {
         (code, line, column),
         (crate::codes::EXPRESSION_SYNTAX, 6, 23)
     );
-    assert!(message.contains("expected a name"), "{message}");
+    assert!(message.contains("unexpected `..`"), "{message}");
 
     let (_, line, column, _) = single(&one_step(
         "    uses: x/y\n    with: { v: \"a ${{ bogus.x }}\" }\n",
@@ -405,7 +408,7 @@ steps:
   b: { uses: x/y, needs: [a] }
   c: { uses: x/y, needs: [b] }
   d: { uses: x/y }
-  e: { uses: x/y, with: { v: \"${{ steps.f.output }}\" } }
+  e: { uses: x/y, needs: [f], with: { v: \"${{ steps.f.output }}\" } }
   f: { uses: x/y, needs: [e] }
 ";
     let diagnostics = load_err(source);
@@ -413,7 +416,7 @@ steps:
         positions(&diagnostics),
         [
             (crate::codes::DEPENDENCY_CYCLE, 3, 27),
-            (crate::codes::DEPENDENCY_CYCLE, 7, 35),
+            (crate::codes::DEPENDENCY_CYCLE, 7, 27),
         ]
     );
     assert_eq!(
@@ -443,6 +446,7 @@ steps:
     reflect: { max_rounds: 2 }
   report:
     uses: demo/summarise
+    needs: [enrich]
     with: { text: "${{ steps.enrich.output }}" }
 "#;
 
@@ -459,7 +463,7 @@ fn several_errors_are_all_reported_in_source_order() {
             (crate::codes::EXPRESSION_SYNTAX, 11, 50),
             (crate::codes::INVALID_DURATION, 12, 14),
             (crate::codes::INVALID_RETRY, 13, 12),
-            (crate::codes::UNKNOWN_FIELD, 14, 5),
+            (crate::codes::MISSING_FIELD, 14, 5),
         ]
     );
 }

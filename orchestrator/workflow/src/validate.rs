@@ -1,30 +1,34 @@
 //! Meaning checks on the raw workflow: names, `uses`, durations, retry
-//! policies, inputs, expressions and their references, and the dependency
-//! graph. Pure; every problem is reported, none stops the others.
+//! policies, inputs, expressions and their scope, the dependency graph, and
+//! the sections (`on`, `env`, `secrets`, `outputs`, `bindings`). Pure; every
+//! problem is reported, none stops the others.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use synod_types::{HumanDuration, RetryPolicy, SkillRef, StepId};
+use synod_types::{SkillRef, StepId};
 
 use crate::codes;
-use crate::config::{Reporter, StepConfig, WorkflowConfig, check_fields, value_span};
+use crate::config::{Reporter, StepConfig, WorkflowConfig, check_fields, read_mapping, value_span};
+use crate::format::{self, Field};
 use crate::graph::dependency_cycles;
+use crate::scope::{Names, Place, Reader, collect_template, read_expression_field};
 use crate::source::Span;
 use crate::suggest::{name_list, unknown_name_help};
-use crate::syntax::{Node, NodeKind, Scalar, Spanned};
-use crate::template::{Expression, PathSegment, ValueTemplate, scan_expressions};
+use crate::syntax::{Entry, Node, NodeKind, Spanned};
+use crate::template::ValueTemplate;
+use crate::values::{
+    parse_duration, read_choice, read_duration, read_fraction, read_integer, read_retry,
+};
 use crate::workflow::{
-    ExpressionSite, InputSpec, InputType, StepSpans, StepSpec, Workflow, json_type,
+    ForEachSpec, InputSpec, InputType, OutputSpec, PlanSpec, ReflectSpec, ReflectStrategy,
+    StepSpans, StepSpec, Workflow, json_type,
 };
 
-const RETRY_POLICIES: &[&str] = &["none", "fixed", "exponential"];
-
-/// Checks `config` and builds the workflow when no error was found.
-pub(crate) fn validate(
-    config: &WorkflowConfig<'_>,
-    reporter: &mut Reporter<'_>,
-) -> Option<Workflow> {
+/// Checks `config` and builds the workflow (also when errors were found, so
+/// that later passes such as type checking still run; the caller discards
+/// it when the reporter holds errors).
+pub(crate) fn validate(config: &WorkflowConfig<'_>, reporter: &mut Reporter<'_>) -> Workflow {
     if let Some(name) = &config.name
         && !is_workflow_name(&name.value)
     {
@@ -37,35 +41,89 @@ pub(crate) fn validate(
             .with_help("use lowercase letters, digits and `-`, e.g. `ioc-triage`");
         reporter.push(error);
     }
+    let env = read_env(config.env, reporter);
+    let secrets = read_secrets(config.secrets, reporter);
     let inputs = validate_inputs(config, reporter);
-    let input_names: Vec<&str> = inputs.iter().map(|input| input.name.as_str()).collect();
+    let names = Names {
+        inputs: inputs.iter().map(|input| input.name.clone()).collect(),
+        steps: config
+            .steps
+            .iter()
+            .map(|step| step.id.value.clone())
+            .collect(),
+        env: env.iter().map(|(name, _)| name.clone()).collect(),
+        secrets: secrets.clone(),
+    };
     let step_ids: Vec<&str> = config
         .steps
         .iter()
         .map(|step| step.id.value.as_str())
         .collect();
 
-    let mut steps = Vec::with_capacity(config.steps.len());
     let mut edges = Vec::with_capacity(config.steps.len());
     for step in &config.steps {
-        let (spec, step_edges) = validate_step(step, &input_names, &step_ids, reporter);
-        edges.push(step_edges);
-        if let Some(spec) = spec {
+        edges.push(resolve_needs(step, &step_ids, reporter));
+    }
+    report_cycles(&edges, reporter);
+    let ancestry = ancestry(&edges);
+
+    let mut steps = Vec::with_capacity(config.steps.len());
+    for (index, step) in config.steps.iter().enumerate() {
+        if let Some(spec) = validate_step(step, &edges[index], &ancestry[index], &names, reporter) {
             steps.push(spec);
         }
     }
-    report_cycles(&edges, reporter);
-    if reporter.has_errors() {
-        return None;
+    let outputs = read_outputs(config.outputs, &names, reporter);
+    let workflow_name = config
+        .name
+        .as_ref()
+        .map(|name| name.value.clone())
+        .unwrap_or_default();
+    let triggers = crate::triggers::read(config.on, &workflow_name, &names, reporter);
+    let mut ancestry_by_id = HashMap::new();
+    for (index, step) in edges.iter().enumerate() {
+        ancestry_by_id.insert(step.id.as_str(), &ancestry[index]);
     }
-    Some(Workflow {
-        name: config.name.as_ref()?.value.clone(),
+    let bindings = crate::bindings::read(config.bindings, &names, &ancestry_by_id, reporter);
+    Workflow {
+        name: workflow_name,
         description: config.description.as_ref().map(|d| d.value.clone()),
+        triggers,
+        env,
+        secrets,
         inputs,
         steps,
+        outputs,
+        bindings,
         file: reporter.file.to_owned(),
         warnings: Vec::new(),
-    })
+    }
+}
+
+/// Reads a sub-mapping of a section: its entries, with unknown fields and
+/// missing required fields (from the format table) reported.
+pub(crate) fn read_section<'n>(
+    entry: &'n Entry,
+    fields: &[Field],
+    what: &str,
+    reporter: &mut Reporter<'_>,
+) -> Option<&'n [Entry]> {
+    let entries = read_mapping(entry, what, reporter)?;
+    check_fields(entries, &format::names(fields), &[], what, reporter);
+    for field in fields {
+        if field.required && !entries.iter().any(|e| e.key.value == field.name) {
+            let error = reporter
+                .error(
+                    codes::MISSING_FIELD,
+                    entry.key.span,
+                    format!("{what} has no `{}`", field.name),
+                )
+                .with_label(format!("`{}` missing", field.name))
+                .with_help(format!("add `{}`: {}", field.name, field.doc));
+            reporter.push(error);
+        }
+    }
+    Some(entries)
 }
 
 fn is_workflow_name(name: &str) -> bool {
@@ -85,7 +143,7 @@ fn is_identifier(name: &str) -> bool {
     characters.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-fn check_identifier(name: &Spanned<String>, kind: &str, reporter: &mut Reporter<'_>) {
+pub(crate) fn check_identifier(name: &Spanned<String>, kind: &str, reporter: &mut Reporter<'_>) {
     if is_identifier(&name.value) {
         return;
     }
@@ -173,35 +231,124 @@ fn type_list() -> String {
     name_list(&names)
 }
 
+// === env, secrets, outputs ===
+
+fn read_env(entry: Option<&Entry>, reporter: &mut Reporter<'_>) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    let Some(entry) = entry else {
+        return env;
+    };
+    if entry.value.is_null() {
+        return env;
+    }
+    let Some(entries) = read_mapping(entry, "`env`", reporter) else {
+        return env;
+    };
+    for item in entries {
+        check_identifier(&item.key, "env name", reporter);
+        let value = match (&item.value.kind, item.value.to_json()) {
+            (NodeKind::Scalar(_), serde_json::Value::String(text)) => text,
+            (NodeKind::Scalar(_), serde_json::Value::Number(number)) => number.to_string(),
+            (NodeKind::Scalar(_), serde_json::Value::Bool(flag)) => flag.to_string(),
+            _ => {
+                let error = reporter
+                    .error(
+                        codes::WRONG_TYPE,
+                        value_span(item),
+                        format!(
+                            "`env.{}` must be a string, found {}",
+                            item.key.value,
+                            item.value.describe()
+                        ),
+                    )
+                    .with_label("expected a string");
+                reporter.push(error);
+                continue;
+            }
+        };
+        if value.contains("${{") {
+            let error = reporter
+                .error(
+                    codes::INVALID_VALUE,
+                    value_span(item),
+                    format!(
+                        "`env.{}` holds an expression; env values are constants",
+                        item.key.value
+                    ),
+                )
+                .with_help("compute values in step `with` or workflow `outputs` instead");
+            reporter.push(error);
+            continue;
+        }
+        env.push((item.key.value.clone(), value));
+    }
+    env
+}
+
+fn read_secrets(entry: Option<&Entry>, reporter: &mut Reporter<'_>) -> Vec<String> {
+    let mut secrets = Vec::new();
+    let Some(entry) = entry else {
+        return secrets;
+    };
+    if entry.value.is_null() {
+        return secrets;
+    }
+    let Some(entries) = read_mapping(entry, "`secrets`", reporter) else {
+        return secrets;
+    };
+    for item in entries {
+        check_identifier(&item.key, "secret name", reporter);
+        if !item.value.is_null() {
+            let what = format!("secret `{}`", item.key.value);
+            read_section(item, format::SECRET, &what, reporter);
+        }
+        secrets.push(item.key.value.clone());
+    }
+    secrets
+}
+
+fn read_outputs(
+    entry: Option<&Entry>,
+    names: &Names,
+    reporter: &mut Reporter<'_>,
+) -> Vec<OutputSpec> {
+    let mut outputs = Vec::new();
+    let Some(entry) = entry else {
+        return outputs;
+    };
+    let Some(entries) = read_mapping(entry, "`outputs`", reporter) else {
+        return outputs;
+    };
+    for item in entries {
+        check_identifier(&item.key, "output name", reporter);
+        let reader = Reader {
+            what: format!("output `{}`", item.key.value),
+            place: Place::Output,
+            own_step: None,
+            readable: None,
+        };
+        let key_path = format!("outputs.{}", item.key.value);
+        let (value, expressions) =
+            collect_template(&item.value, &key_path, &reader, names, reporter);
+        outputs.push(OutputSpec {
+            name: item.key.value.clone(),
+            value,
+            expressions,
+        });
+    }
+    outputs
+}
+
 // === steps ===
 
-fn validate_step(
+/// Pass 1: a step's resolved `needs`.
+fn resolve_needs(
     step: &StepConfig<'_>,
-    input_names: &[&str],
     step_ids: &[&str],
     reporter: &mut Reporter<'_>,
-) -> (Option<StepSpec>, StepEdges) {
+) -> StepEdges {
     let id = step.id.value.as_str();
-    check_identifier(&step.id, "step id", reporter);
-    let uses = match &step.uses {
-        Some(uses) => match uses.value.parse::<SkillRef>() {
-            Ok(parsed) => Some((parsed, uses.span)),
-            Err(error) => {
-                let diagnostic = reporter
-                    .error(
-                        codes::INVALID_USES,
-                        uses.span,
-                        format!("step `{id}`: {error}"),
-                    )
-                    .with_label("expected `expert/skill`");
-                reporter.push(diagnostic);
-                None
-            }
-        },
-        None => None,
-    };
-
-    let mut needs: Vec<StepId> = Vec::new();
+    let mut needs: Vec<String> = Vec::new();
     let mut need_spans: Vec<Span> = Vec::new();
     for need in &step.needs {
         let name = need.value.as_str();
@@ -218,7 +365,6 @@ fn validate_step(
             continue;
         }
         if !step_ids.contains(&name) {
-            let others: Vec<&str> = step_ids.to_vec();
             let error = reporter
                 .error(
                     codes::UNKNOWN_NEED,
@@ -226,11 +372,11 @@ fn validate_step(
                     format!("step `{id}` needs unknown step `{name}`"),
                 )
                 .with_label("unknown step")
-                .with_help(unknown_name_help(name, &others, "steps"));
+                .with_help(unknown_name_help(name, step_ids, "steps"));
             reporter.push(error);
             continue;
         }
-        if needs.iter().any(|known| known.as_str() == name) {
+        if needs.iter().any(|known| known == name) {
             let warning = crate::Diagnostic::warning(
                 codes::DUPLICATE_NEED,
                 reporter.file,
@@ -242,13 +388,90 @@ fn validate_step(
             reporter.push(warning);
             continue;
         }
-        needs.push(StepId::new(name));
+        needs.push(name.to_owned());
         need_spans.push(need.span);
     }
+    StepEdges {
+        id: id.to_owned(),
+        id_span: step.id.span,
+        needs,
+        need_spans,
+    }
+}
 
-    let mut expressions = Vec::new();
-    let with = match step.with {
-        None => ValueTemplate::Literal(serde_json::Value::Object(serde_json::Map::new())),
+/// For each step, every step it needs directly or transitively (cycles
+/// are tolerated: they were reported).
+fn ancestry(steps: &[StepEdges]) -> Vec<BTreeSet<String>> {
+    let mut index_of = HashMap::new();
+    for (index, step) in steps.iter().enumerate() {
+        index_of.insert(step.id.as_str(), index);
+    }
+    let mut all = Vec::with_capacity(steps.len());
+    for step in steps {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&str> = step.needs.iter().map(String::as_str).collect();
+        while let Some(next) = stack.pop() {
+            if !seen.insert(next.to_owned()) {
+                continue;
+            }
+            if let Some(index) = index_of.get(next) {
+                for need in &steps[*index].needs {
+                    stack.push(need);
+                }
+            }
+        }
+        seen.remove(&step.id);
+        all.push(seen);
+    }
+    all
+}
+
+/// Pass 2: everything else of a step.
+fn validate_step(
+    step: &StepConfig<'_>,
+    edges: &StepEdges,
+    readable: &BTreeSet<String>,
+    names: &Names,
+    reporter: &mut Reporter<'_>,
+) -> Option<StepSpec> {
+    let id = step.id.value.as_str();
+    let what = format!("step `{id}`");
+    check_identifier(&step.id, "step id", reporter);
+    let mut valid = true;
+    let mut uses = None;
+    let mut uses_span = step.id.span;
+    if let Some(written) = &step.uses {
+        uses_span = written.span;
+        match parse_skill(written, &what, reporter) {
+            Some(parsed) => uses = Some(parsed),
+            None => valid = false,
+        }
+    }
+    let mut plan = None;
+    if let Some(entry) = step.plan {
+        if step.uses.is_none() {
+            uses_span = entry.key.span;
+        }
+        plan = read_plan(entry, &what, reporter);
+        valid &= plan.is_some();
+    }
+    if uses.is_none() && plan.is_none() {
+        valid = false;
+    }
+
+    let reader = Reader {
+        what: what.clone(),
+        place: Place::StepWith {
+            for_each: step.for_each.is_some(),
+        },
+        own_step: Some(id),
+        readable: Some(readable),
+    };
+    let (with, expressions) = match step.with {
+        None => (
+            ValueTemplate::Literal(serde_json::Value::Object(serde_json::Map::new())),
+            Vec::new(),
+        ),
         Some(node) => {
             if !matches!(node.kind, NodeKind::Mapping(_)) {
                 let error = reporter
@@ -256,45 +479,60 @@ fn validate_step(
                         codes::WRONG_TYPE,
                         node.span,
                         format!(
-                            "`with` of step `{id}` must be a mapping, found {}",
+                            "`with` of {what} must be a mapping, found {}",
                             node.describe()
                         ),
                     )
                     .with_help("write `with: { name: value }`");
                 reporter.push(error);
             }
-            collect_expressions(node, "with", &mut expressions, reporter);
-            match ValueTemplate::from_value(&node.to_json()) {
-                Ok(template) => template,
-                // Every parse error was reported with its position above.
-                Err(_) => ValueTemplate::Literal(serde_json::Value::Null),
-            }
+            collect_template(node, "with", &reader, names, reporter)
         }
     };
-
-    for site in &expressions {
-        check_reference(
-            id,
-            site,
-            input_names,
-            step_ids,
+    let condition = step.condition.and_then(|entry| {
+        read_expression_field(entry, "if", &reader.at(Place::StepIf), names, reporter)
+    });
+    let for_each_site = step.for_each.and_then(|entry| {
+        read_expression_field(
+            entry,
+            "for_each",
+            &reader.at(Place::StepForEach),
+            names,
             reporter,
-            &mut needs,
-            &mut need_spans,
-        );
+        )
+    });
+    let mut max_parallel = None;
+    if let Some(entry) = step.max_parallel {
+        max_parallel =
+            read_integer(entry, 1, &what, reporter).map(|n| n.min(i64::from(u32::MAX)) as u32);
+        if step.for_each.is_none() {
+            let error = reporter
+                .error(
+                    codes::CONFLICTING_FIELDS,
+                    entry.key.span,
+                    format!("{what} has `max_parallel` but no `for_each`"),
+                )
+                .with_label("needs `for_each`")
+                .with_help("`max_parallel` limits how many `for_each` items run at once; add `for_each` or remove it");
+            reporter.push(error);
+        }
     }
+    let for_each = for_each_site.map(|items| ForEachSpec {
+        items,
+        max_parallel,
+    });
 
     let mut timeout = None;
     let mut timeout_span = None;
     if let Some(text) = &step.timeout {
         timeout_span = Some(text.span);
-        timeout = parse_duration(text, "timeout", id, reporter);
+        timeout = parse_duration(text, "timeout", &what, reporter);
         if timeout == Some(Duration::ZERO) {
             let error = reporter
                 .error(
                     codes::INVALID_DURATION,
                     text.span,
-                    format!("the `timeout` of step `{id}` is zero"),
+                    format!("the `timeout` of {what} is zero"),
                 )
                 .with_help(
                     "give a positive duration such as `30s`, or remove `timeout` for the default",
@@ -311,370 +549,180 @@ fn validate_step(
             node.span
         };
         retry_span = Some(span);
-        retry = read_retry(node, span, id, reporter);
+        retry = read_retry(node, span, &what, reporter);
     }
+    let reflect = step
+        .reflect
+        .and_then(|entry| read_reflect(entry, &reader, names, reporter));
 
-    let edges = StepEdges {
-        id: id.to_owned(),
-        id_span: step.id.span,
-        needs: needs.iter().map(|need| need.as_str().to_owned()).collect(),
-        need_spans: need_spans.clone(),
-    };
-    let Some((uses, uses_span)) = uses else {
-        return (None, edges);
-    };
-    let spec = StepSpec {
+    if !valid {
+        return None;
+    }
+    Some(StepSpec {
         id: StepId::new(id),
         uses,
+        plan,
         with,
-        needs,
+        needs: edges.needs.iter().map(StepId::new).collect(),
+        condition,
+        for_each,
         timeout,
         retry,
+        reflect,
         expressions,
         spans: StepSpans {
             id: step.id.span,
             uses: uses_span,
-            needs: need_spans,
+            needs: edges.need_spans.clone(),
             timeout: timeout_span,
             retry: retry_span,
         },
-    };
-    (Some(spec), edges)
+    })
 }
 
-fn parse_duration(
-    text: &Spanned<String>,
-    field: &str,
-    step: &str,
+pub(crate) fn parse_skill(
+    written: &Spanned<String>,
+    what: &str,
     reporter: &mut Reporter<'_>,
-) -> Option<Duration> {
-    match text.value.parse::<HumanDuration>() {
-        Ok(duration) => Some(duration.get()),
+) -> Option<SkillRef> {
+    match written.value.parse::<SkillRef>() {
+        Ok(parsed) => Some(parsed),
         Err(error) => {
             let diagnostic = reporter
                 .error(
-                    codes::INVALID_DURATION,
-                    text.span,
-                    format!("`{field}` of step `{step}`: {error}"),
+                    codes::INVALID_USES,
+                    written.span,
+                    format!("{what}: {error}"),
                 )
-                .with_label("not a duration");
+                .with_label("expected `expert/skill`");
             reporter.push(diagnostic);
             None
         }
     }
 }
 
-// === retry ===
+fn read_plan(entry: &Entry, what: &str, reporter: &mut Reporter<'_>) -> Option<PlanSpec> {
+    let section = format!("`plan` of {what}");
+    let fields = read_section(entry, format::PLAN, &section, reporter)?;
+    let mut goal = None;
+    let mut max_steps = None;
+    for field in fields {
+        match field.key.value.as_str() {
+            "goal" => {
+                if let Some(text) = crate::config::read_string(field, reporter) {
+                    if text.value.trim().is_empty() {
+                        let error = reporter
+                            .error(
+                                codes::INVALID_VALUE,
+                                text.span,
+                                format!("the `goal` of {what} is empty"),
+                            )
+                            .with_help("name an artifact type, e.g. `goal: response_plan`");
+                        reporter.push(error);
+                    } else {
+                        goal = Some(text.value);
+                    }
+                }
+            }
+            "max_steps" => {
+                max_steps = read_integer(field, 1, what, reporter)
+                    .map(|n| n.min(i64::from(u32::MAX)) as u32);
+            }
+            _ => {}
+        }
+    }
+    Some(PlanSpec {
+        goal: goal?,
+        max_steps,
+    })
+}
 
-fn read_retry(
-    node: &Node,
-    span: Span,
-    step: &str,
+fn read_reflect(
+    entry: &Entry,
+    reader: &Reader<'_>,
+    names: &Names,
     reporter: &mut Reporter<'_>,
-) -> Option<RetryPolicy> {
-    let NodeKind::Mapping(entries) = &node.kind else {
-        let error = reporter
-            .error(
-                codes::WRONG_TYPE,
-                span,
-                format!("`retry` of step `{step}` must be a mapping, found {}", node.describe()),
-            )
-            .with_help("write e.g. `retry: { policy: exponential, initial_interval: 200ms, max_attempts: 4 }`");
-        reporter.push(error);
-        return None;
-    };
+) -> Option<ReflectSpec> {
+    let what = &reader.what;
+    let section = format!("`reflect` of {what}");
+    let fields = read_section(entry, format::REFLECT, &section, reporter)?;
     let errors_before = reporter.diagnostics.len();
-    let Some(policy_entry) = entries.iter().find(|entry| entry.key.value == "policy") else {
+    let mut spec = ReflectSpec {
+        until: None,
+        min_confidence: None,
+        max_rounds: 3,
+        critic: None,
+        strategy: ReflectStrategy::RetryWithFeedback,
+        budget_tokens: None,
+        budget_duration: None,
+    };
+    for field in fields {
+        match field.key.value.as_str() {
+            "until" => {
+                spec.until = read_expression_field(
+                    field,
+                    "reflect.until",
+                    &reader.at(Place::ReflectUntil),
+                    names,
+                    reporter,
+                );
+            }
+            "min_confidence" => spec.min_confidence = read_fraction(field, what, reporter),
+            "max_rounds" => {
+                if let Some(rounds) = read_integer(field, 1, what, reporter) {
+                    spec.max_rounds = rounds.min(i64::from(u32::MAX)) as u32;
+                }
+            }
+            "critic" => {
+                if let Some(text) = crate::config::read_string(field, reporter) {
+                    spec.critic = parse_skill(&text, &format!("the critic of {what}"), reporter);
+                }
+            }
+            "strategy" => {
+                spec.strategy = match read_choice(field, format::STRATEGIES, what, reporter) {
+                    Some("second_opinion") => ReflectStrategy::SecondOpinion,
+                    Some("replan") => ReflectStrategy::Replan,
+                    _ => ReflectStrategy::RetryWithFeedback,
+                }
+            }
+            "budget" => {
+                let budget_what = format!("`reflect.budget` of {what}");
+                if let Some(items) = read_section(field, format::BUDGET, &budget_what, reporter) {
+                    for item in items {
+                        match item.key.value.as_str() {
+                            "tokens" => {
+                                spec.budget_tokens =
+                                    read_integer(item, 1, what, reporter).map(|n| n.unsigned_abs());
+                            }
+                            "duration" => {
+                                spec.budget_duration = read_duration(item, what, reporter);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let has_stop = fields
+        .iter()
+        .any(|f| matches!(f.key.value.as_str(), "until" | "min_confidence" | "critic"));
+    if !has_stop {
         let error = reporter
             .error(
                 codes::MISSING_FIELD,
-                span,
-                format!("`retry` of step `{step}` has no `policy`"),
+                entry.key.span,
+                format!("`reflect` of {what} has nothing to judge the output by"),
             )
-            .with_help(format!(
-                "add `policy:` with one of: {}",
-                name_list(RETRY_POLICIES)
-            ));
+            .with_label("no stopping rule")
+            .with_help("add `until: \"${{ output.confidence >= 0.8 }}\"`, `min_confidence: 0.8` or `critic: expert/skill`");
         reporter.push(error);
-        return None;
-    };
-    let policy = match &policy_entry.value.kind {
-        NodeKind::Scalar(Scalar { text, .. }) => text.as_str(),
-        _ => "",
-    };
-    let fields: &[&str] = match policy {
-        "none" => &["policy"],
-        "fixed" => &["policy", "interval", "max_attempts"],
-        "exponential" => &[
-            "policy",
-            "initial_interval",
-            "factor",
-            "max_interval",
-            "max_attempts",
-        ],
-        _ => {
-            let error = reporter
-                .error(
-                    codes::INVALID_RETRY,
-                    value_span(policy_entry),
-                    format!("step `{step}` has unknown retry policy `{policy}`"),
-                )
-                .with_label("unknown policy")
-                .with_help(unknown_name_help(policy, RETRY_POLICIES, "policies"));
-            reporter.push(error);
-            return None;
-        }
-    };
-    check_fields(
-        entries,
-        fields,
-        &[],
-        &format!("the `{policy}` retry policy"),
-        reporter,
-    );
-    for entry in entries {
-        if entry.key.value.ends_with("interval")
-            && fields.contains(&entry.key.value.as_str())
-            && let NodeKind::Scalar(scalar) = &entry.value.kind
-        {
-            let text = Spanned {
-                value: scalar.text.clone(),
-                span: value_span(entry),
-            };
-            parse_duration(&text, &entry.key.value, step, reporter);
-        }
     }
     if reporter.diagnostics.len() > errors_before {
         return None;
     }
-    let policy: RetryPolicy = match serde_json::from_value(node.to_json()) {
-        Ok(policy) => policy,
-        Err(error) => {
-            let diagnostic = reporter
-                .error(
-                    codes::INVALID_RETRY,
-                    span,
-                    format!("invalid `retry` for step `{step}`: {error}"),
-                )
-                .with_help(retry_example(policy));
-            reporter.push(diagnostic);
-            return None;
-        }
-    };
-    let problems = policy.problems();
-    if problems.is_empty() {
-        return Some(policy);
-    }
-    for problem in problems {
-        let diagnostic = reporter.error(
-            codes::INVALID_RETRY,
-            span,
-            format!("invalid `retry` for step `{step}`: {problem}"),
-        );
-        reporter.push(diagnostic);
-    }
-    None
-}
-
-fn retry_example(policy: &str) -> &'static str {
-    match policy {
-        "fixed" => "write e.g. `retry: { policy: fixed, interval: 1s, max_attempts: 3 }`",
-        _ => {
-            "write e.g. `retry: { policy: exponential, initial_interval: 200ms, max_attempts: 4 }`"
-        }
-    }
-}
-
-// === expressions ===
-
-/// Finds every `${{ … }}` in string scalars under `node`, reporting the ones
-/// that do not parse at their position.
-fn collect_expressions(
-    node: &Node,
-    key_path: &str,
-    sites: &mut Vec<ExpressionSite>,
-    reporter: &mut Reporter<'_>,
-) {
-    match &node.kind {
-        NodeKind::Scalar(scalar) => {
-            if !scalar.text.contains("${{") {
-                return;
-            }
-            for slot in scan_expressions(&scalar.text) {
-                match slot.parsed {
-                    Ok(expression) => {
-                        let start = locate(reporter, node.span, scalar, slot.inner.start);
-                        let length = slot.inner.end - slot.inner.start;
-                        let end = (start + length).min(reporter.map.line_end(start));
-                        sites.push(ExpressionSite {
-                            expression,
-                            span: reporter.map.span(start, end),
-                            key_path: key_path.to_owned(),
-                        });
-                    }
-                    Err(error) => {
-                        let start = locate(reporter, node.span, scalar, error.offset);
-                        let end = reporter.map.source()[start..]
-                            .chars()
-                            .next()
-                            .filter(|c| *c != '\n')
-                            .map_or(start, |c| start + c.len_utf8());
-                        let diagnostic = reporter
-                            .error(
-                                codes::EXPRESSION_SYNTAX,
-                                reporter.map.span(start, end),
-                                format!("invalid expression in `{key_path}`: {}", error.message),
-                            )
-                            .with_help("expressions are reference paths such as `${{ inputs.text }}` or `${{ steps.extract.output.iocs }}`");
-                        reporter.push(diagnostic);
-                    }
-                }
-            }
-        }
-        NodeKind::Sequence(items) => {
-            for (index, item) in items.iter().enumerate() {
-                collect_expressions(item, &format!("{key_path}[{index}]"), sites, reporter);
-            }
-        }
-        NodeKind::Mapping(entries) => {
-            for entry in entries {
-                let path = format!("{key_path}.{}", entry.key.value);
-                collect_expressions(&entry.value, &path, sites, reporter);
-            }
-        }
-    }
-}
-
-/// The source offset of byte `offset` of a scalar's decoded text. Exact for
-/// plain and simply quoted single-line strings; otherwise finds the text of
-/// the enclosing `${{ …` in the source, falling back to the scalar's start.
-fn locate(reporter: &Reporter<'_>, span: Span, scalar: &Scalar, offset: usize) -> usize {
-    let source = reporter.map.source();
-    let text = scalar.text.as_str();
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let written = &source[span.start..];
-    if scalar.plain && written.starts_with(text) {
-        return span.start + offset;
-    }
-    if !scalar.plain
-        && (written.starts_with('"') || written.starts_with('\''))
-        && written[1..].starts_with(text)
-    {
-        return span.start + 1 + offset;
-    }
-    let hole_start = if text[offset..].starts_with("${{") {
-        offset
-    } else {
-        text[..offset].rfind("${{").unwrap_or(0)
-    };
-    let needle_end = text[hole_start..]
-        .find('\n')
-        .map_or(text.len(), |relative| hole_start + relative);
-    let needle = &text[hole_start..needle_end];
-    if needle.is_empty() {
-        return span.start;
-    }
-    let occurrence = text[..hole_start].matches(needle).count();
-    let window_end = reporter.map.clamp(span.start + 4 * text.len() + 256);
-    let window = &source[span.start..window_end];
-    if let Some((found, _)) = window.match_indices(needle).nth(occurrence) {
-        let inside = (offset - hole_start).min(needle.len());
-        return span.start + found + inside;
-    }
-    span.start
-}
-
-fn check_reference(
-    step: &str,
-    site: &ExpressionSite,
-    input_names: &[&str],
-    step_ids: &[&str],
-    reporter: &mut Reporter<'_>,
-    needs: &mut Vec<StepId>,
-    need_spans: &mut Vec<Span>,
-) {
-    let expression: &Expression = &site.expression;
-    let root = match expression.path.first() {
-        Some(PathSegment::Field(root)) => root.as_str(),
-        _ => return,
-    };
-    match root {
-        "inputs" => {
-            if let Some(name) = expression.referenced_input()
-                && !input_names.contains(&name)
-            {
-                let error = reporter
-                    .error(
-                        codes::UNKNOWN_INPUT_REF,
-                        site.span,
-                        format!("step `{step}` reads unknown input `{name}`"),
-                    )
-                    .with_label("unknown input")
-                    .with_help(unknown_name_help(name, input_names, "inputs"));
-                reporter.push(error);
-            }
-        }
-        "steps" => {
-            let Some(target) = expression.referenced_step() else {
-                let error = reporter
-                    .error(
-                        codes::UNKNOWN_STEP_REF,
-                        site.span,
-                        format!("`{expression}` does not name a step"),
-                    )
-                    .with_help("write `steps.<id>.output…`, e.g. `steps.extract.output.iocs`");
-                reporter.push(error);
-                return;
-            };
-            if target == step {
-                let error = reporter
-                    .error(
-                        codes::SELF_NEED,
-                        site.span,
-                        format!("step `{step}` reads its own output"),
-                    )
-                    .with_label("own output")
-                    .with_help("a step can only read the output of steps that ran before it");
-                reporter.push(error);
-                return;
-            }
-            if !step_ids.contains(&target) {
-                let error = reporter
-                    .error(
-                        codes::UNKNOWN_STEP_REF,
-                        site.span,
-                        format!("step `{step}` reads unknown step `{target}`"),
-                    )
-                    .with_label("unknown step")
-                    .with_help(unknown_name_help(target, step_ids, "steps"));
-                reporter.push(error);
-                return;
-            }
-            let reads_output = matches!(
-                expression.path.get(2),
-                Some(PathSegment::Field(field)) if field == "output"
-            );
-            if !reads_output {
-                let error = reporter
-                    .error(
-                        codes::UNKNOWN_STEP_REF,
-                        site.span,
-                        format!("`{expression}` must read step `{target}` through `.output`"),
-                    )
-                    .with_help(format!("write `steps.{target}.output…`"));
-                reporter.push(error);
-                return;
-            }
-            if !needs.iter().any(|need| need.as_str() == target) {
-                needs.push(StepId::new(target));
-                need_spans.push(site.span);
-            }
-        }
-        _ => {}
-    }
+    Some(spec)
 }
 
 // === graph ===
@@ -737,8 +785,7 @@ fn report_cycles(steps: &[StepEdges], reporter: &mut Reporter<'_>) {
         for (span, message) in links.iter().skip(1) {
             error = error.with_secondary(*span, message.clone());
         }
-        let mut help =
-            "remove one of these needs (or the output reference that implies it)".to_owned();
+        let mut help = "remove one of these needs".to_owned();
         if cycle.members.len() > cycle.path.len() {
             let members: Vec<&str> = cycle
                 .members

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use synod_types::{RetryPolicy, SkillRef, StepId};
 
 use crate::Diagnostic;
+use crate::cron::CronSchedule;
 use crate::source::Span;
 use crate::suggest::name_list;
 use crate::template::{Expression, ValueTemplate};
@@ -15,17 +16,28 @@ use crate::template::{Expression, ValueTemplate};
 /// A validated workflow. Invariants (established by [`crate::load`]): the
 /// name and every step id and input name are well formed and unique, every
 /// `needs` entry names another step, the steps form no cycle, and every
-/// expression reads a declared input or an existing step's `output`.
+/// expression parses, reads only names in scope where it is written (see
+/// [`crate::scope`]) and reads steps only from its `needs` ancestry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workflow {
     /// `[a-z0-9-]+`.
     pub name: String,
     /// Free text for people.
     pub description: Option<String>,
+    /// What starts runs.
+    pub triggers: Triggers,
+    /// `env` constants, in declaration order.
+    pub env: Vec<(String, String)>,
+    /// Declared secret names, in declaration order.
+    pub secrets: Vec<String>,
     /// Declared inputs, in declaration order.
     pub inputs: Vec<InputSpec>,
     /// Steps, in declaration order.
     pub steps: Vec<StepSpec>,
+    /// The run's result values, in declaration order.
+    pub outputs: Vec<OutputSpec>,
+    /// Deliveries into business systems, in declaration order.
+    pub bindings: Vec<BindingSpec>,
     /// The file name given to the loader (for diagnostics found later).
     pub file: String,
     /// Warnings found while loading (the workflow is usable).
@@ -114,26 +126,191 @@ impl fmt::Display for InputType {
     }
 }
 
+/// What starts runs of a workflow.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Triggers {
+    /// Runs may be started by hand (true when `on` is absent).
+    pub manual: bool,
+    /// `POST /hooks/<name>` with an HMAC signature.
+    pub webhook: Option<WebhookTrigger>,
+    /// Cron schedules (UTC).
+    pub schedules: Vec<ScheduleTrigger>,
+}
+
+/// `on.webhook`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookTrigger {
+    /// The hook name in `/hooks/<name>`.
+    pub name: String,
+    /// The declared secret holding the HMAC key.
+    pub secret: String,
+    /// Header with `sha256=<hex>`.
+    pub signature_header: String,
+    /// Header with the signing time (Unix seconds).
+    pub timestamp_header: String,
+    /// Replay window.
+    pub tolerance: Duration,
+}
+
+/// One `on.schedule` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleTrigger {
+    /// The cron text as written.
+    pub cron: String,
+    /// The parsed schedule.
+    pub schedule: CronSchedule,
+    /// Inputs for the scheduled runs.
+    pub inputs: Value,
+}
+
+/// One workflow output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    /// The output's name.
+    pub name: String,
+    /// Its value.
+    pub value: ValueTemplate,
+    /// Its expressions with locations.
+    pub expressions: Vec<ExpressionSite>,
+}
+
 /// One step: invoke `uses` with `with` once every step in `needs` succeeded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepSpec {
     /// The step's key in `steps:`.
     pub id: StepId,
-    /// The skill to invoke.
-    pub uses: SkillRef,
+    /// The skill to invoke; `None` for a `plan` step.
+    pub uses: Option<SkillRef>,
+    /// The planner goal of a `plan` step.
+    pub plan: Option<PlanSpec>,
     /// The whole `with:` mapping as an object template (`{}` when absent).
     pub with: ValueTemplate,
-    /// Explicit `needs` (in written order, without repeats) followed by
-    /// steps referenced from `with` that were not listed.
+    /// `needs`, in written order, without repeats.
     pub needs: Vec<StepId>,
+    /// `if`: the step runs only when this is true.
+    pub condition: Option<ExpressionSite>,
+    /// `for_each`: one invocation per item.
+    pub for_each: Option<ForEachSpec>,
     /// Deadline of one attempt.
     pub timeout: Option<Duration>,
     /// Retry policy.
     pub retry: Option<RetryPolicy>,
+    /// Reflection loop.
+    pub reflect: Option<ReflectSpec>,
     /// Every expression in `with`, with its location.
     pub expressions: Vec<ExpressionSite>,
     /// Where the step's parts are written.
     pub spans: StepSpans,
+}
+
+/// `plan:` of a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSpec {
+    /// The artifact type or task to reach.
+    pub goal: String,
+    /// Most steps the planner may add.
+    pub max_steps: Option<u32>,
+}
+
+/// `for_each` (+ `max_parallel`) of a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForEachSpec {
+    /// The list expression.
+    pub items: ExpressionSite,
+    /// How many items run at once (`None`: no limit beyond the run's).
+    pub max_parallel: Option<u32>,
+}
+
+/// What a failed reflection round does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReflectStrategy {
+    /// Invoke the same skill again with the critic's feedback.
+    RetryWithFeedback,
+    /// Ask another expert offering the skill.
+    SecondOpinion,
+    /// Ask the planner for a different sub-plan.
+    Replan,
+}
+
+/// `reflect:` of a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReflectSpec {
+    /// Stop when this holds (`output`, `confidence` in scope).
+    pub until: Option<ExpressionSite>,
+    /// Stop when the confidence reaches this.
+    pub min_confidence: Option<f64>,
+    /// Most rounds (default 3).
+    pub max_rounds: u32,
+    /// Skill that judges the output.
+    pub critic: Option<SkillRef>,
+    /// What a failed round does.
+    pub strategy: ReflectStrategy,
+    /// Most model tokens over all rounds.
+    pub budget_tokens: Option<u64>,
+    /// Most wall time over all rounds.
+    pub budget_duration: Option<Duration>,
+}
+
+/// When a binding fires relative to the run's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindingWhen {
+    /// Only when the run succeeded (default).
+    OnSuccess,
+    /// Only when the run failed.
+    OnFailure,
+    /// Either way.
+    Always,
+}
+
+/// One delivery into a business system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingSpec {
+    /// The binding's key in `bindings:`.
+    pub name: String,
+    /// Steps it waits for; empty = every step.
+    pub needs: Vec<StepId>,
+    /// Deliver only when this is true.
+    pub condition: Option<ExpressionSite>,
+    /// Relative to the run's outcome.
+    pub when: BindingWhen,
+    /// The request.
+    pub http: HttpSpec,
+    /// `Idempotency-Key` header value.
+    pub idempotency_key: Option<ValueTemplate>,
+    /// Retry policy.
+    pub retry: Option<RetryPolicy>,
+    /// Human approval before sending.
+    pub approval: Option<ApprovalSpec>,
+    /// Every expression of the binding, with its location.
+    pub expressions: Vec<ExpressionSite>,
+    /// Where the binding's key is written.
+    pub span: Span,
+}
+
+/// The HTTP request of a binding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSpec {
+    /// Upper-case method.
+    pub method: String,
+    /// `scheme://host[:port]`, never templated.
+    pub origin: String,
+    /// Path and query after the origin (may hold expressions), e.g. `/api/issues`.
+    pub path: ValueTemplate,
+    /// Header name and value template, in written order.
+    pub headers: Vec<(String, ValueTemplate)>,
+    /// JSON body.
+    pub body: Option<ValueTemplate>,
+}
+
+/// `approval:` of a binding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalSpec {
+    /// Roles allowed to approve (at least one).
+    pub roles: Vec<String>,
+    /// How long to wait before the binding times out unsent.
+    pub timeout: Option<Duration>,
 }
 
 /// Locations of a step's parts, for diagnostics found after loading (e.g.
@@ -142,7 +319,7 @@ pub struct StepSpec {
 pub struct StepSpans {
     /// The step's key.
     pub id: Span,
-    /// The `uses` value.
+    /// The `uses` value (or the `plan` key).
     pub uses: Span,
     /// One per entry of [`StepSpec::needs`]: the `needs` list item, or the
     /// expression that implies the need.
@@ -153,7 +330,7 @@ pub struct StepSpans {
     pub retry: Option<Span>,
 }
 
-/// An expression inside `with`, with where it is written.
+/// An expression, with where it is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpressionSite {
     /// The parsed expression.
@@ -161,11 +338,67 @@ pub struct ExpressionSite {
     /// The expression text inside `${{ … }}` (best effort for strings
     /// written with escapes or over several lines).
     pub span: Span,
-    /// Where in `with` it appears, e.g. `with.iocs` or `with.items[2]`.
+    /// Where it appears, e.g. `with.iocs`, `with.items[2]` or `if`.
     pub key_path: String,
 }
 
+impl ExpressionSite {
+    /// The source span of `range`, a byte range inside the expression text.
+    ///
+    /// The expression text is assumed to be written verbatim at
+    /// [`ExpressionSite::span`] (true for plain and simply quoted strings);
+    /// line and column are derived from the text itself, so no source is
+    /// needed.
+    pub fn sub_span(&self, range: &std::ops::Range<usize>) -> Span {
+        let text = self.expression.source.as_str();
+        let length = self.span.end.saturating_sub(self.span.start);
+        let mut offset = range.start.min(length).min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let mut end = range.end.min(length).min(text.len()).max(offset);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = &text[..offset];
+        let (line, column) = match before.rfind('\n') {
+            Some(newline) => (
+                self.span.line + before.matches('\n').count(),
+                before[newline + 1..].chars().count() + 1,
+            ),
+            None => (self.span.line, self.span.column + before.chars().count()),
+        };
+        Span {
+            start: self.span.start + offset,
+            end: self.span.start + end.max(offset),
+            line,
+            column,
+        }
+    }
+}
+
 impl Workflow {
+    /// Every expression of the workflow with its location.
+    pub fn expression_sites(&self) -> Vec<&ExpressionSite> {
+        let mut sites = Vec::new();
+        for step in &self.steps {
+            sites.extend(step.condition.iter());
+            sites.extend(step.for_each.iter().map(|each| &each.items));
+            sites.extend(step.expressions.iter());
+            if let Some(reflect) = &step.reflect {
+                sites.extend(reflect.until.iter());
+            }
+        }
+        for output in &self.outputs {
+            sites.extend(output.expressions.iter());
+        }
+        for binding in &self.bindings {
+            sites.extend(binding.condition.iter());
+            sites.extend(binding.expressions.iter());
+        }
+        sites
+    }
+
     /// The step with this id.
     pub fn step(&self, id: &str) -> Option<&StepSpec> {
         self.steps.iter().find(|step| step.id.as_str() == id)
