@@ -50,7 +50,6 @@ fn read_binding(
     let name = entry.key.value.clone();
     let what = format!("binding `{name}`");
     let fields = read_section(entry, format::BINDING, &what, reporter)?;
-    let errors_before = reporter.diagnostics.len();
 
     // Needs first: they decide which steps the expressions may read.
     let mut needs: Vec<StepId> = Vec::new();
@@ -120,9 +119,8 @@ fn read_binding(
             _ => {}
         }
     }
-    if reporter.diagnostics.len() > errors_before {
-        return None;
-    }
+    // Kept even when a field was wrong, so its expressions are still
+    // type-checked (the load fails on the errors reported above anyway).
     Some(BindingSpec {
         name,
         needs,

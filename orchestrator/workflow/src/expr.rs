@@ -648,9 +648,10 @@ impl Walker<'_> {
                 self.walk(&select.operand, presence_test);
             }
             Expr::Call(call) => {
-                if !call.func_name.starts_with('_')
-                    && !call.func_name.starts_with('@')
-                    && !call.func_name.is_empty()
+                // Operators (`_+_`, `!_`, `-_`, `@in`) are not named calls.
+                if call
+                    .func_name
+                    .starts_with(|c: char| c.is_ascii_alphabetic())
                 {
                     self.calls.push((
                         call.func_name.clone(),

@@ -183,9 +183,17 @@ pub(crate) fn read_expression_field(
                 ),
             )
             .with_label("expected `${{ … }}`")
-            .with_help(format!(
-                "write e.g. `{key_path}: \"${{{{ size(steps.detect.output.alerts) > 0 }}}}\"`"
-            ));
+            .with_help(match reader.place {
+                Place::WebhookSecret => {
+                    "write e.g. `secret: \"${{ secrets.HOOK_KEY }}\"` and declare `HOOK_KEY` under `secrets:`".to_owned()
+                }
+                Place::StepForEach => {
+                    "write e.g. `for_each: \"${{ steps.detect.output.alerts }}\"`".to_owned()
+                }
+                _ => format!(
+                    "write e.g. `{key_path}: \"${{{{ size(steps.detect.output.alerts) > 0 }}}}\"`"
+                ),
+            });
         reporter.push(error);
         return None;
     }
@@ -420,7 +428,7 @@ fn check_reference(
             &names.env,
             span,
             codes::UNKNOWN_ENV,
-            "env",
+            "env entry",
             what,
             "declare it under `env:` at the top of the workflow",
             reporter,
@@ -473,7 +481,10 @@ fn check_declared(
                 span,
                 format!("{what} reads every {kind} at once; name one"),
             )
-            .with_help(format!("write `{kind}s.NAME`").replace("envs.", "env."));
+            .with_help(format!(
+                "write `{}.NAME`",
+                if kind == "secret" { "secrets" } else { "env" }
+            ));
         reporter.push(error);
         return;
     };
@@ -481,10 +492,12 @@ fn check_declared(
         return;
     }
     let known = as_strs(declared);
-    let help = format!(
-        "{}; {fix}",
-        unknown_name_help(name, &known, &format!("{kind}s"))
-    );
+    let plural = if kind == "secret" {
+        "secrets"
+    } else {
+        "env entries"
+    };
+    let help = format!("{}; {fix}", unknown_name_help(name, &known, plural));
     let error = reporter
         .error(code, span, format!("{what} reads unknown {kind} `{name}`"))
         .with_label(format!("unknown {kind}"))

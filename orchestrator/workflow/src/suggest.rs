@@ -1,18 +1,33 @@
 //! "Did you mean" suggestions and name lists for diagnostics.
 
-/// Edit distance (Levenshtein, by characters) between two names.
+/// Edit distance between two names, by characters: insertions, deletions,
+/// substitutions and swaps of two neighbours (`stesp` → `steps` is 1)
+/// each count 1 (optimal string alignment distance).
 pub fn edit_distance(left: &str, right: &str) -> usize {
+    let left_chars: Vec<char> = left.chars().collect();
     let right_chars: Vec<char> = right.chars().collect();
-    let mut previous: Vec<usize> = (0..=right_chars.len()).collect();
-    let mut current = vec![0; right_chars.len() + 1];
-    for (i, left_char) in left.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, right_char) in right_chars.iter().enumerate() {
-            let substitution = previous[j] + usize::from(left_char != *right_char);
-            let insertion = current[j] + 1;
-            let deletion = previous[j + 1] + 1;
-            current[j + 1] = substitution.min(insertion).min(deletion);
+    let width = right_chars.len() + 1;
+    // Rows i-2, i-1 and i of the distance table.
+    let mut before: Vec<usize> = vec![0; width];
+    let mut previous: Vec<usize> = (0..width).collect();
+    let mut current = vec![0; width];
+    for i in 1..=left_chars.len() {
+        current[0] = i;
+        for j in 1..width {
+            let cost = usize::from(left_chars[i - 1] != right_chars[j - 1]);
+            let mut best = (previous[j - 1] + cost)
+                .min(current[j - 1] + 1)
+                .min(previous[j] + 1);
+            if i > 1
+                && j > 1
+                && left_chars[i - 1] == right_chars[j - 2]
+                && left_chars[i - 2] == right_chars[j - 1]
+            {
+                best = best.min(before[j - 2] + 1);
+            }
+            current[j] = best;
         }
+        std::mem::swap(&mut before, &mut previous);
         std::mem::swap(&mut previous, &mut current);
     }
     previous[right_chars.len()]
@@ -73,6 +88,9 @@ mod tests {
     fn suggests_close_names_only() {
         assert_eq!(edit_distance("extrct", "extract"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("stesp", "steps"), 1);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(did_you_mean("stesp", &["name", "steps"]), Some("steps"));
         let steps = ["extract", "enrich"];
         assert_eq!(did_you_mean("extrct", &steps), Some("extract"));
         assert_eq!(did_you_mean("Enrich", &steps), Some("enrich"));

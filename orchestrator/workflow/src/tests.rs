@@ -549,3 +549,81 @@ proptest! {
         assert_well_located(&source);
     }
 }
+
+// === property tests: the expression engine ===
+
+const FULL: &str = include_str!("../tests/valid/alert-triage.yaml");
+
+fn assert_expression_errors_located(text: &str) {
+    match crate::Expression::parse(text) {
+        Ok(expression) => {
+            for reference in &expression.references {
+                assert!(reference.range.start <= reference.range.end, "{text:?}");
+                assert!(reference.range.end <= expression.source.len(), "{text:?}");
+            }
+            let scope = json!({
+                "inputs": {"n": 2, "s": "x", "list": [1, 2], "map": {"k": "v"}},
+                "steps": {"a": {"output": {"items": [{"k": 1}]}}},
+                "run": {"id": "r"},
+            });
+            // Evaluation may fail, but must not panic.
+            let _ = expression.evaluate(&scope);
+        }
+        Err(errors) => {
+            assert!(!errors.is_empty(), "{text:?}");
+            for error in errors {
+                assert!(!error.message.is_empty(), "{text:?}");
+                assert!(error.range.start <= error.range.end, "{text:?}");
+                assert!(error.range.end <= text.len(), "{text:?}: {error:?}");
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn expressions_never_panic_on_arbitrary_text(text in "\\PC{0,120}") {
+        assert_expression_errors_located(&text);
+    }
+
+    #[test]
+    fn expressions_never_panic_on_cel_like_text(
+        text in "([a-z_.]|inputs|steps|\\.output|size|\\(|\\)|\\[|\\]|\\{|\\}|[0-9]|'|\"|\\+|-|\\*|/|%|==|<|>|&&|\\|\\||!|\\?|:|,| |\\.exists\\(x, |\\.map\\(y, |has\\(){0,60}"
+    ) {
+        assert_expression_errors_located(&text);
+    }
+
+    #[test]
+    fn load_never_panics_on_mutated_full_workflows(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..6, "[${}:\\[\\],.'\" a-z|&-]{0,4}"), 1..5)
+    ) {
+        let mut source = FULL.to_owned();
+        for (position, removed, inserted) in edits {
+            let mut at = position.index(source.len() + 1);
+            while !source.is_char_boundary(at) {
+                at -= 1;
+            }
+            let mut end = (at + removed).min(source.len());
+            while !source.is_char_boundary(end) {
+                end += 1;
+            }
+            source.replace_range(at..end, &inserted);
+        }
+        assert_well_located(&source);
+    }
+}
+
+#[test]
+fn deeply_nested_expressions_are_rejected_not_overflowing() {
+    for text in [
+        format!("{}1{}", "(".repeat(500), ")".repeat(500)),
+        format!("{}]", "[".repeat(500)),
+        "f(".repeat(300),
+        vec!["1"; 2000].join("+"),
+    ] {
+        assert_expression_errors_located(&text);
+        assert!(crate::Expression::parse(&text).is_err());
+    }
+}

@@ -484,7 +484,13 @@ impl Site<'_, '_> {
                 format!("a list has no field `{field}`"),
                 Some("index it (`[0]`) or map over it (`.map(x, x.field)`)".into()),
             ),
-            other => self.error(node, format!("{other} has no field `{field}`"), None),
+            other => self.error(
+                node,
+                format!("{other} has no field `{field}`"),
+                Some(format!(
+                    "a {other} has no fields; use functions such as `size(x)`, `x.contains('…')` or `string(x)`"
+                )),
+            ),
         }
     }
 

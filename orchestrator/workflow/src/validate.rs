@@ -646,7 +646,6 @@ fn read_reflect(
     let what = &reader.what;
     let section = format!("`reflect` of {what}");
     let fields = read_section(entry, format::REFLECT, &section, reporter)?;
-    let errors_before = reporter.diagnostics.len();
     let mut spec = ReflectSpec {
         until: None,
         min_confidence: None,
@@ -719,9 +718,8 @@ fn read_reflect(
             .with_help("add `until: \"${{ output.confidence >= 0.8 }}\"`, `min_confidence: 0.8` or `critic: expert/skill`");
         reporter.push(error);
     }
-    if reporter.diagnostics.len() > errors_before {
-        return None;
-    }
+    // Kept even when a field was wrong, so `until` is still type-checked
+    // (the load fails on the errors reported above anyway).
     Some(spec)
 }
 
