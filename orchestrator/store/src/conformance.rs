@@ -231,6 +231,16 @@ async fn append_then_replay_in_order<S: RunStore>(store: &S) {
     let listed = store.list_runs(2).await.unwrap();
     let listed: Vec<RunId> = listed.iter().map(|run| run.run_id).collect();
     assert_eq!(listed, vec![newer, run_id]);
+
+    // What a restarted orchestrator resumes: unfinished runs, oldest first.
+    let newest = new_run(store).await;
+    store.append(newest, started()).await.unwrap();
+    let unfinished = store.list_unfinished(10).await.unwrap();
+    let unfinished: Vec<RunId> = unfinished.iter().map(|run| run.run_id).collect();
+    assert_eq!(unfinished, vec![newer, newest]);
+    let first = store.list_unfinished(1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].run_id, newer);
 }
 
 async fn failed_and_cancelled_runs_record_their_error<S: RunStore>(store: &S) {

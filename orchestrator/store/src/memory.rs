@@ -151,6 +151,18 @@ impl RunStore for MemoryStore {
         Ok(records)
     }
 
+    async fn list_unfinished(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let runs = self.lock();
+        let mut records: Vec<RunRecord> = runs
+            .values()
+            .filter(|log| !log.record.status.is_terminal())
+            .map(|log| log.record.clone())
+            .collect();
+        records.sort_by_key(|record| record.run_id);
+        records.truncate(limit);
+        Ok(records)
+    }
+
     async fn claim_runs(
         &self,
         owner: &str,

@@ -26,6 +26,11 @@ pub(crate) const GET_RUN: &str = "SELECT run_id, workflow, status, inputs, resul
 pub(crate) const LIST_RUNS: &str = "SELECT run_id, workflow, status, inputs, result, error, \
      last_seq, created_at, ended_at FROM runs ORDER BY run_id DESC LIMIT $1";
 
+/// `$1` limit → the oldest unfinished runs' rows.
+pub(crate) const LIST_UNFINISHED: &str = "SELECT run_id, workflow, status, inputs, result, error, \
+     last_seq, created_at, ended_at FROM runs WHERE status IN ('pending', 'running') \
+     ORDER BY run_id LIMIT $1";
+
 /// `$1` run id, `$2` after seq → event rows, with split-off outputs.
 pub(crate) const EVENTS_AFTER: &str = "SELECT e.seq, e.time, e.payload, o.output FROM events e \
      LEFT JOIN step_outputs o ON o.run_id = e.run_id AND o.seq = e.seq \

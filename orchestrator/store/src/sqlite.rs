@@ -327,6 +327,11 @@ impl RunStore for SqliteStore {
             .await
     }
 
+    async fn list_unfinished(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        self.query_runs(sql::LIST_UNFINISHED, None, record::limit_to_sql(limit))
+            .await
+    }
+
     async fn claim_runs(
         &self,
         owner: &str,

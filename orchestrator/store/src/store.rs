@@ -214,6 +214,10 @@ pub trait RunStore: Send + Sync + 'static {
     async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>, StoreError>;
     /// The newest runs first, at most `limit`.
     async fn list_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+    /// Unfinished runs (pending or running), oldest first, at most `limit`:
+    /// what a single orchestrator resumes after a restart. (Replicas sharing
+    /// a database use [`RunStore::claim_runs`] instead.)
+    async fn list_unfinished(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
     /// Claims up to `limit` unfinished runs (pending or running) that have no
     /// lease or whose lease expired, for `owner`, for `lease` from now; oldest
     /// runs first. Returns the new leases.
