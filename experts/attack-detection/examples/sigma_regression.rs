@@ -6,18 +6,16 @@
 //!     /tmp/sigma ../shared/datasets/sigma/regression_index.csv
 //! ```
 //!
-//! Loads every SigmaHQ rule directory (see `common::load_sigma`), runs the
-//! whole rule set over each test file, and reports how many tests fire the
-//! expected rule, how many also match the expected count, the misses, the
-//! rules that failed to load and the wall time.
+//! Prints the misses, count differences and rules that failed to load, then
+//! the score and the wall time (rule loading included).
 
-mod common;
-
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use synod_expert_attack_detection::evaluation::{
+    load_sigma_rules, read_regression_index, score_regression,
+};
 use synod_expert_attack_detection::scan_files;
 
 fn main() -> ExitCode {
@@ -28,72 +26,59 @@ fn main() -> ExitCode {
     };
     let root = Path::new(root);
     let started = Instant::now();
-    let rows = match common::read_csv(Path::new(index)) {
-        Ok(rows) => rows,
+    let cases = match std::fs::read_to_string(index)
+        .map_err(|e| format!("{index}: {e}"))
+        .and_then(|csv| read_regression_index(&csv, root))
+    {
+        Ok(cases) => cases,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let rules = common::load_sigma(root);
-    let loaded_at = started.elapsed();
-    let paths: Vec<PathBuf> = rows.iter().map(|r| root.join(&r["test_path"])).collect();
-    let scans = scan_files(&rules, &paths, common::threads(), 0);
+    let rules = load_sigma_rules(root);
+    let loaded = started.elapsed();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let paths: Vec<PathBuf> = cases.iter().map(|c| c.path.clone()).collect();
+    let outcomes = score_regression(&cases, &scan_files(&rules, &paths, threads, 0));
     let wall = started.elapsed();
-    let detect_time = wall - loaded_at;
 
-    let (mut fired, mut exact, mut counted, mut events, mut unreadable) = (0, 0, 0, 0, 0);
-    for (row, scan) in rows.iter().zip(&scans) {
-        let (id, title) = (&row["rule_id"], &row["title"]);
-        let (report, stats) = match &scan.result {
-            Ok(result) => result,
-            Err(e) => {
-                unreadable += 1;
-                println!("UNREADABLE {id} {title}: {e}");
-                continue;
-            }
-        };
-        events += stats.events;
-        let Some(alert) = report.fired(id) else {
-            println!("MISS {id} {title} ({})", scan.path.display());
-            continue;
-        };
-        fired += 1;
-        if let Ok(expected) = row["match_count"].parse::<usize>() {
-            counted += 1;
-            if alert.count == expected {
-                exact += 1;
-            } else {
-                println!(
-                    "COUNT {id} {title}: {} matches, expected {expected}",
-                    alert.count
-                );
-            }
-        }
-    }
-
-    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
     for failure in rules.failures() {
         println!("NOT LOADED {failure}");
-        let reason = failure.reason.rsplit(": ").next().unwrap_or_default();
-        *reasons.entry(reason).or_default() += 1;
     }
+    for o in &outcomes {
+        let (id, title) = (&o.case.rule_id, &o.case.title);
+        match (&o.error, o.fired(), o.count_ok()) {
+            (Some(e), _, _) => println!("UNREADABLE {id} {title}: {e}"),
+            (None, false, _) => println!("MISS {id} {title} ({})", o.case.path.display()),
+            (None, true, Some(false)) => println!(
+                "COUNT {id} {title}: {} matches, expected {}",
+                o.count,
+                o.case.match_count.unwrap_or_default()
+            ),
+            _ => {}
+        }
+    }
+    let fired = outcomes.iter().filter(|o| o.fired()).count();
+    let counted: Vec<bool> = outcomes.iter().filter_map(|o| o.count_ok()).collect();
+    let events: usize = outcomes.iter().map(|o| o.events).sum();
+    let detect = (wall - loaded).as_secs_f64();
     println!(
-        "rules loaded: {}, not loaded: {} {reasons:?}",
+        "rules loaded: {}, not loaded: {}",
         rules.rules().len(),
         rules.failures().len()
     );
     println!(
-        "expected rule fired: {fired}/{} tests; expected match count: {exact}/{counted}; unreadable: {unreadable}",
-        rows.len()
+        "expected rule fired: {fired}/{} tests; expected match count: {}/{}",
+        outcomes.len(),
+        counted.iter().filter(|ok| **ok).count(),
+        counted.len()
     );
     println!(
-        "events: {events}; wall {:.3} s (rules {:.3} s, detection {:.3} s, {:.0} events/s, {} threads)",
+        "events: {events}; wall {:.3} s (rules {:.3} s, detection {detect:.3} s, {:.0} events/s, {threads} threads)",
         wall.as_secs_f64(),
-        loaded_at.as_secs_f64(),
-        detect_time.as_secs_f64(),
-        events as f64 / detect_time.as_secs_f64().max(1e-9),
-        common::threads()
+        loaded.as_secs_f64(),
+        events as f64 / detect.max(1e-9),
     );
     ExitCode::SUCCESS
 }

@@ -34,6 +34,7 @@
 pub mod alerts;
 pub mod condition;
 pub mod engine;
+pub mod evaluation;
 pub mod event;
 mod expert;
 pub mod input;
@@ -49,7 +50,7 @@ pub use event::{Event, Field, Scalar};
 pub use expert::{Config, detect_input_schema, detect_output_schema, expert};
 pub use input::{EventRef, InputError, ReadStats, read_file};
 pub use rule::{Rule, RuleMeta};
-pub use scan::{FileScan, scan_files};
+pub use scan::{FileScan, scan_files, scan_files_with_progress};
 
 /// The project's own demo rules (in `rules/`), embedded in the binary.
 pub const BUILTIN_RULES: [(&str, &str); 7] = [

@@ -26,6 +26,19 @@ pub fn scan_files(
     threads: usize,
     max_events_per_alert: usize,
 ) -> Vec<FileScan> {
+    scan_files_with_progress(rules, paths, threads, max_events_per_alert, &|_| {})
+}
+
+/// [`scan_files`], calling `done` with the number of files finished so far
+/// after each file (from any thread), e.g. to drive a progress bar.
+pub fn scan_files_with_progress(
+    rules: &RuleSet,
+    paths: &[PathBuf],
+    threads: usize,
+    max_events_per_alert: usize,
+    done: &(dyn Fn(usize) + Sync),
+) -> Vec<FileScan> {
+    let finished = AtomicUsize::new(0);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<FileScan>>> =
         Mutex::new(std::iter::repeat_with(|| None).take(paths.len()).collect());
@@ -41,6 +54,7 @@ pub fn scan_files(
                 result,
             };
             results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(scan);
+            done(finished.fetch_add(1, Ordering::Relaxed) + 1);
         }
     };
     std::thread::scope(|scope| {
