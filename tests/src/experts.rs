@@ -284,17 +284,29 @@ pub fn sloppy_expert() -> ExpertServerBuilder {
     ))
 }
 
-/// How many calls an expert handled at once.
-#[derive(Debug, Default)]
+/// How many calls an expert is handling at once; calls wait until the test
+/// releases them.
+#[derive(Debug)]
 pub struct ConcurrencyProbe {
     current: AtomicU32,
     max: AtomicU32,
+    open: watch::Sender<bool>,
 }
 
 impl ConcurrencyProbe {
+    /// Calls in the skill now.
+    pub fn current(&self) -> u32 {
+        self.current.load(Ordering::SeqCst)
+    }
+
     /// The most calls that were in the skill at the same time.
     pub fn max(&self) -> u32 {
         self.max.load(Ordering::SeqCst)
+    }
+
+    /// Lets every waiting and future call finish.
+    pub fn release(&self) {
+        self.open.send_replace(true);
     }
 }
 
@@ -314,18 +326,26 @@ impl Drop for InFlight {
     }
 }
 
-/// Expert `busy` whose skill `work` takes 100 ms; the probe records the
-/// highest number of calls in flight at once.
+/// Expert `busy` whose skill `work` holds every call until
+/// [`ConcurrencyProbe::release`]; the probe counts calls in flight.
 pub fn busy_expert() -> (ExpertServerBuilder, Arc<ConcurrencyProbe>) {
-    let probe = Arc::new(ConcurrencyProbe::default());
+    let (open, _) = watch::channel(false);
+    let probe = Arc::new(ConcurrencyProbe {
+        current: AtomicU32::new(0),
+        max: AtomicU32::new(0),
+        open,
+    });
     let shared = Arc::clone(&probe);
     let builder = ExpertServer::builder("busy", "0.1.0").skill(skill_fn(
         SkillDefinition::new("work"),
         move |_ctx, _input| {
             let probe = Arc::clone(&shared);
             async move {
+                let mut open = probe.open.subscribe();
                 let _in_flight = InFlight::enter(probe);
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                open.wait_for(|open| *open)
+                    .await
+                    .map_err(|_| SkillError::unavailable("the test dropped the probe"))?;
                 Ok(SkillOutput::new(json!({})))
             }
         },

@@ -22,8 +22,8 @@ use crate::events::decode;
 use crate::within;
 
 /// A server config for tests: ephemeral loopback ports, a 5 s default step
-/// deadline, and a registry that checks health every 200 ms, connects
-/// within 500 ms and lets an open circuit breaker probe again after 1 s.
+/// deadline, and a registry that checks health every 200 ms and lets an open
+/// circuit breaker probe again after 1 s.
 pub fn fast_config() -> ServerConfig {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     ServerConfig {
@@ -38,7 +38,6 @@ pub fn fast_config() -> ServerConfig {
         registry: RegistryConfig {
             health_interval: Duration::from_millis(200),
             breaker_cooldown: Duration::from_secs(1),
-            connect_timeout: Duration::from_millis(500),
             ..RegistryConfig::default()
         },
     }

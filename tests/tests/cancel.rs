@@ -4,12 +4,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 
 use serde_json::{Value, json};
 use synod_expert_sdk::ExpertHandle;
-use synod_integration_tests::events::{check_complete_after, of_step};
-use synod_integration_tests::experts::{HangProbe, hanging_expert, serve, text_expert};
-use synod_integration_tests::{Finished, TestOrchestrator, eventually};
+use synod_integration_tests::events::{check_complete_after, decode, of_step};
+use synod_integration_tests::experts::{
+    HangProbe, flaky_expert, hanging_expert, serve, text_expert,
+};
+use synod_integration_tests::{Finished, TestOrchestrator, eventually, within};
 use synod_proto::orchestrator::{CancelRunRequest, RunStatus};
 use synod_types::RunEventKind;
 
@@ -169,4 +174,82 @@ async fn cancel_over_http_cancels_the_in_flight_step() -> anyhow::Result<()> {
         .await?;
     assert_eq!(view["status"], "cancelled", "{view}");
     stop(setup).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_during_a_retry_backoff_ends_the_run_at_once() -> anyhow::Result<()> {
+    let (builder, calls) = flaky_expert(10);
+    let expert = serve(builder).await?;
+    let orchestrator = TestOrchestrator::start(&[expert.endpoint()]).await?;
+    let workflow = r#"
+name: backoff
+steps:
+  call:
+    uses: flaky/flaky
+    retry: { policy: fixed, interval: 30s, max_attempts: 3 }
+"#;
+    let run_id = orchestrator.start_run(workflow, Value::Null).await?;
+    orchestrator
+        .wait_for_event(&run_id, "the retry to be scheduled", |kind| {
+            matches!(kind, RunEventKind::StepRetryScheduled { .. })
+        })
+        .await?;
+
+    let started = Instant::now();
+    let cancelled = orchestrator
+        .runs()
+        .cancel_run(CancelRunRequest {
+            run_id: run_id.clone(),
+            reason: String::new(),
+        })
+        .await?
+        .into_inner();
+    let run = orchestrator.finish(&run_id).await?;
+
+    assert!(cancelled.cancelled);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited for the backoff"
+    );
+    assert_eq!(run.status(), RunStatus::Cancelled, "{:#?}", run.events);
+    check_complete_after(&run.events, 0)?;
+    assert_eq!(run.step("call")?.status, "cancelled");
+    assert_eq!(calls.count(), 1, "no attempt after the cancel");
+    orchestrator.shutdown().await?;
+    expert.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_the_orchestrator_cancels_active_runs() -> anyhow::Result<()> {
+    let setup = run_until_stuck().await?;
+    let mut watch = setup.orchestrator.watch(&setup.run_id, 0).await?;
+
+    setup.orchestrator.shutdown().await?;
+
+    // The open watch still receives the end of the run.
+    let mut events = Vec::new();
+    within("the watch to end", async {
+        while let Some(Ok(message)) = watch.next().await {
+            events.push(decode(&message)?);
+        }
+        Ok::<(), anyhow::Error>(())
+    })
+    .await??;
+    check_complete_after(&events, 0)?;
+    assert!(
+        matches!(
+            events.last().map(|e| &e.kind),
+            Some(RunEventKind::RunCancelled { .. })
+        ),
+        "{events:#?}"
+    );
+    eventually("the expert to drop the cancelled call", || async {
+        Ok((setup.probe.dropped.load(Ordering::SeqCst) == 1).then_some(()))
+    })
+    .await?;
+    for expert in setup.experts {
+        expert.shutdown().await?;
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@ use synod_integration_tests::events::{check_complete_after, failures, instance, 
 use synod_integration_tests::experts::{gate_expert, serve, worker_expert};
 use synod_integration_tests::{TestOrchestrator, eventually, fast_config};
 use synod_proto::orchestrator::{InstanceHealth, RunStatus};
-use synod_types::ErrorCode;
+use synod_types::{ErrorCode, RunEventKind};
 
 /// Four steps spread over both instances, a gate the test holds while it
 /// stops one instance, then four steps that must all land on the survivor.
@@ -183,5 +183,68 @@ async fn a_deregistered_instance_stops_receiving_calls() -> anyhow::Result<()> {
         Ok::<(), anyhow::Error>(())
     })
     .await??;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waits_out_an_expert_restart_through_retries() -> anyhow::Result<()> {
+    let orchestrator = TestOrchestrator::start_with(fast_config()).await?;
+    let url = orchestrator.grpc_url();
+    let old = serve(worker_expert("old").register_with(&url)).await?;
+    let (gate_builder, gate) = gate_expert();
+    let gate_server = serve(gate_builder.register_with(&url)).await?;
+    eventually("the worker and the gate to register", || async {
+        let experts = orchestrator.experts().await?;
+        let names: BTreeSet<String> = experts
+            .iter()
+            .filter_map(|e| e.card.as_ref().map(|c| c.name.clone()))
+            .collect();
+        Ok((names.contains("worker") && names.contains("gate")).then_some(()))
+    })
+    .await?;
+    let workflow = r#"
+name: restart
+steps:
+  hold: { uses: gate/wait }
+  after:
+    needs: [hold]
+    uses: worker/work
+    with: { n: 1 }
+    retry: { policy: fixed, interval: 50ms, max_attempts: 100 }
+"#;
+    let run_id = orchestrator.start_run(workflow, Value::Null).await?;
+    eventually("the run to reach the gate", || async {
+        Ok((gate.entered() == 1).then_some(()))
+    })
+    .await?;
+
+    // The only instance leaves; the step fails retryably while none is there.
+    old.shutdown().await?;
+    gate.open();
+    let failed = orchestrator
+        .wait_for_event(&run_id, "a failed attempt of `after`", |kind| {
+            matches!(kind, RunEventKind::StepFailed { step, .. } if step.as_str() == "after")
+        })
+        .await?;
+    let RunEventKind::StepFailed {
+        error, will_retry, ..
+    } = &failed.kind
+    else {
+        unreachable!("matched above");
+    };
+    assert!(will_retry);
+    assert_eq!(error.code, ErrorCode::ExpertUnavailable, "{error:?}");
+    assert!(error.message.contains("no registered instance"), "{error}");
+    // A new instance registers; the next retry lands on it.
+    let new = serve(worker_expert("new").register_with(&url)).await?;
+    let run = orchestrator.finish(&run_id).await?;
+
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    check_complete_after(&run.events, 0)?;
+    assert_eq!(output(&run.events, "after")?["served_by"], "new");
+    assert!(run.step("after")?.attempts >= 2);
+    orchestrator.shutdown().await?;
+    new.shutdown().await?;
+    gate_server.shutdown().await?;
     Ok(())
 }

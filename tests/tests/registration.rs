@@ -31,7 +31,7 @@ fn instance_at<'a>(experts: &'a [ExpertInfo], endpoint: &str) -> Option<&'a Inst
 async fn sdk_expert_registers_heartbeats_and_deregisters_on_shutdown() -> anyhow::Result<()> {
     let orchestrator = TestOrchestrator::start_with(fast_config()).await?;
     // Heartbeats every TTL/3; long enough that a loaded machine keeps up.
-    let ttl = Duration::from_secs(1);
+    let ttl = Duration::from_millis(1500);
     let expert = serve(
         text_expert()
             .register_with(orchestrator.grpc_url())
@@ -149,7 +149,7 @@ async fn sdk_expert_registers_again_when_the_orchestrator_forgets_it() -> anyhow
     let expert = serve(
         text_expert()
             .register_with(orchestrator.grpc_url())
-            .registration_ttl(Duration::from_millis(300)),
+            .registration_ttl(Duration::from_secs(3)),
     )
     .await?;
     let endpoint = expert.endpoint().to_owned();

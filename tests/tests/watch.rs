@@ -3,6 +3,7 @@
 //! duplicates, up to the terminal event, whether the run is still live or
 //! already finished.
 
+use anyhow::Context as _;
 use futures::StreamExt;
 use serde_json::Value;
 use synod_integration_tests::events::{check_complete_after, decode};
@@ -96,5 +97,43 @@ async fn watch_resumes_from_a_sequence_number_without_gaps_or_duplicates() -> an
     orchestrator.shutdown().await?;
     text.shutdown().await?;
     gate_server.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_watcher_still_gets_every_event_once() -> anyhow::Result<()> {
+    // More events than the store's live buffer (1024) while the watcher
+    // reads nothing: its subscription lags and must catch up from the log.
+    const STEPS: usize = 600;
+    let text = serve(text_expert()).await?;
+    let orchestrator = TestOrchestrator::start(&[text.endpoint()]).await?;
+    let mut workflow = String::from("name: wide\nsteps:\n");
+    for index in 0..STEPS {
+        workflow.push_str(&format!(
+            "  s{index}: {{ uses: text/join, with: {{ parts: [\"{index}\"] }} }}\n"
+        ));
+    }
+    let run_id = orchestrator.start_run(&workflow, Value::Null).await?;
+    let mut slow = orchestrator.watch(&run_id, 0).await?;
+    let first = within("the first event", slow.next())
+        .await?
+        .context("stream ended at once")??;
+    let full = orchestrator.events(&run_id, 0).await?;
+    // RunStarted, StepStarted + StepSucceeded per step (more if some
+    // attempt was retried), RunSucceeded.
+    assert!(full.len() >= 2 + 2 * STEPS, "{} events", full.len());
+
+    let mut seen = vec![decode(&first)?];
+    within("the slow watcher to catch up", async {
+        while let Some(message) = slow.next().await {
+            seen.push(decode(&message?)?);
+        }
+        Ok::<(), anyhow::Error>(())
+    })
+    .await??;
+    check_complete_after(&seen, 0)?;
+    assert_eq!(seen, full);
+    orchestrator.shutdown().await?;
+    text.shutdown().await?;
     Ok(())
 }
