@@ -68,6 +68,8 @@ pub const ITEM_OUTSIDE_FOR_EACH: &str = "SYN-W0031";
 pub const INVALID_VALUE: &str = "SYN-W0032";
 /// A field that must be one `${{ }}` expression holds something else.
 pub const NOT_AN_EXPRESSION: &str = "SYN-W0033";
+/// A declared secret is never read (warning).
+pub const UNUSED_SECRET: &str = "SYN-W0034";
 /// `uses` names an expert the catalog does not know.
 pub const UNKNOWN_EXPERT: &str = "SYN-P0001";
 /// `uses` names a skill the expert does not offer.
@@ -177,6 +179,7 @@ pub const TABLE: &[(&str, &str)] = &[
         NOT_AN_EXPRESSION,
         "a field that must be one `${{ }}` expression holds something else",
     ),
+    (UNUSED_SECRET, "a declared secret is never read (warning)"),
     (
         UNKNOWN_EXPERT,
         "`uses` names an expert the catalog does not know",

@@ -627,3 +627,18 @@ fn deeply_nested_expressions_are_rejected_not_overflowing() {
         assert!(crate::Expression::parse(&text).is_err());
     }
 }
+
+#[test]
+fn unused_secrets_are_warnings() {
+    let source = "name: t\nsecrets:\n  USED:\n  SPARE: { description: x }\nsteps:\n  a: { uses: x/y }\nbindings:\n  b:\n    http:\n      url: https://h.example.org/x\n      headers: { Authorization: \"${{ secrets.USED }}\" }\n";
+    let workflow = load(source, "t.yaml").unwrap();
+    assert_eq!(workflow.warnings.len(), 1, "{:?}", workflow.warnings);
+    let warning = &workflow.warnings[0];
+    assert_eq!(
+        (warning.code, warning.line, warning.column),
+        (crate::codes::UNUSED_SECRET, 4, 3)
+    );
+    assert_eq!(workflow.bindings[0].http.origin, "https://h.example.org");
+    let path = workflow.bindings[0].http.path.render(&json!({})).unwrap();
+    assert_eq!(path, json!("/x"));
+}

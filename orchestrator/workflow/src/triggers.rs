@@ -7,10 +7,11 @@ use crate::config::{Reporter, read_string, value_span};
 use crate::cron::CronSchedule;
 use crate::format;
 use crate::scope::{Names, Place, Reader, read_expression_field};
+use crate::suggest::unknown_name_help;
 use crate::syntax::{Entry, NodeKind};
 use crate::validate::read_section;
 use crate::values::read_duration;
-use crate::workflow::{ScheduleTrigger, Triggers, WebhookTrigger};
+use crate::workflow::{InputSpec, ScheduleTrigger, Triggers, WebhookTrigger, json_type};
 
 const DEFAULT_SIGNATURE_HEADER: &str = "X-Synod-Signature";
 const DEFAULT_TIMESTAMP_HEADER: &str = "X-Synod-Timestamp";
@@ -21,6 +22,7 @@ pub(crate) fn read(
     entry: Option<&Entry>,
     workflow_name: &str,
     names: &Names,
+    inputs: &[InputSpec],
     reporter: &mut Reporter<'_>,
 ) -> Triggers {
     let mut triggers = Triggers::default();
@@ -50,7 +52,7 @@ pub(crate) fn read(
                 }
             }
             "webhook" => triggers.webhook = read_webhook(field, workflow_name, names, reporter),
-            "schedule" => triggers.schedules = read_schedules(field, reporter),
+            "schedule" => triggers.schedules = read_schedules(field, inputs, reporter),
             _ => {}
         }
     }
@@ -152,7 +154,11 @@ fn read_webhook(
     Some(webhook)
 }
 
-fn read_schedules(entry: &Entry, reporter: &mut Reporter<'_>) -> Vec<ScheduleTrigger> {
+fn read_schedules(
+    entry: &Entry,
+    inputs: &[InputSpec],
+    reporter: &mut Reporter<'_>,
+) -> Vec<ScheduleTrigger> {
     let mut schedules = Vec::new();
     match &entry.value.kind {
         NodeKind::Sequence(items) => {
@@ -164,13 +170,13 @@ fn read_schedules(entry: &Entry, reporter: &mut Reporter<'_>) -> Vec<ScheduleTri
                     },
                     value: item.clone(),
                 };
-                if let Some(schedule) = read_schedule(&wrapped, reporter) {
+                if let Some(schedule) = read_schedule(&wrapped, inputs, reporter) {
                     schedules.push(schedule);
                 }
             }
         }
         _ => {
-            if let Some(schedule) = read_schedule(entry, reporter) {
+            if let Some(schedule) = read_schedule(entry, inputs, reporter) {
                 schedules.push(schedule);
             }
         }
@@ -178,11 +184,15 @@ fn read_schedules(entry: &Entry, reporter: &mut Reporter<'_>) -> Vec<ScheduleTri
     schedules
 }
 
-fn read_schedule(entry: &Entry, reporter: &mut Reporter<'_>) -> Option<ScheduleTrigger> {
+fn read_schedule(
+    entry: &Entry,
+    inputs: &[InputSpec],
+    reporter: &mut Reporter<'_>,
+) -> Option<ScheduleTrigger> {
     let what = format!("`on.{}`", entry.key.value);
     let fields = read_section(entry, format::SCHEDULE, &what, reporter)?;
     let mut cron = None;
-    let mut inputs = serde_json::Value::Object(serde_json::Map::new());
+    let mut schedule_inputs = serde_json::Value::Object(serde_json::Map::new());
     for field in fields {
         match field.key.value.as_str() {
             "cron" => {
@@ -223,16 +233,92 @@ fn read_schedule(entry: &Entry, reporter: &mut Reporter<'_>) -> Option<ScheduleT
                         .with_label("expected a mapping");
                     reporter.push(error);
                 } else {
-                    inputs = field.value.to_json();
+                    check_schedule_inputs(field, inputs, reporter);
+                    schedule_inputs = field.value.to_json();
                 }
             }
             _ => {}
+        }
+    }
+    if !fields.iter().any(|f| f.key.value == "inputs") {
+        for input in inputs {
+            if input.required && input.default.is_none() {
+                let error = reporter
+                    .error(
+                        codes::MISSING_FIELD,
+                        entry.key.span,
+                        format!(
+                            "{what} gives no inputs, but input `{}` is required",
+                            input.name
+                        ),
+                    )
+                    .with_help(format!(
+                        "add `inputs: {{ {}: … }}` to the schedule, or give the input a `default`",
+                        input.name
+                    ));
+                reporter.push(error);
+            }
         }
     }
     let (cron, schedule) = cron?;
     Some(ScheduleTrigger {
         cron,
         schedule,
-        inputs,
+        inputs: schedule_inputs,
     })
+}
+
+/// Scheduled runs have no caller to give inputs: the schedule's literal
+/// inputs must name declared inputs with the right types.
+fn check_schedule_inputs(field: &Entry, inputs: &[InputSpec], reporter: &mut Reporter<'_>) {
+    let NodeKind::Mapping(given) = &field.value.kind else {
+        return;
+    };
+    let declared: Vec<&str> = inputs.iter().map(|input| input.name.as_str()).collect();
+    for item in given {
+        let Some(input) = inputs.iter().find(|input| input.name == item.key.value) else {
+            let error = reporter
+                .error(
+                    codes::UNKNOWN_INPUT_REF,
+                    item.key.span,
+                    format!("the schedule gives unknown input `{}`", item.key.value),
+                )
+                .with_label("unknown input")
+                .with_help(unknown_name_help(&item.key.value, &declared, "inputs"));
+            reporter.push(error);
+            continue;
+        };
+        let value = item.value.to_json();
+        if !input.ty.matches(&value) {
+            let error = reporter
+                .error(
+                    codes::INVALID_INPUT,
+                    value_span(item),
+                    format!(
+                        "the schedule gives input `{}` {}, but it is declared `{}`",
+                        input.name,
+                        json_type(&value),
+                        input.ty
+                    ),
+                )
+                .with_label(format!("not {}", input.ty));
+            reporter.push(error);
+        }
+    }
+    for input in inputs {
+        let given_here = given.iter().any(|item| item.key.value == input.name);
+        if input.required && input.default.is_none() && !given_here {
+            let error = reporter
+                .error(
+                    codes::MISSING_FIELD,
+                    field.key.span,
+                    format!("the schedule does not give required input `{}`", input.name),
+                )
+                .with_help(format!(
+                    "add `{}: …` to the schedule's `inputs`",
+                    input.name
+                ));
+            reporter.push(error);
+        }
+    }
 }

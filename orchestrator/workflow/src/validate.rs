@@ -42,7 +42,11 @@ pub(crate) fn validate(config: &WorkflowConfig<'_>, reporter: &mut Reporter<'_>)
         reporter.push(error);
     }
     let env = read_env(config.env, reporter);
-    let secrets = read_secrets(config.secrets, reporter);
+    let declared_secrets = read_secrets(config.secrets, reporter);
+    let secrets: Vec<String> = declared_secrets
+        .iter()
+        .map(|secret| secret.value.clone())
+        .collect();
     let inputs = validate_inputs(config, reporter);
     let names = Names {
         inputs: inputs.iter().map(|input| input.name.clone()).collect(),
@@ -79,13 +83,13 @@ pub(crate) fn validate(config: &WorkflowConfig<'_>, reporter: &mut Reporter<'_>)
         .as_ref()
         .map(|name| name.value.clone())
         .unwrap_or_default();
-    let triggers = crate::triggers::read(config.on, &workflow_name, &names, reporter);
+    let triggers = crate::triggers::read(config.on, &workflow_name, &names, &inputs, reporter);
     let mut ancestry_by_id = HashMap::new();
     for (index, step) in edges.iter().enumerate() {
         ancestry_by_id.insert(step.id.as_str(), &ancestry[index]);
     }
     let bindings = crate::bindings::read(config.bindings, &names, &ancestry_by_id, reporter);
-    Workflow {
+    let workflow = Workflow {
         name: workflow_name,
         description: config.description.as_ref().map(|d| d.value.clone()),
         triggers,
@@ -97,6 +101,43 @@ pub(crate) fn validate(config: &WorkflowConfig<'_>, reporter: &mut Reporter<'_>)
         bindings,
         file: reporter.file.to_owned(),
         warnings: Vec::new(),
+    };
+    report_unused_secrets(&workflow, &declared_secrets, reporter);
+    workflow
+}
+
+/// A declared secret nobody reads is probably a typo or left over.
+fn report_unused_secrets(
+    workflow: &Workflow,
+    declared: &[Spanned<String>],
+    reporter: &mut Reporter<'_>,
+) {
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    for site in workflow.expression_sites() {
+        for reference in &site.expression.references {
+            if reference.root() == "secrets"
+                && let Some(name) = reference.field(1)
+            {
+                used.insert(name);
+            }
+        }
+    }
+    if let Some(webhook) = &workflow.triggers.webhook {
+        used.insert(webhook.secret.as_str());
+    }
+    for secret in declared {
+        if used.contains(secret.value.as_str()) {
+            continue;
+        }
+        let warning = crate::Diagnostic::warning(
+            codes::UNUSED_SECRET,
+            reporter.file,
+            secret.span,
+            format!("secret `{}` is declared but never read", secret.value),
+        )
+        .with_label("unused")
+        .with_help("read it in a binding header or `on.webhook.secret`, or remove it");
+        reporter.push(warning);
     }
 }
 
@@ -285,7 +326,7 @@ fn read_env(entry: Option<&Entry>, reporter: &mut Reporter<'_>) -> Vec<(String, 
     env
 }
 
-fn read_secrets(entry: Option<&Entry>, reporter: &mut Reporter<'_>) -> Vec<String> {
+fn read_secrets(entry: Option<&Entry>, reporter: &mut Reporter<'_>) -> Vec<Spanned<String>> {
     let mut secrets = Vec::new();
     let Some(entry) = entry else {
         return secrets;
@@ -302,7 +343,7 @@ fn read_secrets(entry: Option<&Entry>, reporter: &mut Reporter<'_>) -> Vec<Strin
             let what = format!("secret `{}`", item.key.value);
             read_section(item, format::SECRET, &what, reporter);
         }
-        secrets.push(item.key.value.clone());
+        secrets.push(item.key.clone());
     }
     secrets
 }
