@@ -14,5 +14,6 @@ mod python_expert;
 mod registration;
 mod retry;
 mod sse;
+mod static_experts;
 mod validate;
 mod watch;

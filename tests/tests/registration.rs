@@ -184,3 +184,57 @@ async fn sdk_expert_registers_again_when_the_orchestrator_forgets_it() -> anyhow
     orchestrator.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_rejects_unreachable_endpoints_and_mismatched_cards() -> anyhow::Result<()> {
+    let orchestrator = TestOrchestrator::start_with(fast_config()).await?;
+    let expert = serve(text_expert()).await?;
+    let mut registry = orchestrator.registry();
+
+    let claimed = synod_proto::expert::ExpertCard {
+        name: "impostor".to_owned(),
+        ..Default::default()
+    };
+    let mismatch = registry
+        .register(RegisterRequest {
+            endpoint: expert.endpoint().to_owned(),
+            card: Some(claimed),
+            ttl_ms: 0,
+        })
+        .await
+        .expect_err("the served card is `text`");
+    assert_eq!(mismatch.code(), tonic::Code::InvalidArgument, "{mismatch}");
+    assert!(
+        mismatch.message().contains("impostor") && mismatch.message().contains("text"),
+        "{mismatch}"
+    );
+
+    let free = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let unreachable = registry
+        .register(RegisterRequest {
+            endpoint: format!("http://{free}"),
+            card: None,
+            ttl_ms: 0,
+        })
+        .await
+        .expect_err("nothing listens there");
+    assert_eq!(
+        unreachable.code(),
+        tonic::Code::Unavailable,
+        "{unreachable}"
+    );
+    assert!(
+        unreachable.message().contains(&free.to_string()),
+        "{unreachable}"
+    );
+
+    let empty = registry
+        .register(RegisterRequest::default())
+        .await
+        .expect_err("no endpoint");
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument, "{empty}");
+    assert!(orchestrator.experts().await?.is_empty());
+    orchestrator.shutdown().await?;
+    expert.shutdown().await?;
+    Ok(())
+}

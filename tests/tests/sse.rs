@@ -124,6 +124,13 @@ async fn sse_rejects_unknown_runs_and_malformed_last_event_ids() -> anyhow::Resu
     }
     let malformed_run = http.get(format!("{base}/runs/nope/events")).send().await?;
     assert_eq!(malformed_run.status(), reqwest::StatusCode::BAD_REQUEST);
+    let unknown_run = http
+        .get(format!("{base}/runs/00000000-0000-4000-8000-000000000000"))
+        .send()
+        .await?;
+    assert_eq!(unknown_run.status(), reqwest::StatusCode::NOT_FOUND);
+    let malformed_run = http.get(format!("{base}/runs/nope")).send().await?;
+    assert_eq!(malformed_run.status(), reqwest::StatusCode::BAD_REQUEST);
     orchestrator.shutdown().await?;
     text.shutdown().await?;
     Ok(())

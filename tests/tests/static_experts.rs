@@ -1,0 +1,33 @@
+//! Static experts (listed in the server config) that are not up yet when the
+//! orchestrator starts.
+
+use std::net::{SocketAddr, TcpListener};
+
+use synod_integration_tests::experts::text_expert;
+use synod_integration_tests::{TestOrchestrator, eventually, fast_config};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: Orchestrator::start (orchestrator/server/src/app.rs, the `add_static(..)?` loop) fails when a static expert is not reachable yet, although Registry::add_static remembers such endpoints for maintenance to retry; that retry path can never run"]
+async fn a_static_expert_that_starts_later_is_added_when_it_comes_up() -> anyhow::Result<()> {
+    // A free port nobody listens on yet.
+    let addr: SocketAddr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut config = fast_config();
+    config.static_experts = vec![format!("http://{addr}")];
+
+    let orchestrator = TestOrchestrator::start_with(config).await?;
+    let expert = text_expert().build()?.spawn_on(addr).await?;
+
+    let listed = eventually("the static expert to be added", || async {
+        let experts = orchestrator.experts().await?;
+        Ok(experts
+            .iter()
+            .flat_map(|e| &e.instances)
+            .find(|i| i.endpoint == expert.endpoint())
+            .cloned())
+    })
+    .await?;
+    assert!(listed.r#static);
+    orchestrator.shutdown().await?;
+    expert.shutdown().await?;
+    Ok(())
+}
