@@ -11,6 +11,7 @@ mod failover;
 mod input_schema;
 mod output_schema;
 mod python_expert;
+mod redaction;
 mod registration;
 mod retry;
 mod sse;
