@@ -18,6 +18,7 @@ steps:
     uses: text/tag
     with: { text: "${{ inputs.seed }}", tag: "a" }
   b:
+    needs: [a]
     uses: text/tag
     with: { text: "${{ steps.a.output.text }}", tag: "b" }
   c:
