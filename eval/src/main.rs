@@ -47,6 +47,11 @@ enum Command {
     /// makes one in eval/.venv), else to an axum echo server (--echo).
     #[command(verbatim_doc_comment)]
     Bench(Box<BenchArgs>),
+    /// Attack detection (Sigma engine) on ../shared/datasets: regression set
+    /// and EVTX-to-MITRE-Attack, with JSON and Markdown reports.
+    ///
+    /// Example: cargo run -p synod-eval --release -- detection
+    Detection(synod_eval::detection::DetectionArgs),
     /// Internal: runs one benchmark job read from stdin (used by `bench`).
     #[command(hide = true)]
     BenchChild {
@@ -302,6 +307,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Bench(args) => bench(args),
+        Command::Detection(args) => synod_eval::detection::run(args),
         Command::BenchChild { worker_threads } => child_main(RuntimeChoice {
             worker_threads: *worker_threads,
         })

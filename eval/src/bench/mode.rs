@@ -14,7 +14,10 @@ use futures::future::{BoxFuture, join_all};
 use serde_json::{Map, Value, json};
 use synod_executor::{ExecutorConfig, Invoker, execute};
 use synod_planner::{Plan, PlanStep};
-use synod_store::{EventStream, Lease, MemoryStore, RunRecord, RunStore, SqliteStore, StoreError};
+use synod_store::{
+    EventStream, Lease, MemoryStore, OutboxEntry, OutboxIntent, OutboxState, RunRecord, RunStore,
+    SqliteStore, StoreError,
+};
 use synod_types::{RunEvent, RunEventKind, RunId, RunStatus, SkillRef, StepId};
 use synod_workflow::ValueTemplate;
 use tokio_util::sync::CancellationToken;
@@ -80,6 +83,15 @@ impl FromStr for Mode {
 #[derive(Debug, Default)]
 pub struct NullStore;
 
+impl NullStore {
+    /// What every method beyond running a plan answers.
+    fn keeps_nothing(what: &str) -> StoreError {
+        StoreError::Backend(format!(
+            "the benchmark's null store keeps nothing, so it has no {what}"
+        ))
+    }
+}
+
 #[async_trait::async_trait]
 impl RunStore for NullStore {
     async fn create_run(&self, _record: RunRecord) -> Result<(), StoreError> {
@@ -95,6 +107,15 @@ impl RunStore for NullStore {
         })
     }
 
+    async fn append_leased(
+        &self,
+        run_id: RunId,
+        _owner: &str,
+        kind: RunEventKind,
+    ) -> Result<RunEvent, StoreError> {
+        self.append(run_id, kind).await
+    }
+
     async fn events(&self, _run_id: RunId, _after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
         Ok(Vec::new())
     }
@@ -108,6 +129,10 @@ impl RunStore for NullStore {
     }
 
     async fn list_runs(&self, _limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn list_unfinished(&self, _limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         Ok(Vec::new())
     }
 
@@ -135,6 +160,25 @@ impl RunStore for NullStore {
 
     async fn prune(&self, _ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(0)
+    }
+
+    async fn record_intent(&self, _intent: OutboxIntent) -> Result<OutboxEntry, StoreError> {
+        Err(Self::keeps_nothing("outbox"))
+    }
+
+    async fn complete_delivery(
+        &self,
+        _run_id: RunId,
+        _binding: &str,
+        _state: OutboxState,
+        _attempts: u32,
+        _outcome: Value,
+    ) -> Result<OutboxEntry, StoreError> {
+        Err(Self::keeps_nothing("outbox"))
+    }
+
+    async fn outbox(&self, _run_id: RunId) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(Vec::new())
     }
 }
 
