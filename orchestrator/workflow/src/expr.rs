@@ -306,9 +306,19 @@ impl Expression {
     /// (`inputs`, `steps`, `run`, `env`, `item`, …).
     pub fn evaluate(&self, scope: &Value) -> Result<Value, EvalError> {
         let mut context = cel::Context::with_env(Arc::clone(&ENV));
+        // Only the variables the expression reads are converted: a run's
+        // scope holds every step output, most of them irrelevant here.
         if let Value::Object(variables) = scope {
-            for (name, value) in variables {
-                context.add_variable_from_value(name.as_str(), to_cel(value));
+            let mut added: Vec<&str> = Vec::new();
+            for reference in &self.references {
+                let root = reference.root();
+                if added.contains(&root) {
+                    continue;
+                }
+                if let Some(value) = variables.get(root) {
+                    context.add_variable_from_value(root, to_cel(value));
+                    added.push(root);
+                }
             }
         }
         let result = match cel::Value::resolve(&self.ast, &context) {

@@ -612,6 +612,56 @@ mod tests {
         );
     }
 
+    fn yaml_as_json(path: &std::path::Path) -> Value {
+        let source = std::fs::read_to_string(path).expect("read workflow");
+        let map = crate::source::SourceMap::new(&source);
+        let (node, _) = crate::syntax::parse(&map, "schema-test.yaml");
+        node.expect("yaml parses").to_json()
+    }
+
+    /// Editors check files with the schema: every valid workflow must pass
+    /// it, and shape errors (unknown fields, wrong enums) must fail it.
+    #[test]
+    fn the_schema_accepts_valid_and_rejects_misshapen_workflows() {
+        let validator = jsonschema::validator_for(&json_schema()).expect("schema compiles");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut valid = Vec::new();
+        for directory in ["tests/valid", "../../workflows"] {
+            for entry in std::fs::read_dir(root.join(directory)).expect("read dir") {
+                let path = entry.expect("entry").path();
+                if path.extension().is_some_and(|ext| ext == "yaml") {
+                    valid.push(path);
+                }
+            }
+        }
+        assert!(valid.len() >= 4);
+        for path in valid {
+            let instance = yaml_as_json(&path);
+            let errors: Vec<String> = validator
+                .iter_errors(&instance)
+                .map(|error| error.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        }
+        for name in [
+            "unknown-top-level-field",
+            "unknown-step-field",
+            "unknown-binding-field",
+            "approval-empty-roles",
+            "input-bad-type-and-default",
+            "reflect-invalid",
+            "binding-bad-method-and-need",
+            "bad-duration-and-retry",
+            "webhook-secret-not-an-expression",
+        ] {
+            let path = root.join(format!("tests/invalid/{name}.yaml"));
+            assert!(
+                !validator.is_valid(&yaml_as_json(&path)),
+                "{name} passes the schema"
+            );
+        }
+    }
+
     #[test]
     fn every_section_documents_every_field() {
         let sections: &[&[Field]] = &[
