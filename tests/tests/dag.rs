@@ -5,7 +5,7 @@ use serde_json::json;
 use synod_integration_tests::TestOrchestrator;
 use synod_integration_tests::events::{check_complete_after, output, position};
 use synod_integration_tests::experts::{serve, text_expert};
-use synod_proto::orchestrator::RunStatus;
+use synod_proto::orchestrator::{ListRunsRequest, RunStatus};
 
 const DIAMOND: &str = r#"
 name: diamond
@@ -96,6 +96,57 @@ async fn start_run_rejects_inputs_that_do_not_match_the_workflow() -> anyhow::Re
     let error = body["error"].as_str().unwrap_or_default();
     assert!(error.contains("`seed` must be a string"), "{body}");
     assert!(error.contains("unknown input `extra`"), "{body}");
+    orchestrator.shutdown().await?;
+    expert.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_keep_their_data_apart() -> anyhow::Result<()> {
+    const RUNS: usize = 16;
+    let expert = serve(text_expert()).await?;
+    let orchestrator = TestOrchestrator::start(&[expert.endpoint()]).await?;
+
+    let mut started = Vec::new();
+    for index in 0..RUNS {
+        let seed = format!("seed{index}");
+        started.push((
+            orchestrator
+                .start_run(DIAMOND, json!({ "seed": seed }))
+                .await?,
+            seed,
+        ));
+    }
+    let finished = futures::future::try_join_all(
+        started
+            .iter()
+            .map(|(run_id, _)| orchestrator.finish(run_id)),
+    )
+    .await?;
+
+    for (run, (_, seed)) in finished.iter().zip(&started) {
+        assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+        check_complete_after(&run.events, 0)?;
+        assert_eq!(
+            output(&run.events, "d")?["joined"],
+            format!("{seed}/a/b + {seed}/a/c")
+        );
+    }
+    // ListRuns: newest first, limited.
+    let listed = orchestrator
+        .runs()
+        .list_runs(ListRunsRequest { limit: 5 })
+        .await?
+        .into_inner()
+        .runs;
+    let newest: Vec<&str> = started
+        .iter()
+        .rev()
+        .take(5)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let listed: Vec<&str> = listed.iter().map(|run| run.run_id.as_str()).collect();
+    assert_eq!(listed, newest);
     orchestrator.shutdown().await?;
     expert.shutdown().await?;
     Ok(())
