@@ -3,6 +3,7 @@
 //! everything over real gRPC and HTTP.
 
 mod cancel;
+mod cli;
 mod concurrency;
 mod dag;
 mod deadline;
