@@ -3,14 +3,34 @@
 //! Layout:
 //! - [`store`]: the [`RunStore`] trait, [`RunRecord`], [`Lease`], the binding
 //!   outbox ([`OutboxIntent`], [`OutboxEntry`]), [`StoreError`].
-//! - [`memory`]: [`MemoryStore`], in memory, lost on exit (tests, `--ephemeral` use).
+//! - [`memory`]: [`MemoryStore`], in memory, lost on exit.
 //! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL).
 //! - [`postgres`]: [`PostgresStore`], for several replicas sharing one database.
-//! - [`open`]: [`StoreUrl`], choosing a backend from `--database-url`.
+//! - [`mod@open`]: [`StoreUrl`], choosing a backend from a database url.
 //! - `record` (pure: record changes, event encoding, limits), `live`
-//!   (subscriptions shared by all backends), [`migrations`] (versioned schema).
+//!   (subscriptions shared by all backends), `group_commit` (batched appends
+//!   of the SQL backends), `sql` (statements and row decoding both SQL
+//!   backends share), [`migrations`] (the versioned schema).
 //!
 //! Every backend passes the same conformance suite (`src/conformance.rs`).
+//!
+//! # Durability (fsync policy)
+//! An `append` returns only after its event is committed. SQLite runs in WAL
+//! mode with `synchronous=FULL` by default: the WAL is fsynced at every
+//! commit, so an acknowledged event survives `kill -9`, an OS crash and power
+//! loss — the same guarantee as LangGraph's `SqliteSaver` (SQLite's default
+//! `FULL`). [`Synchronous::Normal`] (opt-in) survives `kill -9` but may lose
+//! the last commits on power loss. PostgreSQL relies on the server's
+//! `synchronous_commit` (on by default). Both SQL backends group-commit:
+//! appends that arrive while a commit is in flight share the next one, so
+//! concurrent runs are not limited to one fsync per event.
+//!
+//! # Limits
+//! An event's JSON may be up to [`MAX_EVENT_BYTES`] (64 MiB); larger ones
+//! are refused with [`StoreError::PayloadTooLarge`]. Step outputs whose event
+//! exceeds [`INLINE_EVENT_BYTES`] (16 KiB) are stored once in `step_outputs`
+//! and referenced by their event row. JSON is stored as text (not `jsonb`)
+//! so that `\u0000` in security data is accepted.
 
 pub mod memory;
 pub mod migrations;
@@ -19,6 +39,7 @@ pub mod postgres;
 pub mod sqlite;
 pub mod store;
 
+mod group_commit;
 mod live;
 mod record;
 mod sql;

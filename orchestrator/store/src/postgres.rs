@@ -1,10 +1,12 @@
 //! [`PostgresStore`]: runs in PostgreSQL, shared by several orchestrator
 //! replicas.
 //!
-//! - `append` is one statement (data-modifying CTEs): bump the run's
-//!   `last_seq` under its row lock, insert the event (and a large output),
-//!   and `pg_notify` — atomic, one round trip, durable at commit (PostgreSQL's
-//!   `synchronous_commit`, on by default, fsyncs the WAL).
+//! - `append` is one statement (data-modifying CTEs, see `postgres/append.rs`):
+//!   bump the run's `last_seq` under its row lock, insert the event (and a
+//!   large output), and `pg_notify`. Appends are group-committed (all queued
+//!   appends in one transaction, see `group_commit`) and acknowledged after
+//!   commit, which PostgreSQL makes durable (`synchronous_commit=on`, the
+//!   default, flushes the WAL).
 //! - Live subscriptions: appends in this process are broadcast in-process
 //!   after commit; every replica also `LISTEN`s on [`NOTIFY_CHANNEL`] (payload
 //!   `<run id>:<seq>`, sent at commit) and turns a notice about another
@@ -26,9 +28,12 @@ use synod_types::{RunEvent, RunEventKind, RunId};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+mod append;
+
+use crate::group_commit::Appender;
 use crate::live::{self, LiveHub, Notice};
 use crate::migrations;
-use crate::record::{self, RecordChange};
+use crate::record;
 use crate::sql::{self, backend};
 use crate::store::{
     EventStream, Lease, OutboxEntry, OutboxIntent, OutboxState, RunRecord, RunStore, StoreError,
@@ -71,6 +76,8 @@ pub struct PostgresStore {
 struct Inner {
     pool: PgPool,
     hub: Arc<LiveHub>,
+    /// The group-commit writer task.
+    appender: Appender,
     listener: JoinHandle<()>,
 }
 
@@ -145,10 +152,12 @@ impl PostgresStore {
             .map_err(|error| backend("cannot LISTEN for other replicas' events", error))?;
         let hub = Arc::new(LiveHub::default());
         let listener = tokio::spawn(forward_notifications(listener, Arc::clone(&hub)));
+        let appender = Appender::spawn(append::PgBatchWriter(pool.clone()), Arc::clone(&hub));
         Ok(PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 hub,
+                appender,
                 listener,
             }),
         })
@@ -157,67 +166,6 @@ impl PostgresStore {
     /// The connection pool (for administration and tests).
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
-    }
-
-    /// Appends in one statement, fenced by `owner`'s lease when given.
-    async fn append_as(
-        &self,
-        run_id: RunId,
-        owner: Option<&str>,
-        kind: RunEventKind,
-    ) -> Result<RunEvent, StoreError> {
-        let encoded = record::encode_event(run_id, &kind)?;
-        let change = RecordChange::of(&kind);
-        let time = record::now();
-        let (step, output) = encoded.output.unzip();
-        // One statement, so one implicit transaction: the row lock taken by
-        // the UPDATE serializes appenders of a run, `last_seq + 1` is the next
-        // gap-free number, and the NOTIFY is sent only if it all commits.
-        let seq: Option<i64> = sqlx::query_scalar(
-            "WITH bumped AS ( \
-               UPDATE runs SET last_seq = last_seq + 1, status = COALESCE($2, status), \
-                 result = COALESCE($3, result), error = COALESCE($4, error), \
-                 ended_at = COALESCE($5, ended_at), updated_at = $6 \
-               WHERE run_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') \
-               AND ($12::text IS NULL OR (lease_owner = $12 AND lease_expires_at >= now())) \
-               RETURNING last_seq), \
-             event AS ( \
-               INSERT INTO events (run_id, seq, time, type, payload) \
-               SELECT $1, last_seq, $6, $7, $8 FROM bumped RETURNING seq), \
-             output AS ( \
-               INSERT INTO step_outputs (run_id, seq, step, output) \
-               SELECT $1, seq, $9, $10 FROM event WHERE $10::text IS NOT NULL) \
-             SELECT seq FROM event, pg_notify($11, $1::text || ':' || seq)",
-        )
-        .bind(run_id.0)
-        .bind(change.status.map(|status| status.as_str()))
-        .bind(change.result.as_ref().map(record::json_text))
-        .bind(&change.error)
-        .bind(change.ends_run.then_some(time))
-        .bind(time)
-        .bind(encoded.event_type)
-        .bind(&encoded.payload)
-        .bind(step)
-        .bind(output)
-        .bind(NOTIFY_CHANNEL)
-        .bind(owner)
-        .fetch_optional(&self.inner.pool)
-        .await
-        .map_err(|error| backend("cannot append an event", error))?;
-        let Some(seq) = seq else {
-            let status = self.status_of(run_id).await?;
-            return Err(sql::append_refused(run_id, status, owner));
-        };
-        let event = RunEvent {
-            run_id,
-            seq: record::seq_from_sql(run_id, seq)?,
-            time,
-            kind,
-        };
-        self.inner
-            .hub
-            .publish(run_id, Notice::Appended(event.clone()));
-        Ok(event)
     }
 
     async fn status_of(&self, run_id: RunId) -> Result<Option<String>, StoreError> {
@@ -342,7 +290,7 @@ impl RunStore for PostgresStore {
     }
 
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
-        self.append_as(run_id, None, kind).await
+        self.inner.appender.append(run_id, None, kind).await
     }
 
     async fn append_leased(
@@ -351,7 +299,10 @@ impl RunStore for PostgresStore {
         owner: &str,
         kind: RunEventKind,
     ) -> Result<RunEvent, StoreError> {
-        self.append_as(run_id, Some(owner), kind).await
+        self.inner
+            .appender
+            .append(run_id, Some(owner.to_owned()), kind)
+            .await
     }
 
     async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {

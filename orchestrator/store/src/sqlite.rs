@@ -32,10 +32,9 @@ use sqlx::sqlite::{
 };
 use synod_types::{RunEvent, RunEventKind, RunId};
 
-mod group_commit;
+mod append;
 
-use tokio::sync::{mpsc, oneshot};
-
+use crate::group_commit::Appender;
 use crate::live::{self, LiveHub};
 use crate::migrations;
 use crate::record;
@@ -92,8 +91,8 @@ struct Inner {
     writer: SqlitePool,
     reader: SqlitePool,
     hub: Arc<LiveHub>,
-    /// Queue of the group-commit writer task.
-    appends: mpsc::Sender<group_commit::AppendRequest>,
+    /// The group-commit writer task.
+    appender: Appender,
 }
 
 impl SqliteStore {
@@ -140,14 +139,14 @@ impl SqliteStore {
             .await
             .map_err(open_error)?;
         let hub = Arc::new(LiveHub::default());
-        let appends = group_commit::spawn(writer.clone(), Arc::clone(&hub));
+        let appender = Appender::spawn(append::SqliteBatchWriter(writer.clone()), Arc::clone(&hub));
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: config.path,
                 writer,
                 reader,
                 hub,
-                appends,
+                appender,
             }),
         })
     }
@@ -161,37 +160,6 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.inner.writer.close().await;
         self.inner.reader.close().await;
-    }
-
-    /// Queues an append for the group-commit writer and waits for its commit.
-    async fn append_as(
-        &self,
-        run_id: RunId,
-        owner: Option<String>,
-        kind: RunEventKind,
-    ) -> Result<RunEvent, StoreError> {
-        let encoded = record::encode_event(run_id, &kind)?;
-        let (reply, answer) = oneshot::channel();
-        let request = group_commit::AppendRequest {
-            run_id,
-            owner,
-            kind,
-            encoded,
-            reply,
-        };
-        let stopped = || {
-            StoreError::Backend(
-                "the SQLite writer task has stopped (was the runtime that opened the store shut \
-                 down?); open the store again"
-                    .to_owned(),
-            )
-        };
-        self.inner
-            .appends
-            .send(request)
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
     }
 
     async fn status_of(&self, run_id: RunId) -> Result<Option<String>, StoreError> {
@@ -285,7 +253,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
-        self.append_as(run_id, None, kind).await
+        self.inner.appender.append(run_id, None, kind).await
     }
 
     async fn append_leased(
@@ -294,7 +262,10 @@ impl RunStore for SqliteStore {
         owner: &str,
         kind: RunEventKind,
     ) -> Result<RunEvent, StoreError> {
-        self.append_as(run_id, Some(owner.to_owned()), kind).await
+        self.inner
+            .appender
+            .append(run_id, Some(owner.to_owned()), kind)
+            .await
     }
 
     async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
