@@ -148,28 +148,44 @@ fn check_against_catalog(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     for step in &workflow.steps {
-        let Some(uses) = &step.uses else {
-            continue;
-        };
-        if let Err(problem) = check_uses(&step.id, uses, catalog) {
-            let label = match problem {
-                PlanProblem::UnknownExpert { .. } => "unknown expert",
-                _ => "unknown skill",
-            };
-            diagnostics.push(
-                Diagnostic::error(
-                    problem.code(),
-                    &workflow.file,
-                    step.spans.uses,
-                    problem.message(),
-                )
-                .with_label(label)
-                .with_help(problem.help()),
-            );
+        let mut skills = Vec::new();
+        if let Some(uses) = &step.uses {
+            skills.push((uses, step.spans.uses));
+        }
+        if let Some(reflect) = &step.reflect
+            && let Some(critic) = &reflect.critic
+        {
+            skills.push((critic, reflect.critic_span.unwrap_or(step.spans.id)));
+        }
+        for (uses, span) in skills {
+            report_unknown_skill(workflow, step, uses, span, catalog, diagnostics);
         }
     }
     let schemas = CatalogSchemas { catalog };
     diagnostics.extend(check_workflow(workflow, Some(&schemas)));
+}
+
+/// `uses` (or a critic) must name a skill some expert offers.
+fn report_unknown_skill(
+    workflow: &Workflow,
+    step: &StepSpec,
+    uses: &SkillRef,
+    span: Span,
+    catalog: &dyn SkillCatalog,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let Err(problem) = check_uses(&step.id, uses, catalog) else {
+        return;
+    };
+    let label = match problem {
+        PlanProblem::UnknownExpert { .. } => "unknown expert",
+        _ => "unknown skill",
+    };
+    diagnostics.push(
+        Diagnostic::error(problem.code(), &workflow.file, span, problem.message())
+            .with_label(label)
+            .with_help(problem.help()),
+    );
 }
 
 /// The catalog as the workflow type checker's schema lookup.

@@ -212,3 +212,38 @@ fn try_from_steps_builds_valid_plans() {
     let order: Vec<&str> = plan.steps_in_order().map(|s| s.id.as_str()).collect();
     assert_eq!(order, ["a", "b"]);
 }
+
+#[test]
+fn unsupported_features_and_critics_are_reported() {
+    let source = "\
+name: t
+steps:
+  a:
+    uses: demo/extract-iocs
+    if: \"${{ true }}\"
+    reflect: { critic: knowledge/serch }
+bindings:
+  b:
+    http: { url: \"https://h.example.org/x\" }
+";
+    let workflow = load(source, "t.yaml").unwrap();
+    let catalog = catalog();
+    let diagnostics = plan_workflow(&workflow, Some(&catalog)).unwrap_err();
+    let found: Vec<_> = diagnostics
+        .iter()
+        .map(|d| (d.code, d.line, d.column))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (codes::NOT_EXECUTABLE_YET, 3, 3),
+            (codes::NOT_EXECUTABLE_YET, 5, 14),
+            (codes::UNKNOWN_SKILL, 6, 24),
+            (codes::NOT_EXECUTABLE_YET, 8, 3),
+        ]
+    );
+    assert_eq!(
+        diagnostics.0[2].help.as_deref(),
+        Some("did you mean `search`? known skills of `knowledge`: `search`")
+    );
+}

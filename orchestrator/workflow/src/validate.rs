@@ -692,6 +692,7 @@ fn read_reflect(
         min_confidence: None,
         max_rounds: 3,
         critic: None,
+        critic_span: None,
         strategy: ReflectStrategy::RetryWithFeedback,
         budget_tokens: None,
         budget_duration: None,
@@ -715,6 +716,7 @@ fn read_reflect(
             }
             "critic" => {
                 if let Some(text) = crate::config::read_string(field, reporter) {
+                    spec.critic_span = Some(text.span);
                     spec.critic = parse_skill(&text, &format!("the critic of {what}"), reporter);
                 }
             }
@@ -756,7 +758,7 @@ fn read_reflect(
                 format!("`reflect` of {what} has nothing to judge the output by"),
             )
             .with_label("no stopping rule")
-            .with_help("add `until: \"${{ output.confidence >= 0.8 }}\"`, `min_confidence: 0.8` or `critic: expert/skill`");
+            .with_help("add `until: \"${{ confidence >= 0.8 }}\"`, `min_confidence: 0.8` or `critic: expert/skill`");
         reporter.push(error);
     }
     // Kept even when a field was wrong, so `until` is still type-checked

@@ -244,6 +244,8 @@ pub struct ReflectSpec {
     pub max_rounds: u32,
     /// Skill that judges the output.
     pub critic: Option<SkillRef>,
+    /// Where the critic is written.
+    pub critic_span: Option<Span>,
     /// What a failed round does.
     pub strategy: ReflectStrategy,
     /// Most model tokens over all rounds.
