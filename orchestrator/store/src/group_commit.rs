@@ -153,3 +153,75 @@ fn answer(
         let _ = request.reply.send(event);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use synod_types::StepId;
+
+    /// Fails any transaction that contains the poisoned run, like a database
+    /// error would; counts the batch sizes it saw.
+    #[derive(Debug, Default)]
+    struct FakeWriter {
+        poisoned: Mutex<Option<RunId>>,
+        seqs: Mutex<HashMap<RunId, i64>>,
+        batch_sizes: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl BatchWriter for FakeWriter {
+        async fn write(
+            &self,
+            batch: &[AppendRequest],
+            _time: DateTime<Utc>,
+        ) -> Result<Vec<Result<i64, StoreError>>, sqlx::Error> {
+            self.batch_sizes.lock().unwrap().push(batch.len());
+            let poisoned = *self.poisoned.lock().unwrap();
+            if batch.iter().any(|request| Some(request.run_id) == poisoned) {
+                return Err(sqlx::Error::Protocol("disk I/O error".into()));
+            }
+            let mut seqs = self.seqs.lock().unwrap();
+            Ok(batch
+                .iter()
+                .map(|request| {
+                    let seq = seqs.entry(request.run_id).or_default();
+                    *seq += 1;
+                    Ok(*seq)
+                })
+                .collect())
+        }
+    }
+
+    fn skipped() -> RunEventKind {
+        RunEventKind::StepSkipped {
+            step: StepId::new("s"),
+            reason: "test".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_batch_is_retried_one_by_one_so_only_the_bad_append_fails() {
+        let poisoned = RunId::new();
+        let writer = FakeWriter {
+            poisoned: Mutex::new(Some(poisoned)),
+            ..FakeWriter::default()
+        };
+        let batch_sizes = Arc::clone(&writer.batch_sizes);
+        let appender = Appender::spawn(writer, Arc::new(LiveHub::default()));
+        let good = [RunId::new(), RunId::new()];
+        // Queued together on this single-threaded runtime: one batch of three.
+        let (a, bad, b) = tokio::join!(
+            appender.append(good[0], None, skipped()),
+            appender.append(poisoned, None, skipped()),
+            appender.append(good[1], None, skipped()),
+        );
+        assert_eq!(a.unwrap().seq, 1);
+        assert_eq!(b.unwrap().seq, 1);
+        let error = bad.unwrap_err().to_string();
+        assert!(error.contains(&poisoned.to_string()), "{error}");
+        assert!(error.contains("disk I/O error"), "{error}");
+        assert_eq!(*batch_sizes.lock().unwrap(), vec![3, 1, 1, 1]);
+    }
+}

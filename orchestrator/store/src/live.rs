@@ -166,3 +166,84 @@ impl<S: RunStore> Follower<S> {
         event
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+    use crate::store::RunRecord;
+    use serde_json::json;
+    use synod_types::{RunEventKind, RunStatus, StepId};
+
+    fn skipped(n: usize) -> RunEventKind {
+        RunEventKind::StepSkipped {
+            step: StepId::new(format!("s{n}")),
+            reason: "test".into(),
+        }
+    }
+
+    /// A follower on its own hub, so the test decides which notices it gets:
+    /// crossed publishes, notices without events, resyncs.
+    #[tokio::test]
+    async fn follower_fills_every_hole_from_the_store() {
+        let store = MemoryStore::new();
+        let run_id = RunId::new();
+        store
+            .create_run(RunRecord {
+                run_id,
+                workflow: "wf".into(),
+                status: RunStatus::Pending,
+                created_at: crate::record::now(),
+                ended_at: None,
+                inputs: json!({}),
+                result: None,
+                error: None,
+                last_seq: 0,
+            })
+            .await
+            .unwrap();
+        let first = store.append(run_id, skipped(1)).await.unwrap();
+        let hub = LiveHub::default();
+        let mut stream = follow(store.clone(), run_id, 0, hub.receiver(run_id))
+            .await
+            .unwrap();
+        assert_eq!(stream.next().await.unwrap().unwrap(), first);
+
+        // Publishes of two appenders crossed: 3 arrives before 2.
+        let second = store.append(run_id, skipped(2)).await.unwrap();
+        let third = store.append(run_id, skipped(3)).await.unwrap();
+        hub.publish(run_id, Notice::Appended(third.clone()));
+        hub.publish(run_id, Notice::Appended(second.clone()));
+        assert_eq!(stream.next().await.unwrap().unwrap(), second);
+        assert_eq!(stream.next().await.unwrap().unwrap(), third);
+
+        // Another replica appended: only the seq is known.
+        let fourth = store.append(run_id, skipped(4)).await.unwrap();
+        hub.publish(run_id, Notice::Committed(4));
+        assert_eq!(stream.next().await.unwrap().unwrap(), fourth);
+
+        // Notifications were lost: a resync reads whatever is new.
+        let fifth = store
+            .append(run_id, RunEventKind::RunSucceeded { result: json!({}) })
+            .await
+            .unwrap();
+        hub.resync_all();
+        assert_eq!(stream.next().await.unwrap().unwrap(), fifth);
+        assert!(
+            stream.next().await.is_none(),
+            "ends after the terminal event"
+        );
+    }
+
+    #[test]
+    fn hub_forgets_runs_nobody_follows() {
+        let hub = LiveHub::default();
+        let run_id = RunId::new();
+        let receiver = hub.receiver(run_id);
+        hub.publish(run_id, Notice::Committed(1));
+        assert_eq!(hub.lock().len(), 1);
+        drop(receiver);
+        hub.publish(run_id, Notice::Committed(2));
+        assert!(hub.lock().is_empty());
+    }
+}
