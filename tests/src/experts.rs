@@ -16,6 +16,8 @@ use synod_expert_sdk::{
 };
 use tokio::sync::watch;
 
+use crate::eventually;
+
 /// Builds and serves `builder` on a free loopback port.
 pub async fn serve(builder: ExpertServerBuilder) -> anyhow::Result<ExpertHandle> {
     let name = builder.name().to_owned();
@@ -221,6 +223,14 @@ impl Gate {
     /// Calls that reached the gate.
     pub fn entered(&self) -> u32 {
         self.entered.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `calls` calls have reached the gate.
+    pub async fn wait_entered(&self, calls: u32) -> anyhow::Result<()> {
+        eventually("calls to reach the gate", || async {
+            Ok((self.entered() >= calls).then_some(()))
+        })
+        .await
     }
 }
 

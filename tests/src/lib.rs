@@ -13,6 +13,7 @@
 //! - [`sse`]: a minimal Server-Sent Events reader over reqwest.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -52,4 +53,17 @@ where
         }
     })
     .await?
+}
+
+/// A path in the repository, e.g. `workflows/ioc-triage.yaml`.
+pub fn repo_path(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+/// The text of a repository file.
+pub fn repo_file(path: &str) -> anyhow::Result<String> {
+    let file = repo_path(path);
+    std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))
 }

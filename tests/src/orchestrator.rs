@@ -157,6 +157,16 @@ impl TestOrchestrator {
         Ok(response.into_inner().experts)
     }
 
+    /// The registered instance serving at `endpoint`, if any.
+    pub async fn instance_at(&self, endpoint: &str) -> anyhow::Result<Option<pb::InstanceInfo>> {
+        Ok(self
+            .experts()
+            .await?
+            .into_iter()
+            .flat_map(|expert| expert.instances)
+            .find(|instance| instance.endpoint == endpoint))
+    }
+
     /// `StartRun` with workflow YAML and JSON inputs; returns the run id.
     pub async fn start_run(&self, yaml: &str, inputs: Value) -> anyhow::Result<String> {
         let inputs = match inputs {

@@ -2,19 +2,12 @@
 //! captured stdout): `synod run` with and without a running orchestrator,
 //! `synod runs watch --from-seq`, `synod experts list`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::Value;
-use synod_integration_tests::TestOrchestrator;
 use synod_integration_tests::experts::{flaky_expert, serve};
+use synod_integration_tests::{TestOrchestrator, repo_path};
 use synod_server::cli::{self, Output, RunRequest};
-
-fn repo_path(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synod_run_without_a_server_uses_an_embedded_one_with_the_demo_experts()

@@ -3,27 +3,15 @@
 //! started over gRPC by stored name and over HTTP as YAML text.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use synod_integration_tests::events::{check_complete_after, output};
-use synod_integration_tests::{TestOrchestrator, fast_config};
+use synod_integration_tests::{TestOrchestrator, fast_config, repo_file, repo_path};
 use synod_proto::orchestrator::{
     ListWorkflowsRequest, RunStatus, StartRunRequest, start_run_request,
 };
 use synod_server::demo::start_demo_experts;
-
-fn repo_path(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
-
-fn repo_file(path: &str) -> anyhow::Result<String> {
-    let file = repo_path(path);
-    std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))
-}
 
 /// `indicator -> verdict` of a classify step's findings.
 fn verdicts(output: &Value) -> BTreeMap<String, String> {

@@ -48,18 +48,13 @@ steps:
 const WARM: [&str; 4] = ["warm1", "warm2", "warm3", "warm4"];
 const AFTER: [&str; 4] = ["after1", "after2", "after3", "after4"];
 
-/// Instance id of the `worker` instance serving at `endpoint`.
-async fn worker_instance(
+/// Instance id of the instance serving at `endpoint`.
+async fn instance_id(
     orchestrator: &TestOrchestrator,
     endpoint: &str,
 ) -> anyhow::Result<Option<String>> {
-    let experts = orchestrator.experts().await?;
-    Ok(experts
-        .iter()
-        .filter(|e| e.card.as_ref().is_some_and(|c| c.name == "worker"))
-        .flat_map(|e| &e.instances)
-        .find(|i| i.endpoint == endpoint)
-        .map(|i| i.instance_id.clone()))
+    let instance = orchestrator.instance_at(endpoint).await?;
+    Ok(instance.map(|instance| instance.instance_id))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,17 +66,14 @@ async fn steps_move_to_the_live_instance_when_one_is_stopped() -> anyhow::Result
     let orchestrator =
         TestOrchestrator::start(&[first.endpoint(), second.endpoint(), gate_server.endpoint()])
             .await?;
-    let first_id = worker_instance(&orchestrator, first.endpoint()).await?;
-    let second_id = worker_instance(&orchestrator, second.endpoint()).await?;
+    let first_id = instance_id(&orchestrator, first.endpoint()).await?;
+    let second_id = instance_id(&orchestrator, second.endpoint()).await?;
     let (Some(first_id), Some(second_id)) = (first_id, second_id) else {
         anyhow::bail!("both worker instances should be registered");
     };
 
     let run_id = orchestrator.start_run(FAILOVER, Value::Null).await?;
-    eventually("the run to reach the gate", || async {
-        Ok((gate.entered() == 1).then_some(()))
-    })
-    .await?;
+    gate.wait_entered(1).await?;
     first.shutdown().await?;
     gate.open();
     let run = orchestrator.finish(&run_id).await?;
@@ -137,22 +129,15 @@ async fn a_deregistered_instance_stops_receiving_calls() -> anyhow::Result<()> {
     let (gate_builder, gate) = gate_expert();
     let gate_server = serve(gate_builder.register_with(&url)).await?;
     let second_id = eventually("both workers and the gate to register", || async {
-        let first_id = worker_instance(&orchestrator, first.endpoint()).await?;
-        let second_id = worker_instance(&orchestrator, second.endpoint()).await?;
-        let gate_known = orchestrator
-            .experts()
-            .await?
-            .iter()
-            .any(|e| e.card.as_ref().is_some_and(|c| c.name == "gate"));
-        Ok(second_id.filter(|_| first_id.is_some() && gate_known))
+        let first_id = instance_id(&orchestrator, first.endpoint()).await?;
+        let second_id = instance_id(&orchestrator, second.endpoint()).await?;
+        let gate_id = instance_id(&orchestrator, gate_server.endpoint()).await?;
+        Ok(second_id.filter(|_| first_id.is_some() && gate_id.is_some()))
     })
     .await?;
 
     let run_id = orchestrator.start_run(FAILOVER, Value::Null).await?;
-    eventually("the run to reach the gate", || async {
-        Ok((gate.entered() == 1).then_some(()))
-    })
-    .await?;
+    gate.wait_entered(1).await?;
     // Graceful stop: the SDK deregisters before the server goes away.
     first.shutdown().await?;
     let remaining: Vec<String> = orchestrator
@@ -213,10 +198,7 @@ steps:
     retry: { policy: fixed, interval: 50ms, max_attempts: 100 }
 "#;
     let run_id = orchestrator.start_run(workflow, Value::Null).await?;
-    eventually("the run to reach the gate", || async {
-        Ok((gate.entered() == 1).then_some(()))
-    })
-    .await?;
+    gate.wait_entered(1).await?;
 
     // The only instance leaves; the step fails retryably while none is there.
     old.shutdown().await?;

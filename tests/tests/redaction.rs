@@ -2,8 +2,8 @@
 //! (what WatchRun, SSE and GET /runs show) does not.
 
 use serde_json::{Value, json};
-use synod_integration_tests::TestOrchestrator;
 use synod_integration_tests::experts::{serve, text_expert};
+use synod_integration_tests::{Finished, TestOrchestrator};
 use synod_proto::orchestrator::RunStatus;
 use synod_types::RunEventKind;
 
@@ -19,17 +19,23 @@ steps:
     with: { text: "${{ inputs.api_token }}", tag: "t" }
 "#;
 
+/// Runs [`WORKFLOW`] with the secret and checks that it succeeded.
+async fn run_with_secret(orchestrator: &TestOrchestrator) -> anyhow::Result<Finished> {
+    let run = orchestrator
+        .run(WORKFLOW, json!({ "api_token": SECRET }))
+        .await?;
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    Ok(run)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_named_inputs_are_redacted_in_the_run_record_and_run_started() -> anyhow::Result<()>
 {
     let expert = serve(text_expert()).await?;
     let orchestrator = TestOrchestrator::start(&[expert.endpoint()]).await?;
 
-    let run = orchestrator
-        .run(WORKFLOW, json!({ "api_token": SECRET }))
-        .await?;
+    let run = run_with_secret(&orchestrator).await?;
 
-    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
     match &run.events[0].kind {
         RunEventKind::RunStarted { inputs, .. } => {
             assert_eq!(inputs["api_token"], "[REDACTED]", "{inputs}");
@@ -55,11 +61,8 @@ async fn a_secret_input_never_appears_in_events() -> anyhow::Result<()> {
     let expert = serve(text_expert()).await?;
     let orchestrator = TestOrchestrator::start(&[expert.endpoint()]).await?;
 
-    let run = orchestrator
-        .run(WORKFLOW, json!({ "api_token": SECRET }))
-        .await?;
+    let run = run_with_secret(&orchestrator).await?;
 
-    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
     for event in &run.events {
         let json = event.to_cloud_event_json();
         assert!(

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use synod_integration_tests::experts::{serve, text_expert};
 use synod_integration_tests::{TestOrchestrator, eventually, fast_config};
 use synod_proto::orchestrator::{
-    DeregisterRequest, ExpertInfo, InstanceHealth, InstanceInfo, RegisterRequest, RunStatus,
+    DeregisterRequest, ExpertInfo, InstanceHealth, RegisterRequest, RunStatus,
 };
 
 /// The `name` expert's card and instances, if listed.
@@ -18,13 +18,6 @@ fn find<'a>(experts: &'a [ExpertInfo], name: &str) -> Option<&'a ExpertInfo> {
     experts
         .iter()
         .find(|e| e.card.as_ref().is_some_and(|c| c.name == name))
-}
-
-fn instance_at<'a>(experts: &'a [ExpertInfo], endpoint: &str) -> Option<&'a InstanceInfo> {
-    experts
-        .iter()
-        .flat_map(|e| &e.instances)
-        .find(|i| i.endpoint == endpoint)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,8 +34,7 @@ async fn sdk_expert_registers_heartbeats_and_deregisters_on_shutdown() -> anyhow
     let endpoint = expert.endpoint().to_owned();
 
     let registered = eventually("the expert to register", || async {
-        let experts = orchestrator.experts().await?;
-        Ok(instance_at(&experts, &endpoint).cloned())
+        orchestrator.instance_at(&endpoint).await
     })
     .await?;
     let experts = orchestrator.experts().await?;
@@ -82,14 +74,19 @@ async fn sdk_expert_registers_heartbeats_and_deregisters_on_shutdown() -> anyhow
         .into_inner();
     assert_eq!(granted.ttl_ms, 200);
     eventually("the silent registration to expire", || async {
-        let experts = orchestrator.experts().await?;
-        Ok(instance_at(&experts, &silent).is_none().then_some(()))
+        Ok(orchestrator
+            .instance_at(&silent)
+            .await?
+            .is_none()
+            .then_some(()))
     })
     .await?;
     // By now the instance has lived past one TTL; give it another.
     tokio::time::sleep(ttl).await;
-    let experts = orchestrator.experts().await?;
-    let alive = instance_at(&experts, &endpoint).expect("heartbeats keep the instance");
+    let alive = orchestrator
+        .instance_at(&endpoint)
+        .await?
+        .expect("heartbeats keep the instance");
     assert_eq!(
         alive.instance_id, registered.instance_id,
         "it never re-registered"
@@ -154,8 +151,8 @@ async fn sdk_expert_registers_again_when_the_orchestrator_forgets_it() -> anyhow
     .await?;
     let endpoint = expert.endpoint().to_owned();
     let first = eventually("the expert to register", || async {
-        let experts = orchestrator.experts().await?;
-        Ok(instance_at(&experts, &endpoint).map(|i| i.instance_id.clone()))
+        let instance = orchestrator.instance_at(&endpoint).await?;
+        Ok(instance.map(|i| i.instance_id))
     })
     .await?;
 
@@ -167,10 +164,8 @@ async fn sdk_expert_registers_again_when_the_orchestrator_forgets_it() -> anyhow
         .await?;
 
     let second = eventually("the expert to register again", || async {
-        let experts = orchestrator.experts().await?;
-        Ok(instance_at(&experts, &endpoint)
-            .map(|i| i.instance_id.clone())
-            .filter(|id| *id != first))
+        let instance = orchestrator.instance_at(&endpoint).await?;
+        Ok(instance.map(|i| i.instance_id).filter(|id| *id != first))
     })
     .await?;
     assert_ne!(first, second);

@@ -4,10 +4,10 @@
 //! `Last-Event-ID` is 400.
 
 use serde_json::Value;
+use synod_integration_tests::TestOrchestrator;
 use synod_integration_tests::events::check_complete_after;
 use synod_integration_tests::experts::{gate_expert, serve, text_expert};
 use synod_integration_tests::sse::read_events;
-use synod_integration_tests::{TestOrchestrator, eventually};
 
 use crate::watch::GATED;
 
@@ -20,10 +20,7 @@ async fn sse_resumes_with_last_event_id_and_after_seq() -> anyhow::Result<()> {
     let run_id = orchestrator.start_run(GATED, Value::Null).await?;
     let events_url = format!("{}/runs/{run_id}/events", orchestrator.http_url());
     let http = orchestrator.http();
-    eventually("the run to reach the gate", || async {
-        Ok((gate.entered() == 1).then_some(()))
-    })
-    .await?;
+    gate.wait_entered(1).await?;
 
     // Live: take the first two events, then disconnect.
     let first = read_events(http.get(&events_url).send().await?, Some(2)).await?;
