@@ -46,6 +46,8 @@ mod sql;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod crash;
 
 pub use memory::MemoryStore;
 pub use open::{StoreUrl, open};
