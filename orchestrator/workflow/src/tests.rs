@@ -642,3 +642,25 @@ fn unused_secrets_are_warnings() {
     let path = workflow.bindings[0].http.path.render(&json!({})).unwrap();
     assert_eq!(path, json!("/x"));
 }
+
+#[test]
+fn reference_errors_point_inside_every_scalar_style() {
+    let bodies = [
+        "    with: { v: \"${{ inputs.txt }}\" }\n",
+        "    with: { v: 'a ${{ inputs.txt }}' }\n",
+        "    with:\n      v: ${{ inputs.txt }}\n",
+        "    with:\n      v: |\n        first line\n        then ${{ 1 + inputs.txt }}\n",
+        "    with:\n      v: >\n        folded\n        ${{ size(inputs.txt) }}\n",
+        "    with:\n      v: \"esc\\\"aped ${{ inputs.txt }}\"\n",
+    ];
+    for body in bodies {
+        let source =
+            format!("name: t\ninputs:\n  text: {{ type: string }}\nsteps:\n  a:\n    uses: x/y\n{body}");
+        let diagnostics = load_err(&source);
+        let d = &diagnostics.0[0];
+        assert_eq!(d.code, crate::codes::UNKNOWN_INPUT_REF, "{source}");
+        assert_eq!(&source[d.span.clone()], "inputs.txt", "{source}");
+        let at = crate::source::SourceMap::new(&source).span(d.span.start, d.span.end);
+        assert_eq!((d.line, d.column), (at.line, at.column), "{source}");
+    }
+}
