@@ -91,4 +91,62 @@ mod tests {
         assert_eq!(versions(SQLITE).last(), Some(&SCHEMA_VERSION));
         assert_eq!(sqlite().iter().count(), SQLITE.len());
     }
+
+    #[tokio::test]
+    async fn an_older_sqlite_file_is_upgraded_on_open_and_a_newer_one_refused() {
+        use serde_json::json;
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+        use crate::{OutboxIntent, RunStore, SqliteStore};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        // A file written by a synod that knew only schema version 1.
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        migrator(&SQLITE[..1]).run(&pool).await.unwrap();
+        let run_id = synod_types::RunId::new();
+        sqlx::query(
+            "INSERT INTO runs (run_id, workflow, status, inputs, created_at, updated_at) \
+             VALUES ($1, 'triage', 'running', '{}', 0, 0)",
+        )
+        .bind(run_id.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let record = store.get_run(run_id).await.unwrap().unwrap();
+        assert_eq!(record.workflow, "triage");
+        let intent = OutboxIntent {
+            run_id,
+            binding: "ticket".into(),
+            idempotency_key: "k".into(),
+            request: json!({}),
+        };
+        store.record_intent(intent).await.unwrap(); // table of version 2
+        store.close().await;
+
+        // A file from a newer synod (a version this build does not know) is refused.
+        let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (99, 'from the future', 1, X'00', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let error = SqliteStore::open(&path).await.unwrap_err().to_string();
+        assert!(
+            error.contains("cannot migrate the SQLite schema"),
+            "{error}"
+        );
+        assert!(error.contains("upgrade synod"), "{error}");
+    }
 }
