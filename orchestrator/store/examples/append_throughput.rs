@@ -65,7 +65,11 @@ async fn measure(store: Arc<dyn RunStore>, writers: usize, events: usize) -> f64
     for task in tasks {
         task.await.expect("writer");
     }
-    events as f64 / started.elapsed().max(Duration::from_micros(1)).as_secs_f64()
+    events as f64
+        / started
+            .elapsed()
+            .max(Duration::from_micros(1))
+            .as_secs_f64()
 }
 
 async fn report(name: &str, store: Arc<dyn RunStore>, events: usize) {
