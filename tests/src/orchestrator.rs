@@ -3,6 +3,7 @@
 //! ports, with gRPC clients and helpers to start, watch and wait for runs.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -15,6 +16,7 @@ use synod_proto::orchestrator::runs_client::RunsClient;
 use synod_proto::orchestrator::workflows_client::WorkflowsClient;
 use synod_registry::RegistryConfig;
 use synod_server::app::{Orchestrator, ServerConfig};
+use synod_store::{MemoryStore, RunStore};
 use synod_types::{RunEvent, RunEventKind};
 use tonic::transport::Channel;
 
@@ -88,7 +90,16 @@ impl TestOrchestrator {
 
     /// Starts with `config` (use ephemeral ports, see [`fast_config`]).
     pub async fn start_with(config: ServerConfig) -> anyhow::Result<Self> {
-        let orchestrator = within("the orchestrator to start", Orchestrator::start(config))
+        Self::start_with_store(config, Arc::new(MemoryStore::new())).await
+    }
+
+    /// Starts with `config`, keeping runs in `store`.
+    pub async fn start_with_store(
+        config: ServerConfig,
+        store: Arc<dyn RunStore>,
+    ) -> anyhow::Result<Self> {
+        let started = Orchestrator::start_with_store(config, store);
+        let orchestrator = within("the orchestrator to start", started)
             .await?
             .context("starting the orchestrator")?;
         let channel = tonic::transport::Endpoint::from_shared(orchestrator.grpc_url())?

@@ -11,6 +11,7 @@ mod demo;
 mod failover;
 mod input_schema;
 mod output_schema;
+mod persistent;
 mod python_expert;
 mod redaction;
 mod registration;
