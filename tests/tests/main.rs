@@ -1,6 +1,14 @@
 //! Integration tests (one binary): the orchestrator in-process on ephemeral
 //! loopback ports, experts served separately with `synod-expert-sdk`,
-//! everything over real gRPC and HTTP.
+//! everything over real gRPC and HTTP. Shared set-up lives in the
+//! `synod-integration-tests` library (`tests/src`).
+//!
+//! Runs: `dag` (diamond, inputs, concurrent runs), `retry`, `deadline`,
+//! `cancel`, `concurrency`, `input_schema`, `output_schema`, `redaction`.
+//! Experts: `failover` (two instances, restarts), `registration` (SDK
+//! self-registration, heartbeats), `static_experts`, `python_expert`.
+//! Events: `watch` (gRPC resume), `sse`, `persistent` (SQLite, restart).
+//! Users' paths: `demo` (ioc-triage), `validate`, `cli`.
 
 mod cancel;
 mod cli;
