@@ -925,3 +925,42 @@ async fn postgres_replicas_see_each_others_events_live_and_never_share_a_run() {
 
     concurrent_claimers_never_share_a_run(&[replica_a, replica_b]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_subscribers_survive_a_lost_notification_connection() {
+    let Some((url, schema)) = postgres_target() else {
+        return;
+    };
+    // Tag this test's connections, to kill only its own listeners.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let tagged = format!("{url}{separator}application_name={schema}");
+    let fixture = Fixture {
+        store: connect_postgres(&tagged, &schema).await,
+        _dir: None,
+        postgres_schema: Some((url.clone(), schema.clone())),
+    };
+    let writer = fixture.store.clone();
+    let reader = connect_postgres(&tagged, &schema).await;
+
+    let run_id = new_run(&writer).await;
+    let follower = tokio::spawn(drain(reader.subscribe(run_id, 0).await.unwrap()));
+    writer.append(run_id, started()).await.unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1 AND query ILIKE 'LISTEN%'",
+    )
+    .bind(&schema)
+    .fetch_all(writer.pool())
+    .await
+    .unwrap();
+    assert_eq!(killed, vec![true, true], "both replicas' listeners");
+    for n in 0..10 {
+        writer.append(run_id, skipped(n)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.append(run_id, succeeded()).await.unwrap();
+    let seen = within("subscription across a lost LISTEN connection", follower)
+        .await
+        .unwrap();
+    assert_eq!(seen, writer.events(run_id, 0).await.unwrap());
+}

@@ -245,13 +245,28 @@ async fn forward_notifications(mut listener: PgListener, hub: Arc<LiveHub>) {
                     ),
                 }
             }
-            // The connection dropped and is re-established on the next call:
-            // notifications in between are lost, so every subscriber re-reads.
+            // The connection dropped and was re-established (and LISTENs
+            // again): notifications in between are lost, so every subscriber
+            // re-reads the store.
             Ok(None) => hub.resync_all(),
             Err(error) => {
-                tracing::warn!(%error, "lost the PostgreSQL notification connection; retrying");
+                tracing::warn!(%error, "lost the PostgreSQL notification connection; reconnecting");
+                reconnect(&mut listener).await;
                 hub.resync_all();
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Retries until the listener is connected and listening again (a query
+/// through it reconnects and re-issues its LISTENs).
+async fn reconnect(listener: &mut PgListener) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match sqlx::query("SELECT 1").execute(&mut *listener).await {
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot reconnect to PostgreSQL for notifications")
             }
         }
     }
