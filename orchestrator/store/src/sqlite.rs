@@ -1,7 +1,6 @@
 //! [`SqliteStore`]: the embedded default, one SQLite file in WAL mode.
 //!
-//! Durability: every `append`/`create_run` is one transaction, committed
-//! before it returns. The default [`Synchronous::Full`] makes SQLite fsync the
+//! Durability: every write is committed before it returns. The default [`Synchronous::Full`] makes SQLite fsync the
 //! WAL at every commit, so an acknowledged event survives a process kill
 //! *and* an OS crash or power loss (the same as LangGraph's `SqliteSaver`,
 //! which leaves SQLite's default `synchronous=FULL`). [`Synchronous::Normal`]
