@@ -5,7 +5,10 @@
 use serde_json::Value;
 use synod_types::{SkillRef, StepId};
 use synod_workflow::typecheck::check_workflow;
-use synod_workflow::{Diagnostic, Diagnostics, OutputSchemas, Span, StepSpec, Workflow, codes};
+use synod_workflow::{
+    Diagnostic, Diagnostics, LoadOptions, OutputSchemas, Span, StepSpec, Workflow, codes,
+    load_partial,
+};
 
 use crate::catalog::SkillCatalog;
 use crate::plan::{Plan, PlanStep};
@@ -66,6 +69,46 @@ pub fn plan_workflow(
             "the workflow's steps do not form a valid plan",
         )])),
     }
+}
+
+/// Loads `source` and plans it in one go, reporting loader, type and
+/// catalog problems together (an unknown expert is reported even while the
+/// file has loader errors). With a catalog, output fields and their types
+/// are checked against the skills' output schemas while loading.
+pub fn compile_workflow(
+    source: &str,
+    file: &str,
+    catalog: Option<&dyn SkillCatalog>,
+) -> Result<(Workflow, Plan), Diagnostics> {
+    let schemas = catalog.map(|catalog| CatalogSchemas { catalog });
+    let options = LoadOptions {
+        schemas: schemas.as_ref().map(|s| s as &dyn OutputSchemas),
+    };
+    let (workflow, mut diagnostics) = load_partial(source, file, options);
+    let Some(mut workflow) = workflow else {
+        return Err(diagnostics);
+    };
+    if diagnostics.has_errors() {
+        if let Some(catalog) = catalog {
+            for step in &workflow.steps {
+                if let Some(uses) = &step.uses {
+                    report_unknown_skill(
+                        &workflow,
+                        step,
+                        uses,
+                        step.spans.uses,
+                        catalog,
+                        &mut diagnostics.0,
+                    );
+                }
+            }
+        }
+        diagnostics.0.sort_by_key(|d| (d.line, d.column));
+        return Err(diagnostics);
+    }
+    workflow.warnings = diagnostics.0;
+    let plan = plan_workflow(&workflow, catalog)?;
+    Ok((workflow, plan))
 }
 
 /// The step's `needs` plus every step its input reads. The loader allows

@@ -247,3 +247,37 @@ bindings:
         Some("did you mean `search`? known skills of `knowledge`: `search`")
     );
 }
+
+#[test]
+fn compile_reports_loader_and_catalog_problems_together() {
+    let source = "\
+name: t
+steps:
+  a:
+    uses: demo/extract-iocs
+    needs: [zz]
+  b:
+    uses: nope/tag
+  c:
+    uses: demo/classify
+    needs: [a]
+    with: { v: \"${{ steps.a.output.ioc }}\" }
+";
+    let catalog = catalog();
+    let diagnostics = crate::compile_workflow(source, "t.yaml", Some(&catalog)).unwrap_err();
+    let found: Vec<_> = diagnostics
+        .iter()
+        .map(|d| (d.code, d.line, d.column))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (codes::UNKNOWN_NEED, 5, 13),
+            (codes::UNKNOWN_EXPERT, 7, 11),
+            (codes::UNKNOWN_OUTPUT_FIELD, 11, 36),
+        ]
+    );
+    let (workflow, plan) = crate::compile_workflow(WORKFLOW, "ioc.yaml", Some(&catalog)).unwrap();
+    assert_eq!(workflow.name, "ioc-triage");
+    assert_eq!(plan.len(), 3);
+}

@@ -93,6 +93,29 @@ pub fn load_with(
     file: &str,
     options: LoadOptions<'_>,
 ) -> Result<Workflow, Diagnostics> {
+    let (workflow, diagnostics) = load_partial(source, file, options);
+    match workflow {
+        Some(mut workflow) if !diagnostics.has_errors() => {
+            workflow.warnings = diagnostics.0;
+            Ok(workflow)
+        }
+        _ => Err(diagnostics),
+    }
+}
+
+/// Loads as far as possible: every diagnostic (sorted), and the workflow
+/// built from the parts that could be read, also when there are errors
+/// (`None` only when the text is not YAML or has no `name`).
+///
+/// With errors, the workflow does **not** hold [`Workflow`]'s invariants
+/// (steps with bad parts are left out, references may dangle): use it only
+/// to find further problems, e.g. checking `uses` against a catalog so that
+/// `synod validate` reports loader and catalog problems together.
+pub fn load_partial(
+    source: &str,
+    file: &str,
+    options: LoadOptions<'_>,
+) -> (Option<Workflow>, Diagnostics) {
     let map = SourceMap::new(source);
     let mut reporter = Reporter::new(file, &map);
     let (root, syntax_problems) = syntax::parse(&map, file);
@@ -112,13 +135,7 @@ pub fn load_with(
     }
     let mut diagnostics = Diagnostics(reporter.diagnostics);
     diagnostics.sort();
-    match workflow {
-        Some(mut workflow) if !diagnostics.has_errors() => {
-            workflow.warnings = diagnostics.0;
-            Ok(workflow)
-        }
-        _ => Err(diagnostics),
-    }
+    (workflow, diagnostics)
 }
 
 #[cfg(test)]

@@ -654,8 +654,9 @@ fn reference_errors_point_inside_every_scalar_style() {
         "    with:\n      v: \"esc\\\"aped ${{ inputs.txt }}\"\n",
     ];
     for body in bodies {
-        let source =
-            format!("name: t\ninputs:\n  text: {{ type: string }}\nsteps:\n  a:\n    uses: x/y\n{body}");
+        let source = format!(
+            "name: t\ninputs:\n  text: {{ type: string }}\nsteps:\n  a:\n    uses: x/y\n{body}"
+        );
         let diagnostics = load_err(&source);
         let d = &diagnostics.0[0];
         assert_eq!(d.code, crate::codes::UNKNOWN_INPUT_REF, "{source}");
