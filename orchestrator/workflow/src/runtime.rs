@@ -6,7 +6,110 @@
 use serde_json::{Map, Value};
 
 use crate::expr::EvalError;
+use crate::template::{TemplatePart, ValueTemplate};
 use crate::workflow::{BindingSpec, StepSpec, Workflow};
+
+/// A binding's request with every template rendered, ready for a sender
+/// (which still checks the destination against its allowlist).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedBinding {
+    /// The binding's name.
+    pub binding: String,
+    /// Upper-case method.
+    pub method: String,
+    /// The static origin followed by the rendered path and query; values
+    /// from expressions are percent-encoded, so they cannot add path
+    /// segments, a query or a fragment, nor change the host.
+    pub url: String,
+    /// Header names and rendered values (may hold secrets: redact before
+    /// recording).
+    pub headers: Vec<(String, String)>,
+    /// The rendered JSON body.
+    pub body: Option<Value>,
+    /// The rendered `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+}
+
+/// Renders `binding` against the run `scope`. `secrets` (an object of
+/// resolved secret values) is visible to the headers only, as the loader
+/// guarantees no other part reads it.
+pub fn render_binding(
+    binding: &BindingSpec,
+    scope: &Value,
+    secrets: &Value,
+) -> Result<RenderedBinding, EvalError> {
+    let http = &binding.http;
+    let mut url = http.origin.clone();
+    url.push_str(&render_url_part(&http.path, scope)?);
+    let mut header_scope = match scope {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    header_scope.insert("secrets".into(), secrets.clone());
+    let header_scope = Value::Object(header_scope);
+    let mut headers = Vec::with_capacity(http.headers.len());
+    for (name, template) in &http.headers {
+        headers.push((name.clone(), as_text(template.render(&header_scope)?)));
+    }
+    let body = match &http.body {
+        Some(template) => Some(template.render(scope)?),
+        None => None,
+    };
+    let idempotency_key = match &binding.idempotency_key {
+        Some(template) => Some(as_text(template.render(scope)?)),
+        None => None,
+    };
+    Ok(RenderedBinding {
+        binding: binding.name.clone(),
+        method: http.method.clone(),
+        url,
+        headers,
+        body,
+        idempotency_key,
+    })
+}
+
+fn as_text(value: Value) -> String {
+    match value {
+        Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
+/// Literal text as written; expression values percent-encoded.
+fn render_url_part(template: &ValueTemplate, scope: &Value) -> Result<String, EvalError> {
+    Ok(match template {
+        ValueTemplate::Literal(Value::String(text)) => text.clone(),
+        ValueTemplate::Literal(other) => other.to_string(),
+        ValueTemplate::Expr(expression) => percent_encode(&as_text(expression.evaluate(scope)?)),
+        ValueTemplate::Interpolate(parts) => {
+            let mut text = String::new();
+            for part in parts {
+                match part {
+                    TemplatePart::Text(literal) => text.push_str(literal),
+                    TemplatePart::Expr(expression) => {
+                        text.push_str(&percent_encode(&as_text(expression.evaluate(scope)?)));
+                    }
+                }
+            }
+            text
+        }
+        other => as_text(other.render(scope)?),
+    })
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
 
 /// Whether `step` runs: `true` without `if`, else the condition's value.
 pub fn step_should_run(step: &StepSpec, scope: &Value) -> Result<bool, EvalError> {
@@ -71,6 +174,51 @@ pub fn env_scope(workflow: &Workflow) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const DELIVERY: &str = r#"name: deliver
+secrets: { TOKEN: }
+inputs:
+  queue: { type: string }
+steps:
+  detect: { uses: demo/detect }
+bindings:
+  ticket:
+    needs: [detect]
+    http:
+      method: PUT
+      url: "https://tickets.example.org/api/${{ inputs.queue }}/issues?run=${{ run.id }}"
+      headers: { Authorization: "Bearer ${{ secrets.TOKEN }}", X-Count: "${{ size(steps.detect.output.alerts) }}" }
+      body: { alerts: "${{ steps.detect.output.alerts }}" }
+    idempotency_key: "${{ run.id }}-ticket"
+"#;
+
+    #[test]
+    fn bindings_render_with_encoded_urls_and_header_only_secrets() {
+        let workflow = crate::load(DELIVERY, "d.yaml").unwrap();
+        let binding = &workflow.bindings[0];
+        let scope = json!({
+            "inputs": {"queue": "../admin?x=1#f"},
+            "steps": {"detect": {"output": {"alerts": [{"rule": "r1"}]}}},
+            "run": {"id": "r-1"},
+        });
+        let rendered = render_binding(binding, &scope, &json!({"TOKEN": "s3cret"})).unwrap();
+        assert_eq!(rendered.method, "PUT");
+        assert_eq!(
+            rendered.url,
+            "https://tickets.example.org/api/..%2Fadmin%3Fx%3D1%23f/issues?run=r-1"
+        );
+        assert_eq!(
+            rendered.headers,
+            [
+                ("Authorization".to_owned(), "Bearer s3cret".to_owned()),
+                ("X-Count".to_owned(), "1".to_owned())
+            ]
+        );
+        assert_eq!(rendered.body, Some(json!({"alerts": [{"rule": "r1"}]})));
+        assert_eq!(rendered.idempotency_key.as_deref(), Some("r-1-ticket"));
+        // Without resolved secrets the header cannot render.
+        assert!(render_binding(binding, &scope, &json!({})).is_err());
+    }
 
     const FLOW: &str = r#"name: fan-out
 env: { QUEUE: soc }
