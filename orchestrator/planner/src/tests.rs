@@ -116,7 +116,7 @@ steps:
     );
     assert_eq!(
         d[2].message,
-        "the output of `demo/classify` has no field `verdict`"
+        "step `d` reads `steps.c.output.verdict`, but the output of `demo/classify` has no field `verdict`"
     );
     assert_eq!(
         d[2].help.as_deref(),

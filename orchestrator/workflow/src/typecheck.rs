@@ -176,9 +176,11 @@ pub fn check_workflow(workflow: &Workflow, schemas: Option<&dyn OutputSchemas>) 
     };
     let mut checker = Checker {
         file: &workflow.file,
+        reader: String::new(),
         diagnostics: Vec::new(),
     };
     for step in &workflow.steps {
+        checker.reader = format!("step `{}`", step.id);
         if let Some(site) = &step.condition {
             checker.check(site, &base, Expect::Bool, "if");
         }
@@ -201,11 +203,13 @@ pub fn check_workflow(workflow: &Workflow, schemas: Option<&dyn OutputSchemas>) 
         }
     }
     for output in &workflow.outputs {
+        checker.reader = format!("output `{}`", output.name);
         for site in &output.expressions {
             checker.check(site, &base, Expect::Any, "");
         }
     }
     for binding in &workflow.bindings {
+        checker.reader = format!("binding `{}`", binding.name);
         if let Some(site) = &binding.condition {
             checker.check(site, &base, Expect::Bool, "if");
         }
@@ -244,11 +248,14 @@ enum Typed {
 
 struct Checker<'f> {
     file: &'f str,
+    /// Who reads, for messages: "step `a`".
+    reader: String,
     diagnostics: Vec<Diagnostic>,
 }
 
 struct Site<'s, 'v> {
     site: &'s ExpressionSite,
+    reader: &'s str,
     variables: &'s Variables<'v>,
     bound: Vec<(String, Type)>,
     /// Errors found in this expression (each subtree reports at most once).
@@ -265,6 +272,7 @@ impl Checker<'_> {
     ) -> Type {
         let mut state = Site {
             site,
+            reader: &self.reader,
             variables,
             bound: Vec::new(),
             errors: Vec::new(),
@@ -308,6 +316,20 @@ impl Checker<'_> {
 impl Site<'_, '_> {
     fn range(&self, node: &IdedExpr) -> Range<usize> {
         self.site.expression.position(node.id).unwrap_or(0..0)
+    }
+
+    /// The written path up to `field` (e.g. `steps.c.output.verdict`) of the
+    /// reference holding `range`; `field` alone when there is none.
+    fn path_to(&self, range: &Range<usize>, field: &str) -> String {
+        for reference in &self.site.expression.references {
+            if reference.range.start <= range.start && range.end <= reference.range.end {
+                let wanted = crate::expr::PathSegment::Field(field.to_owned());
+                if let Some(position) = reference.path.iter().rposition(|s| *s == wanted) {
+                    return crate::expr::path_text(&reference.path[..=position]);
+                }
+            }
+        }
+        field.to_owned()
     }
 
     fn error(&mut self, node: &IdedExpr, message: String, help: Option<String>) -> Type {
@@ -469,9 +491,14 @@ impl Site<'_, '_> {
                     if source.get(range.start..range.start + 1) == Some(".") {
                         range = range.start + 1..(range.start + 1 + field.len()).min(source.len());
                     }
+                    let message = format!(
+                        "{} reads `{}`, but {origin} has no field `{field}`",
+                        self.reader,
+                        self.path_to(&range, field)
+                    );
                     self.errors.push((
                         range,
-                        format!("{origin} has no field `{field}`"),
+                        message,
                         codes::UNKNOWN_OUTPUT_FIELD,
                         Some(unknown_name_help(field, &names, "fields")),
                     ));

@@ -237,6 +237,23 @@ fn validate_inputs(config: &WorkflowConfig<'_>, reporter: &mut Reporter<'_>) -> 
             },
         };
         let default = input.default.map(Node::to_json);
+        if let Some(node) = input.default
+            && default
+                .as_ref()
+                .is_some_and(|value| value.to_string().contains("${{"))
+        {
+            let error = reporter
+                .error(
+                    codes::INVALID_INPUT,
+                    node.span,
+                    format!(
+                        "the default of input `{}` holds an expression; defaults are literal values",
+                        input.name.value
+                    ),
+                )
+                .with_help("compute derived values in step `with` instead, e.g. `${{ has(inputs.x) ? inputs.x : … }}`");
+            reporter.push(error);
+        }
         if let (Some(ty), Some(value), Some(node)) = (ty, &default, input.default)
             && !ty.matches(value)
         {
