@@ -482,10 +482,6 @@ pub fn json_schema() -> Value {
             "$schema".into(),
             json!("https://json-schema.org/draft/2020-12/schema"),
         );
-        head.insert(
-            "$id".into(),
-            json!("https://synod.dev/workflow.schema.json"),
-        );
         head.insert("title".into(), json!("synod workflow"));
         head.insert(
             "description".into(),
