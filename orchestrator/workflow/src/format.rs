@@ -588,19 +588,39 @@ fn retry_schema() -> Value {
 mod tests {
     use super::*;
 
+    /// The value with every object's keys in sorted order, so the file is
+    /// the same whether or not serde_json's `preserve_order` is enabled
+    /// somewhere in the workspace.
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                let mut out = Map::new();
+                for key in keys {
+                    out.insert(key.clone(), sorted(&map[key]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+
     /// The committed schema must equal the generated one.
     #[test]
     fn committed_schema_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/workflow.schema.json");
-        let generated = format!(
-            "{}\n",
-            serde_json::to_string_pretty(&json_schema()).expect("schema serializes")
-        );
+        let generated = sorted(&json_schema());
         if std::env::var_os("SYNOD_UPDATE_SCHEMA").is_some() {
-            std::fs::write(path, &generated).expect("write workflow.schema.json");
+            let text = serde_json::to_string_pretty(&generated).expect("schema serializes");
+            std::fs::write(path, format!("{text}\n")).expect("write workflow.schema.json");
             return;
         }
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        let committed: Value = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(Value::Null);
         assert!(
             committed == generated,
             "orchestrator/workflow/workflow.schema.json is stale; regenerate it with \
