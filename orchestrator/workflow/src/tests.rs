@@ -665,3 +665,15 @@ fn reference_errors_point_inside_every_scalar_style() {
         assert_eq!((d.line, d.column), (at.line, at.column), "{source}");
     }
 }
+
+#[test]
+fn deeply_nested_yaml_is_rejected_or_loaded_without_overflow() {
+    for depth in [200, 5_000] {
+        let source = format!(
+            "name: t\nsteps:\n  a: {{ uses: x/y, with: {{ v: {}1{} }} }}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        assert_well_located(&source);
+    }
+}
