@@ -16,7 +16,7 @@
 //! - [`runtime`]: pure helpers for the executor (`if`, `for_each`, outputs).
 //! - [`scope`]: which names each place may read (the secrets rule lives here).
 //! - [`typecheck`]: static types of expressions, output schemas.
-//! - [`format`]: the format as data, and the JSON Schema generated from it.
+//! - [`format`](mod@format): the format as data, and the JSON Schema generated from it.
 //! - [`cron`]: cron schedules.
 //! - [`diagnostic`]: [`Diagnostic`], [`Diagnostics`] and their rustc-style rendering.
 //! - [`codes`]: the table of stable diagnostic codes (`SYN-W…`, `SYN-P…`).
