@@ -173,8 +173,26 @@ fn read_http(
                     continue;
                 };
                 let header_reader = reader.at(Place::BindingHeader);
-                for item in items {
+                for (index, item) in items.iter().enumerate() {
                     check_header_name(&item.key.value, item.key.span, reporter);
+                    if let Some(first) = items[..index]
+                        .iter()
+                        .find(|earlier| earlier.key.value.eq_ignore_ascii_case(&item.key.value))
+                    {
+                        let error = reporter
+                            .error(
+                                codes::DUPLICATE_KEY,
+                                item.key.span,
+                                format!(
+                                    "header `{}` is set twice (header names ignore case)",
+                                    item.key.value
+                                ),
+                            )
+                            .with_label("second definition")
+                            .with_secondary(first.key.span, "first set here")
+                            .with_help("keep one of them");
+                        reporter.push(error);
+                    }
                     if read_string(item, reporter).is_none() {
                         continue;
                     }
@@ -299,7 +317,7 @@ fn split_url(
     Some((origin, path))
 }
 
-fn check_header_name(name: &str, span: Span, reporter: &mut Reporter<'_>) {
+pub(crate) fn check_header_name(name: &str, span: Span, reporter: &mut Reporter<'_>) {
     let valid = !name.is_empty()
         && name
             .chars()

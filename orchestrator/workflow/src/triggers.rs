@@ -132,11 +132,13 @@ fn read_webhook(
             }
             "signature_header" => {
                 if let Some(text) = read_string(field, reporter) {
+                    crate::bindings::check_header_name(&text.value, text.span, reporter);
                     webhook.signature_header = text.value;
                 }
             }
             "timestamp_header" => {
                 if let Some(text) = read_string(field, reporter) {
+                    crate::bindings::check_header_name(&text.value, text.span, reporter);
                     webhook.timestamp_header = text.value;
                 }
             }
