@@ -212,9 +212,75 @@ pub fn meaning(code: &str) -> Option<&'static str> {
     None
 }
 
+/// `CODES.md`: every code with its meaning and the example files under
+/// `tests/invalid/` whose snapshots show it (`examples(code)`).
+pub fn markdown(examples: &dyn Fn(&str) -> Vec<String>) -> String {
+    let mut out = String::from(
+        "# synod workflow diagnostic codes\n\n\
+         Generated from `orchestrator/workflow/src/codes.rs`; do not edit. `SYN-W` codes come \
+         from the loader (`synod_workflow::load`), `SYN-P` codes from the planner. A code never \
+         changes meaning. Each example is a file in `tests/invalid/` with its rendered \
+         diagnostics in `tests/invalid/snapshots/`.\n\n\
+         | code | meaning | examples |\n|---|---|---|\n",
+    );
+    for (code, meaning) in TABLE {
+        let files = examples(code);
+        let listed: Vec<String> = files
+            .iter()
+            .map(|file| format!("[{file}](tests/invalid/{file}.yaml)"))
+            .collect();
+        let listed = if listed.is_empty() {
+            "-".to_owned()
+        } else {
+            listed.join(", ")
+        };
+        out.push_str(&format!("| `{code}` | {meaning} | {listed} |\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `CODES.md` must match the table and the invalid examples.
+    #[test]
+    fn committed_codes_page_is_current() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut snapshots: Vec<(String, String)> = Vec::new();
+        for entry in std::fs::read_dir(root.join("tests/invalid/snapshots")).expect("snapshots") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_stem()
+                .expect("name")
+                .to_string_lossy()
+                .to_string();
+            let text = std::fs::read_to_string(&path).expect("read snapshot");
+            snapshots.push((name, text));
+        }
+        snapshots.sort();
+        let examples = |code: &str| -> Vec<String> {
+            let needle = format!("[{code}]");
+            snapshots
+                .iter()
+                .filter(|(_, text)| text.contains(&needle))
+                .map(|(name, _)| name.clone())
+                .take(4)
+                .collect()
+        };
+        let generated = markdown(&examples);
+        let path = root.join("CODES.md");
+        if std::env::var_os("SYNOD_UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &generated).expect("write CODES.md");
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "orchestrator/workflow/CODES.md is stale; regenerate it with \
+             `SYNOD_UPDATE_SCHEMA=1 cargo test -p synod-workflow committed_codes_page_is_current` and commit it"
+        );
+    }
 
     #[test]
     fn codes_are_unique_and_well_formed() {
