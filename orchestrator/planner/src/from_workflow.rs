@@ -25,11 +25,36 @@ pub fn plan_workflow(
     workflow: &Workflow,
     catalog: Option<&dyn SkillCatalog>,
 ) -> Result<Plan, Diagnostics> {
+    plan_workflow_for(workflow, catalog, Executable::default())
+}
+
+/// The workflow features an executor runs beyond plain `uses` steps. A
+/// feature left `false` makes [`plan_workflow_for`] refuse workflows that
+/// use it (`SYN-P0005`) instead of running them differently than written.
+/// `plan` steps are always refused until [`PlanStep`] can carry them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Executable {
+    /// Step `if` conditions.
+    pub conditions: bool,
+    /// Step `for_each` fan-out.
+    pub for_each: bool,
+    /// Step `reflect` loops.
+    pub reflect: bool,
+    /// `bindings` deliveries.
+    pub bindings: bool,
+}
+
+/// [`plan_workflow`] for an executor that runs the features in `executable`.
+pub fn plan_workflow_for(
+    workflow: &Workflow,
+    catalog: Option<&dyn SkillCatalog>,
+    executable: Executable,
+) -> Result<Plan, Diagnostics> {
     let mut diagnostics = Vec::new();
     if let Some(catalog) = catalog {
         check_against_catalog(workflow, catalog, &mut diagnostics);
     }
-    report_unsupported(workflow, &mut diagnostics);
+    report_unsupported(workflow, executable, &mut diagnostics);
     let mut steps = Vec::with_capacity(workflow.steps.len());
     for step in &workflow.steps {
         let Some(uses) = &step.uses else {
@@ -129,7 +154,11 @@ fn needs_with_references(step: &StepSpec) -> Vec<StepId> {
 }
 
 /// Features the loader accepts but the executor cannot run yet.
-fn report_unsupported(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
+fn report_unsupported(
+    workflow: &Workflow,
+    executable: Executable,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let mut push = |span: Span, feature: &str, what: String| {
         diagnostics.push(
             Diagnostic::error(
@@ -147,22 +176,28 @@ fn report_unsupported(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
         if step.plan.is_some() {
             push(step.spans.uses, "plan", what.clone());
         }
-        if let Some(site) = &step.condition {
+        if let Some(site) = &step.condition
+            && !executable.conditions
+        {
             push(site.span, "if", what.clone());
         }
-        if let Some(each) = &step.for_each {
+        if let Some(each) = &step.for_each
+            && !executable.for_each
+        {
             push(each.items.span, "for_each", what.clone());
         }
-        if step.reflect.is_some() {
+        if step.reflect.is_some() && !executable.reflect {
             push(step.spans.id, "reflect", what.clone());
         }
     }
-    for binding in &workflow.bindings {
-        push(
-            binding.span,
-            "bindings",
-            format!("binding `{}`", binding.name),
-        );
+    if !executable.bindings {
+        for binding in &workflow.bindings {
+            push(
+                binding.span,
+                "bindings",
+                format!("binding `{}`", binding.name),
+            );
+        }
     }
 }
 /// The best span for a problem of a workflow built by code.

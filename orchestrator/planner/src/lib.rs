@@ -17,7 +17,7 @@ pub mod problem;
 pub mod typed;
 
 pub use catalog::{SkillCatalog, SkillInfo, StaticCatalog};
-pub use from_workflow::{compile_workflow, plan_workflow};
+pub use from_workflow::{Executable, compile_workflow, plan_workflow, plan_workflow_for};
 pub use plan::{Plan, PlanStep};
 pub use problem::{PlanProblem, check_uses};
 pub use typed::{

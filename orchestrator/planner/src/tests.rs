@@ -246,6 +246,15 @@ bindings:
         diagnostics.0[2].help.as_deref(),
         Some("did you mean `search`? known skills of `knowledge`: `search`")
     );
+    // An executor that runs these features plans the workflow.
+    let everything = crate::Executable {
+        conditions: true,
+        for_each: true,
+        reflect: true,
+        bindings: true,
+    };
+    let plan = crate::plan_workflow_for(&workflow, None, everything).unwrap();
+    assert_eq!(plan.len(), 1);
 }
 
 #[test]
