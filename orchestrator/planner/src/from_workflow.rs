@@ -104,6 +104,7 @@ pub fn compile_workflow(
     source: &str,
     file: &str,
     catalog: Option<&dyn SkillCatalog>,
+    executable: Executable,
 ) -> Result<(Workflow, Plan), Diagnostics> {
     let schemas = catalog.map(|catalog| CatalogSchemas { catalog });
     let options = LoadOptions {
@@ -132,7 +133,7 @@ pub fn compile_workflow(
         return Err(diagnostics);
     }
     workflow.warnings = diagnostics.0;
-    let plan = plan_workflow(&workflow, catalog)?;
+    let plan = plan_workflow_for(&workflow, catalog, executable)?;
     Ok((workflow, plan))
 }
 

@@ -273,7 +273,8 @@ steps:
     with: { v: \"${{ steps.a.output.ioc }}\" }
 ";
     let catalog = catalog();
-    let diagnostics = crate::compile_workflow(source, "t.yaml", Some(&catalog)).unwrap_err();
+    let diagnostics =
+        crate::compile_workflow(source, "t.yaml", Some(&catalog), Default::default()).unwrap_err();
     let found: Vec<_> = diagnostics
         .iter()
         .map(|d| (d.code, d.line, d.column))
@@ -286,7 +287,8 @@ steps:
             (codes::UNKNOWN_OUTPUT_FIELD, 11, 36),
         ]
     );
-    let (workflow, plan) = crate::compile_workflow(WORKFLOW, "ioc.yaml", Some(&catalog)).unwrap();
+    let (workflow, plan) =
+        crate::compile_workflow(WORKFLOW, "ioc.yaml", Some(&catalog), Default::default()).unwrap();
     assert_eq!(workflow.name, "ioc-triage");
     assert_eq!(plan.len(), 3);
 }
