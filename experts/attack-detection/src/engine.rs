@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::event::Event;
 use crate::logsource::Route;
+use crate::prefilter::Prefilter;
 use crate::rule::Rule;
 
 /// A rule file (or document) that could not be loaded.
@@ -43,6 +45,8 @@ pub struct RuleSet {
     by_channel: HashMap<&'static str, ChannelBucket>,
     any_windows: Vec<usize>,
     non_windows: Vec<usize>,
+    /// Built on first use, reset when a rule is added.
+    prefilter: OnceLock<Prefilter>,
 }
 
 impl RuleSet {
@@ -85,6 +89,7 @@ impl RuleSet {
 
     /// Adds a compiled rule.
     pub fn add_rule(&mut self, rule: Rule) {
+        self.prefilter = OnceLock::new();
         let index = self.rules.len();
         let (route, unmapped) = rule.meta.logsource.route();
         if unmapped {
@@ -128,9 +133,13 @@ impl RuleSet {
     /// Calls `hit` with the index of every rule matching `event`, in rule order
     /// within each routing bucket.
     pub fn for_each_match(&self, event: &Event, mut hit: impl FnMut(usize)) {
+        let admitted = self
+            .prefilter
+            .get_or_init(|| Prefilter::build(&self.rules))
+            .candidates(event);
         let mut test = |indices: &[usize]| {
             for &i in indices {
-                if self.rules[i].matches(event) {
+                if admitted[i] && self.rules[i].matches(event) {
                     hit(i);
                 }
             }

@@ -41,6 +41,7 @@ pub mod input;
 pub mod logsource;
 pub mod matcher;
 mod pattern;
+mod prefilter;
 pub mod rule;
 pub mod scan;
 

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::event::{Event, Field, Scalar, field_key};
 use crate::pattern::{self, Pattern, Piece};
+use crate::prefilter;
 
 /// Most variants a `windash` value may expand to.
 const MAX_WINDASH_VARIANTS: usize = 3125;
@@ -155,6 +156,14 @@ pub(crate) enum ValueMatcher {
 }
 
 impl ValueMatcher {
+    /// Literals one of which every matching value contains (see [`crate::prefilter`]).
+    fn literals(&self) -> Option<Vec<String>> {
+        match self {
+            ValueMatcher::Strings(patterns) => patterns.iter().map(Pattern::literal).collect(),
+            _ => None,
+        }
+    }
+
     fn scalar_matches(&self, scalar: &Scalar) -> bool {
         if scalar.is_null {
             return false;
@@ -223,6 +232,16 @@ pub(crate) struct FieldCondition {
 }
 
 impl FieldCondition {
+    /// Literals one of which a matching event contains in some value.
+    pub(crate) fn literals(&self) -> Option<Vec<String>> {
+        let sets = self.matchers.iter().map(ValueMatcher::literals);
+        if self.all {
+            prefilter::best(sets)
+        } else {
+            prefilter::union(sets)
+        }
+    }
+
     pub(crate) fn matches(&self, event: &Event) -> bool {
         let test = |m: &ValueMatcher| match &self.field {
             Some(name) => m.matches(event.get_key(name), event),

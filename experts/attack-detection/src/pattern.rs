@@ -137,6 +137,28 @@ impl Pattern {
         self.cased
     }
 
+    /// The longest literal run every match must contain, lowercased; `None`
+    /// when there is none or it is not ASCII (lowercasing a part of a
+    /// non-ASCII text may differ from the same part of the lowercased text).
+    pub(crate) fn literal(&self) -> Option<String> {
+        let text = match &self.kind {
+            Kind::Exact(p) | Kind::Prefix(p) | Kind::Suffix(p) | Kind::Contains(p) => p.clone(),
+            Kind::Any => return None,
+            Kind::Glob(pieces) => pieces
+                .split(|p| !matches!(p, Piece::Lit(_)))
+                .map(|run| {
+                    run.iter()
+                        .filter_map(|p| match p {
+                            Piece::Lit(c) => Some(*c),
+                            _ => None,
+                        })
+                        .collect::<String>()
+                })
+                .max_by_key(String::len)?,
+        };
+        (!text.is_empty() && text.is_ascii()).then(|| text.to_ascii_lowercase())
+    }
+
     /// Matches `text` (lowercased unless the pattern is cased).
     pub(crate) fn is_match(&self, text: &str) -> bool {
         match &self.kind {
@@ -230,6 +252,16 @@ mod tests {
         assert!(matches("*a?c*", "zzabczz"));
         assert!(matches("*aab", "aaab"));
         assert!(matches("ß*", "ßx"));
+    }
+
+    #[test]
+    fn literals() {
+        let lit = |p: &str| Pattern::compile(&parse(p), false).literal();
+        assert_eq!(lit("*\\Whoami.exe"), Some("\\whoami.exe".to_owned()));
+        assert_eq!(lit("a*longer?x"), Some("longer".to_owned()));
+        assert_eq!(lit("*"), None);
+        assert_eq!(lit(""), None);
+        assert_eq!(lit("*ß*"), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::condition::{self, Expr};
 use crate::event::Event;
 use crate::logsource::LogSource;
 use crate::matcher::FieldCondition;
+use crate::prefilter;
 
 /// Severity of a rule, in Sigma's order.
 pub const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
@@ -108,6 +109,15 @@ enum Selection {
 }
 
 impl Selection {
+    fn literals(&self) -> Option<Vec<String>> {
+        match self {
+            Selection::All(conditions) => {
+                prefilter::best(conditions.iter().map(FieldCondition::literals))
+            }
+            Selection::Any(items) => prefilter::union(items.iter().map(Selection::literals)),
+        }
+    }
+
     fn matches(&self, event: &Event) -> bool {
         match self {
             Selection::All(conditions) => conditions.iter().all(|c| c.matches(event)),
@@ -156,6 +166,24 @@ impl Selection {
 }
 
 impl Rule {
+    /// Literals (lowercase) one of which appears in a value of every event
+    /// the rule matches, or `None` when no such set is known.
+    pub(crate) fn literals(&self) -> Option<Vec<String>> {
+        self.expr_literals(&self.condition)
+    }
+
+    fn expr_literals(&self, expr: &Expr) -> Option<Vec<String>> {
+        let sel = |i: &usize| self.selections[*i].literals();
+        match expr {
+            Expr::Sel(i) => sel(i),
+            Expr::Not(_) => None,
+            Expr::And(items) => prefilter::best(items.iter().map(|e| self.expr_literals(e))),
+            Expr::Or(items) => prefilter::union(items.iter().map(|e| self.expr_literals(e))),
+            Expr::AtLeast(_, ids) => prefilter::union(ids.iter().map(sel)),
+            Expr::All(ids) => prefilter::best(ids.iter().map(sel)),
+        }
+    }
+
     /// Whether the rule's detection matches `event` (log source not checked).
     pub fn matches(&self, event: &Event) -> bool {
         let mut cache: [Option<bool>; 16] = [None; 16];
