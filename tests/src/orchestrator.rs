@@ -188,6 +188,7 @@ impl TestOrchestrator {
             source: Some(pb::start_run_request::Source::WorkflowYaml(yaml.to_owned())),
             inputs,
             file_name: "test.yaml".to_owned(),
+            goal_type: String::new(),
         };
         let response = self
             .runs()

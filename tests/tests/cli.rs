@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde_json::Value;
 use synod_integration_tests::experts::{flaky_expert, serve};
 use synod_integration_tests::{TestOrchestrator, repo_path};
-use synod_server::cli::{self, Output, RunRequest};
+use synod_server::cli::{self, Output, RunRequest, RunWhat};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synod_run_without_a_server_uses_an_embedded_one_with_the_demo_experts()
@@ -18,8 +18,10 @@ async fn synod_run_without_a_server_uses_an_embedded_one_with_the_demo_experts()
         &[],
     )?;
     let request = RunRequest {
-        source: std::fs::read_to_string(&file)?,
-        file: file.display().to_string(),
+        what: RunWhat::Workflow {
+            source: std::fs::read_to_string(&file)?,
+            file: file.display().to_string(),
+        },
         inputs,
         server: "http://127.0.0.1:1".to_owned(),
         embedded: false,
@@ -39,8 +41,10 @@ async fn synod_run_and_runs_watch_report_the_outcome_in_the_exit_code() -> anyho
     let orchestrator = TestOrchestrator::start(&[expert.endpoint()]).await?;
     let server = orchestrator.grpc_url();
     let request = |uses: &str| RunRequest {
-        source: format!("name: one\nsteps:\n  call: {{ uses: {uses} }}\n"),
-        file: "one.yaml".to_owned(),
+        what: RunWhat::Workflow {
+            source: format!("name: one\nsteps:\n  call: {{ uses: {uses} }}\n"),
+            file: "one.yaml".to_owned(),
+        },
         inputs: serde_json::json!({}),
         server: server.clone(),
         embedded: false,

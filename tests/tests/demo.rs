@@ -55,6 +55,7 @@ async fn ioc_triage_example_runs_through_the_demo_experts() -> anyhow::Result<()
             source: Some(start_run_request::Source::WorkflowName("ioc-triage".into())),
             inputs: Some(synod_proto::json::json_to_struct(&input)?),
             file_name: String::new(),
+            goal_type: String::new(),
         })
         .await?
         .into_inner()

@@ -26,5 +26,6 @@ mod registration;
 mod retry;
 mod sse;
 mod static_experts;
+mod task;
 mod validate;
 mod watch;

@@ -287,6 +287,14 @@ impl RunMachine {
             inputs: redacted(&self.scope["inputs"], &[]),
             steps: planned,
         }));
+        if let Some(note) = &self.plan.note {
+            self.actions.push(Action::Emit(RunEventKind::RunPlanned {
+                planner: note.planner.clone(),
+                goal: note.goal.clone(),
+                task: note.task.clone(),
+                choices: note.choices.clone(),
+            }));
+        }
         for (position, state) in self.steps.iter().enumerate() {
             if state.waiting_on == 0 {
                 self.ready.insert(position);

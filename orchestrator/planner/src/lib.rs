@@ -18,7 +18,7 @@ pub mod typed;
 
 pub use catalog::{SkillCatalog, SkillInfo, StaticCatalog};
 pub use from_workflow::{Executable, compile_workflow, plan_workflow, plan_workflow_for};
-pub use plan::{Plan, PlanStep};
+pub use plan::{Plan, PlanNote, PlanStep};
 pub use problem::{PlanProblem, check_uses};
 pub use typed::{
     GOAL_RULES, SkillStats, StepChoice, TypedPlan, TypedPlanError, TypedTask, goal_from_text,

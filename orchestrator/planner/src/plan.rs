@@ -37,6 +37,21 @@ pub struct Plan {
     index: HashMap<StepId, NodeIndex>,
     /// Step indices in a topological order (ties broken by declaration order).
     order: Vec<NodeIndex>,
+    /// How a planner made the plan (`None` for workflows and code).
+    pub note: Option<PlanNote>,
+}
+
+/// How a planner made a plan; recorded as the run's `RunPlanned` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanNote {
+    /// `typed` or `llm`.
+    pub planner: String,
+    /// The artifact type the plan produces.
+    pub goal: String,
+    /// The task's text.
+    pub task: String,
+    /// Why each step was chosen (a JSON array of choices).
+    pub choices: serde_json::Value,
 }
 
 impl Plan {
@@ -68,6 +83,7 @@ impl Plan {
             graph,
             index,
             order,
+            note: None,
         })
     }
 

@@ -25,7 +25,7 @@ use synod_types::{SkillRef, StepId};
 use synod_workflow::ValueTemplate;
 
 use crate::catalog::{SkillCatalog, SkillInfo};
-use crate::plan::{Plan, PlanStep};
+use crate::plan::{Plan, PlanNote, PlanStep};
 
 /// One second of observed latency weighs as much as one unit of cost hint.
 const LATENCY_MS_PER_COST_UNIT: f64 = 1000.0;
@@ -58,6 +58,8 @@ pub struct TypedTask {
     pub given: BTreeMap<String, String>,
     /// The artifact type to produce.
     pub goal: String,
+    /// The task's words, recorded with the plan.
+    pub text: String,
 }
 
 /// Why one step is in the plan.
@@ -205,8 +207,14 @@ pub fn plan_typed(
     };
     builder.derive(&task.goal);
     let Extraction { steps, choices, .. } = builder;
-    let plan = Plan::from_checked_steps("task", steps)
+    let mut plan = Plan::from_checked_steps("task", steps)
         .expect("a typed plan has unique ids, known needs and no cycle by construction");
+    plan.note = Some(PlanNote {
+        planner: "typed".to_owned(),
+        goal: task.goal.clone(),
+        task: task.text.clone(),
+        choices: serde_json::to_value(&choices).unwrap_or_default(),
+    });
     Ok(TypedPlan {
         plan,
         choices,
@@ -457,19 +465,19 @@ impl Extraction<'_> {
         }
     }
 
-    /// The skill's name as the step id, or `expert-skill` when taken.
+    /// The skill's name as the step id, or `expert_skill` when taken, with
+    /// `-` turned into `_` so that ids are identifiers in expressions.
     fn fresh_id(&mut self, uses: &SkillRef) -> StepId {
-        let mut candidates = vec![
-            uses.skill.clone(),
-            format!("{}-{}", uses.expert, uses.skill),
-        ];
+        let skill = uses.skill.replace('-', "_");
+        let expert = uses.expert.replace('-', "_");
+        let mut candidates = vec![skill.clone(), format!("{expert}_{skill}")];
         for n in 2.. {
             if let Some(id) = candidates.iter().find(|id| !self.used_ids.contains(*id)) {
                 let id = id.clone();
                 self.used_ids.insert(id.clone());
                 return StepId::new(id);
             }
-            candidates = vec![format!("{}-{}-{n}", uses.expert, uses.skill)];
+            candidates = vec![format!("{expert}_{skill}_{n}")];
         }
         unreachable!("an unbounded range always yields a fresh id")
     }
@@ -502,15 +510,18 @@ impl Extraction<'_> {
             "produces `{artifact}` from {from}; weight {:.2}, derivation cost {cost:.2}",
             self.weights[index]
         );
+        let more = if alternatives.len() > 1 {
+            format!(" and {} more", alternatives.len() - 1)
+        } else {
+            String::new()
+        };
         match alternatives.first() {
-            Some((other, other_cost)) => reason.push_str(&format!(
-                "; cheaper than {other} ({other_cost:.2}){}",
-                if alternatives.len() > 1 {
-                    format!(" and {} more", alternatives.len() - 1)
-                } else {
-                    String::new()
-                }
-            )),
+            Some((other, other_cost)) if (other_cost - cost).abs() < 1e-9 => reason.push_str(
+                &format!("; ties with {other}{more}, chosen by fewer steps, then name"),
+            ),
+            Some((other, other_cost)) => {
+                reason.push_str(&format!("; cheaper than {other} ({other_cost:.2}){more}"));
+            }
             None => reason.push_str("; the only skill that can"),
         }
         StepChoice {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use synod_planner::{SkillCatalog, SkillInfo};
+use synod_planner::{SkillCatalog, SkillInfo, SkillStats};
 use synod_proto::expert::expert_client::ExpertClient;
 use synod_proto::expert::{DescribeRequest, ExpertCard};
 use synod_proto::orchestrator::{ExpertInfo, InstanceHealth, InstanceInfo};
@@ -581,6 +581,29 @@ impl SkillCatalog for Registry {
             .and_then(|instances| newest(instances))
             .map(|instance| instance.card.skill_names())
             .unwrap_or_default()
+    }
+
+    fn skill_stats(&self, uses: &SkillRef) -> SkillStats {
+        let state = self.state();
+        let Some(instances) = state.experts.get(&uses.expert) else {
+            return SkillStats {
+                latency_ms: None,
+                healthy: false,
+            };
+        };
+        let healthy: Vec<&Instance> = instances
+            .iter()
+            .filter(|instance| instance.health() == InstanceHealth::Healthy)
+            .collect();
+        // The best healthy instance is where the balancer sends calls.
+        let latency_ms = healthy
+            .iter()
+            .filter_map(|instance| instance.latency_ewma_ms)
+            .min_by(f64::total_cmp);
+        SkillStats {
+            latency_ms,
+            healthy: !healthy.is_empty(),
+        }
     }
 }
 

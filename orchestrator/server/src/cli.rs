@@ -94,6 +94,32 @@ pub fn read_inputs(file: Option<&Path>, overrides: &[String]) -> anyhow::Result<
     Ok(inputs)
 }
 
+/// Reads `NAME=@FILE` (JSON, else the file's text) and `NAME=VALUE` (JSON,
+/// else a string) items into an inputs object.
+pub fn read_named_inputs(items: &[String]) -> anyhow::Result<Value> {
+    let mut inputs = serde_json::Map::new();
+    for item in items {
+        let (name, raw) = item.split_once('=').with_context(|| {
+            format!(
+                "`--input {item}` needs the form NAME=@FILE or NAME=VALUE, e.g. events=@logs.json"
+            )
+        })?;
+        if name.is_empty() {
+            bail!("`--input {item}` has an empty name; e.g. events=@logs.json");
+        }
+        let value = match raw.strip_prefix('@') {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read input `{name}` from {path}"))?;
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            }
+            None => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())),
+        };
+        inputs.insert(name.to_owned(), value);
+    }
+    Ok(Value::Object(inputs))
+}
+
 /// `synod serve` and `synod up`.
 pub async fn serve(mut config: ServerConfig, with_demo_experts: bool) -> anyhow::Result<()> {
     let mut experts = Vec::new();
@@ -143,13 +169,30 @@ async fn open_store() -> anyhow::Result<std::sync::Arc<dyn synod_store::RunStore
         .context("cannot open the run store named by SYNOD_DATABASE_URL")
 }
 
-/// Everything `synod run` needs.
+/// What to run: a workflow file or a task for the planner.
+#[derive(Debug)]
+pub enum RunWhat {
+    /// `synod run <workflow.yaml>`.
+    Workflow {
+        /// Workflow YAML.
+        source: String,
+        /// Its file name, for diagnostics.
+        file: String,
+    },
+    /// `synod task "<text>"`.
+    Task {
+        /// The task's words.
+        text: String,
+        /// The artifact type to produce; `None` = from the text.
+        goal_type: Option<String>,
+    },
+}
+
+/// Everything `synod run` and `synod task` need.
 #[derive(Debug)]
 pub struct RunRequest {
-    /// Workflow YAML.
-    pub source: String,
-    /// Its file name, for diagnostics.
-    pub file: String,
+    /// What to run.
+    pub what: RunWhat,
     /// Inputs object.
     pub inputs: Value,
     /// Orchestrator to use if reachable.
@@ -186,10 +229,19 @@ pub async fn run(request: RunRequest) -> anyhow::Result<std::process::ExitCode> 
     let mut client = runs_client(channel);
     let inputs = pjson::json_to_struct(&request.inputs).context("inputs")?;
     let started = client
-        .start_run(pb::StartRunRequest {
-            source: Some(pb::start_run_request::Source::WorkflowYaml(request.source)),
-            inputs: Some(inputs),
-            file_name: request.file,
+        .start_run(match request.what {
+            RunWhat::Workflow { source, file } => pb::StartRunRequest {
+                source: Some(pb::start_run_request::Source::WorkflowYaml(source)),
+                inputs: Some(inputs),
+                file_name: file,
+                goal_type: String::new(),
+            },
+            RunWhat::Task { text, goal_type } => pb::StartRunRequest {
+                source: Some(pb::start_run_request::Source::Goal(text)),
+                inputs: Some(inputs),
+                file_name: String::new(),
+                goal_type: goal_type.unwrap_or_default(),
+            },
         })
         .await
         .map_err(|status| anyhow::anyhow!("{}", status.message()))?
@@ -389,6 +441,23 @@ pub fn describe_event(event: &RunEvent) -> Option<String> {
         RunEventKind::RunSucceeded { .. } => format!("#{seq} run succeeded"),
         RunEventKind::RunFailed { error, .. } => format!("#{seq} run failed: {error}"),
         RunEventKind::RunCancelled { reason } => format!("#{seq} run cancelled: {reason}"),
+        RunEventKind::RunPlanned {
+            planner,
+            goal,
+            choices,
+            ..
+        } => {
+            let mut text = format!("#{seq} planned by the {planner} planner, goal `{goal}`:");
+            for choice in choices.as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "\n    {} = {}: {}",
+                    choice["step"].as_str().unwrap_or("?"),
+                    choice["uses"].as_str().unwrap_or("?"),
+                    choice["reason"].as_str().unwrap_or("")
+                ));
+            }
+            text
+        }
         RunEventKind::RunResumed {
             interrupted_steps, ..
         } => format!(

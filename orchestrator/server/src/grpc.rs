@@ -68,6 +68,8 @@ fn start_status(error: StartError) -> Status {
             Status::invalid_argument(error.to_string())
         }
         StartError::UnknownWorkflow { .. } => Status::not_found(error.to_string()),
+        StartError::NoGoal { .. } => Status::invalid_argument(error.to_string()),
+        StartError::Unplannable(_) => Status::failed_precondition(error.to_string()),
         StartError::Store(error) => store_status(error),
     }
 }
@@ -192,10 +194,10 @@ impl pb::runs_server::Runs for RunsService {
             Some(pb::start_run_request::Source::WorkflowName(name)) => {
                 self.manager.start_stored(&name, inputs).await
             }
-            Some(pb::start_run_request::Source::Goal(_)) => {
-                return Err(Status::unimplemented(
-                    "planner-driven runs (`goal`) are not available in this version; start a run from a workflow",
-                ));
+            Some(pb::start_run_request::Source::Goal(text)) => {
+                self.manager
+                    .start_task(&text, Some(&request.goal_type), inputs)
+                    .await
             }
             None => {
                 return Err(Status::invalid_argument(

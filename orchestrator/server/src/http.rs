@@ -87,8 +87,13 @@ impl From<StoreError> for ApiError {
 impl From<StartError> for ApiError {
     fn from(error: StartError) -> Self {
         match error {
-            StartError::InvalidWorkflow { .. } | StartError::InvalidInputs(_) => {
+            StartError::InvalidWorkflow { .. }
+            | StartError::InvalidInputs(_)
+            | StartError::NoGoal { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, error.to_string())
+            }
+            StartError::Unplannable(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
             }
             StartError::UnknownWorkflow { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, error.to_string())
@@ -193,6 +198,10 @@ async fn list_runs(
 struct StartBody {
     workflow_yaml: Option<String>,
     workflow: Option<String>,
+    /// A task for the planner instead of a workflow.
+    goal: Option<String>,
+    /// The artifact type the task must produce (else derived from `goal`).
+    goal_type: Option<String>,
     #[serde(default)]
     inputs: Value,
     file_name: Option<String>,
@@ -207,16 +216,22 @@ async fn start_run(
     } else {
         body.inputs
     };
-    let run_id = match (body.workflow_yaml, body.workflow) {
-        (Some(yaml), None) => {
+    let run_id = match (body.workflow_yaml, body.workflow, body.goal) {
+        (Some(yaml), None, None) => {
             let file = body.file_name.unwrap_or_else(|| "workflow.yaml".to_owned());
             state.manager.start(&yaml, &file, inputs).await?
         }
-        (None, Some(name)) => state.manager.start_stored(&name, inputs).await?,
+        (None, Some(name), None) => state.manager.start_stored(&name, inputs).await?,
+        (None, None, Some(goal)) => {
+            state
+                .manager
+                .start_task(&goal, body.goal_type.as_deref(), inputs)
+                .await?
+        }
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "give exactly one of `workflow_yaml` (the YAML text) or `workflow` (a stored workflow's name)",
+                "give exactly one of `workflow_yaml` (the YAML text), `workflow` (a stored workflow's name) or `goal` (a task for the planner, with optional `goal_type`)",
             ));
         }
     };

@@ -95,6 +95,37 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Plan and run a task with no workflow file (the typed planner).
+    ///
+    /// The planner chains registered skills through artifact types from the
+    /// inputs you give (each input is named after its artifact type, e.g.
+    /// `events`) to the goal: `--goal <artifact>`, or derived from the text by
+    /// intent rules ("recommend containment" -> response_plan, "root cause"
+    /// -> attack_chain, "detect" -> alerts, ...). The plan and why each step
+    /// was chosen are printed and recorded as the run's `run_planned` event.
+    ///
+    /// Examples:
+    ///   synod task "extract the indicators" --goal iocs --input text=@note.txt
+    ///   synod task "investigate these logs and recommend containment" --input events=@logs.json
+    #[command(verbatim_doc_comment)]
+    Task {
+        /// What you want, in words.
+        text: String,
+        /// The artifact type to produce (default: derived from the text).
+        #[arg(long, value_name = "ARTIFACT")]
+        goal: Option<String>,
+        /// An input, `NAME=@FILE` (JSON, or text if not JSON) or `NAME=VALUE`; repeatable.
+        #[arg(long = "input", short = 'i', value_name = "NAME=@FILE|NAME=VALUE")]
+        inputs: Vec<String>,
+        /// Always start an embedded orchestrator, even if one is running.
+        #[arg(long)]
+        embedded: bool,
+        /// Do not draw a progress bar (events are printed as lines).
+        #[arg(long)]
+        no_progress: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Inspect and control runs on a running orchestrator.
     Runs {
         #[command(subcommand)]
@@ -251,8 +282,32 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 .with_context(|| format!("cannot read workflow file {}", workflow.display()))?;
             let output = Output::new(client.json, !no_progress);
             cli::run(cli::RunRequest {
-                source,
-                file: workflow.display().to_string(),
+                what: cli::RunWhat::Workflow {
+                    source,
+                    file: workflow.display().to_string(),
+                },
+                inputs,
+                server: client.server,
+                embedded,
+                output,
+            })
+            .await
+        }
+        Command::Task {
+            text,
+            goal,
+            inputs,
+            embedded,
+            no_progress,
+            client,
+        } => {
+            let inputs = cli::read_named_inputs(&inputs)?;
+            let output = Output::new(client.json, !no_progress);
+            cli::run(cli::RunRequest {
+                what: cli::RunWhat::Task {
+                    text,
+                    goal_type: goal,
+                },
                 inputs,
                 server: client.server,
                 embedded,

@@ -36,6 +36,19 @@ pub enum StartError {
         /// Stored names, comma-separated.
         known: String,
     },
+    /// The goal text matches no intent rule and no goal type was given.
+    #[error(
+        "cannot tell what to produce from `{text}`; name the artifact type with --goal (HTTP/gRPC: `goal_type`), one of: {known}"
+    )]
+    NoGoal {
+        /// The task's text.
+        text: String,
+        /// Goal types of the intent rules, comma-separated.
+        known: String,
+    },
+    /// The planner found no plan.
+    #[error(transparent)]
+    Unplannable(#[from] synod_planner::TypedPlanError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] synod_store::StoreError),
@@ -171,6 +184,60 @@ impl RunManager {
         self.start(&stored.source, &stored.file, inputs).await
     }
 
+    /// Plans a task with the typed planner over the registered skills: the
+    /// goal type is `goal_type` or derived from `text` by intent rules; every
+    /// input named after an artifact type gives that type.
+    pub fn plan_task(
+        &self,
+        text: &str,
+        goal_type: Option<&str>,
+        inputs: &Value,
+    ) -> Result<synod_planner::TypedPlan, StartError> {
+        let goal = match goal_type.filter(|goal| !goal.trim().is_empty()) {
+            Some(goal) => goal.trim().to_owned(),
+            None => match synod_planner::goal_from_text(text) {
+                Some((goal, _keyword)) => goal.to_owned(),
+                None => {
+                    return Err(StartError::NoGoal {
+                        text: text.to_owned(),
+                        known: synod_planner::GOAL_RULES
+                            .iter()
+                            .map(|(goal, _)| *goal)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            },
+        };
+        let given = inputs
+            .as_object()
+            .map(|map| {
+                map.keys()
+                    .map(|name| (name.clone(), name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let task = synod_planner::TypedTask {
+            given,
+            goal,
+            text: text.to_owned(),
+        };
+        let catalog: &dyn SkillCatalog = self.inner.catalog.as_ref();
+        Ok(synod_planner::plan_typed(&task, catalog)?)
+    }
+
+    /// Plans a task ([`RunManager::plan_task`]), records the run and starts
+    /// executing it; the plan and its reasons are the run's `RunPlanned` event.
+    pub async fn start_task(
+        &self,
+        text: &str,
+        goal_type: Option<&str>,
+        inputs: Value,
+    ) -> Result<RunId, StartError> {
+        let planned = self.plan_task(text, goal_type, &inputs)?;
+        self.launch(planned.plan, inputs).await
+    }
+
     /// Validates the workflow and inputs, records the run and starts executing
     /// it in the background. Returns once the run is recorded.
     pub async fn start(
@@ -183,10 +250,15 @@ impl RunManager {
         let inputs = workflow
             .check_inputs(&inputs)
             .map_err(StartError::InvalidInputs)?;
+        self.launch(plan, inputs).await
+    }
+
+    /// Records a run of `plan` and executes it in the background.
+    async fn launch(&self, plan: Plan, inputs: Value) -> Result<RunId, StartError> {
         let run_id = RunId::new();
         let record = RunRecord {
             run_id,
-            workflow: workflow.name.clone(),
+            workflow: plan.name.clone(),
             status: RunStatus::Pending,
             created_at: Utc::now(),
             ended_at: None,

@@ -60,6 +60,19 @@ pub enum RunEventKind {
         /// The plan's steps.
         steps: Vec<PlannedStep>,
     },
+    /// A planner made the run's plan; says which planner, for what goal, and
+    /// why each step was chosen. Follows `RunStarted` for planned runs.
+    RunPlanned {
+        /// `typed` or `llm`.
+        planner: String,
+        /// The artifact type the plan produces.
+        goal: String,
+        /// The task's text, as given.
+        task: String,
+        /// Per step: `{step, uses, produces, consumes, weight, cost,
+        /// alternatives, reason}`.
+        choices: Value,
+    },
     /// An attempt of a step was sent to an expert.
     StepStarted {
         /// Step id.
@@ -162,6 +175,7 @@ impl RunEventKind {
             RunEventKind::RunFailed { .. } => "synod.run.failed",
             RunEventKind::RunCancelled { .. } => "synod.run.cancelled",
             RunEventKind::RunResumed { .. } => "synod.run.resumed",
+            RunEventKind::RunPlanned { .. } => "synod.run.planned",
         }
     }
 
@@ -176,6 +190,7 @@ impl RunEventKind {
             | RunEventKind::StepCancelled { step } => Some(step),
             RunEventKind::RunStarted { .. }
             | RunEventKind::RunResumed { .. }
+            | RunEventKind::RunPlanned { .. }
             | RunEventKind::RunSucceeded { .. }
             | RunEventKind::RunFailed { .. }
             | RunEventKind::RunCancelled { .. } => None,

@@ -46,6 +46,7 @@ fn task(given: &[(&str, &str)], goal: &str) -> TypedTask {
             .map(|(artifact, input)| ((*artifact).to_owned(), (*input).to_owned()))
             .collect::<BTreeMap<_, _>>(),
         goal: goal.to_owned(),
+        text: format!("produce {goal}"),
     }
 }
 
@@ -104,6 +105,12 @@ fn chains_events_to_a_response_plan_through_the_cheapest_derivation() {
         planned.to_string().contains("plan = disposition/plan"),
         "{planned}"
     );
+    let note = planned.plan.note.as_ref().unwrap();
+    assert_eq!(
+        (note.planner.as_str(), note.goal.as_str()),
+        ("typed", "response_plan")
+    );
+    assert_eq!(note.choices[2]["uses"], "disposition/plan");
 }
 
 #[test]
