@@ -132,11 +132,16 @@ impl RuleSet {
 
     /// Calls `hit` with the index of every rule matching `event`, in rule order
     /// within each routing bucket.
-    pub fn for_each_match(&self, event: &Event, mut hit: impl FnMut(usize)) {
+    pub fn for_each_match(&self, event: &Event, hit: impl FnMut(usize)) {
         let admitted = self
             .prefilter
             .get_or_init(|| Prefilter::build(&self.rules))
             .candidates(event);
+        self.for_each_routed_match(event, &admitted, hit);
+    }
+
+    /// Tests the rules routed to `event` that `admitted` lets through.
+    fn for_each_routed_match(&self, event: &Event, admitted: &[bool], mut hit: impl FnMut(usize)) {
         let mut test = |indices: &[usize]| {
             for &i in indices {
                 if admitted[i] && self.rules[i].matches(event) {
@@ -260,6 +265,50 @@ mod tests {
         assert_eq!(set.matches(&cleared), vec![1]);
         let linux = Event::from_pairs([("Image", "/tmp/x.exe")]);
         assert_eq!(set.matches(&linux), vec![2]);
+    }
+
+    #[test]
+    fn prefilter_never_changes_results() {
+        let mut set = RuleSet::builtin();
+        set.add_yaml(SYSMON_RULE, "s.yml");
+        set.add_yaml(SECURITY_RULE, "c.yml");
+        set.add_yaml("title: n\nlogsource: {product: windows, category: process_creation}\ndetection: {sel: {Image|endswith: '.exe'}, f: {CommandLine|contains: 'x'}, condition: sel and not f}\n", "n.yml");
+        let sysmon = "Microsoft-Windows-Sysmon/Operational";
+        let events = [
+            Event::from_pairs([
+                ("Channel", sysmon),
+                ("EventID", "1"),
+                ("Image", "C:\\x.exe"),
+                ("CommandLine", "x /all"),
+            ]),
+            Event::from_pairs([
+                ("Channel", sysmon),
+                ("EventID", "1"),
+                ("Image", "C:\\w\\whoami.exe"),
+                ("CommandLine", "whoami /priv"),
+            ]),
+            Event::from_pairs([
+                ("Channel", sysmon),
+                ("EventID", "10"),
+                ("TargetImage", "C:\\lsass.exe"),
+                ("GrantedAccess", "0x1010"),
+                ("SourceImage", "C:\\t\\m.exe"),
+            ]),
+            Event::from_pairs([
+                ("Channel", "Security"),
+                ("EventID", "1102"),
+                ("Provider_Name", "Microsoft-Windows-Eventlog"),
+            ]),
+        ];
+        let everything = vec![true; set.rules().len()];
+        let mut total = 0;
+        for event in &events {
+            let mut brute = Vec::new();
+            set.for_each_routed_match(event, &everything, |i| brute.push(i));
+            assert_eq!(set.matches(event), brute);
+            total += brute.len();
+        }
+        assert_eq!(total, 6);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use synod_expert_sdk::{
 };
 
 use crate::alerts::{Detector, Report};
-use crate::engine::RuleSet;
+use crate::engine::{LoadFailure, RuleSet};
 use crate::event::Event;
 use crate::input::{EventRef, read_file};
 use crate::rule::LEVELS;
@@ -62,32 +62,52 @@ impl Config {
     }
 }
 
+/// Why the expert cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExpertError {
+    /// No rule loaded at all (every file failed, or there were none).
+    #[error(
+        "no Sigma rule loaded from {paths:?} ({} failures{}); point rule_paths at a SigmaHQ rules directory or enable the builtin rules",
+        failures.len(),
+        first_failures(failures)
+    )]
+    NoRules {
+        /// The configured rule paths.
+        paths: Vec<PathBuf>,
+        /// Every file that failed, with its reason.
+        failures: Vec<LoadFailure>,
+    },
+}
+
+fn first_failures(failures: &[LoadFailure]) -> String {
+    let first: Vec<String> = failures.iter().take(5).map(ToString::to_string).collect();
+    if first.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", first.join("; "))
+    }
+}
+
 /// Builds the `attack-detection` expert (add `.register_with(..)` and serve).
 ///
 /// # Errors
 ///
-/// When no rule could be loaded at all; the message lists the first failures.
-pub fn expert(config: &Config) -> Result<ExpertServerBuilder, String> {
+/// [`ExpertError::NoRules`] when no rule could be loaded at all.
+pub fn expert(config: &Config) -> Result<ExpertServerBuilder, ExpertError> {
     let rules = config.load_rules();
     if rules.rules().is_empty() {
-        let reasons: Vec<String> = rules
-            .failures()
-            .iter()
-            .take(5)
-            .map(ToString::to_string)
-            .collect();
-        return Err(format!(
-            "no Sigma rule loaded from {:?} ({} failures: {}); point rule_paths at a SigmaHQ rules directory or enable the builtin rules",
-            config.rule_paths,
-            rules.failures().len(),
-            reasons.join("; ")
-        ));
+        return Err(ExpertError::NoRules {
+            paths: config.rule_paths.clone(),
+            failures: rules.failures().to_vec(),
+        });
     }
     Ok(expert_with_rules(Arc::new(rules), config))
 }
 
-/// Builds the expert around an already loaded rule set.
-pub(crate) fn expert_with_rules(rules: Arc<RuleSet>, config: &Config) -> ExpertServerBuilder {
+/// Builds the expert around an already loaded rule set (e.g. shared with
+/// other users of the same rules).
+pub fn expert_with_rules(rules: Arc<RuleSet>, config: &Config) -> ExpertServerBuilder {
     let definition = SkillDefinition::new("detect")
         .description("Runs Sigma rules over Windows events (EVTX-style or flat Sysmon/Security JSON, inline or from EVTX/JSON files) and returns one alert per rule that fired: rule id, title, level, ATT&CK techniques and tactics, count and matched events.")
         .consumes(["events"])

@@ -48,7 +48,9 @@ pub mod scan;
 pub use alerts::{Alert, Detector, MatchedEvent, Report};
 pub use engine::{LoadFailure, RuleSet};
 pub use event::{Event, Field, Scalar};
-pub use expert::{Config, detect_input_schema, detect_output_schema, expert};
+pub use expert::{
+    Config, ExpertError, detect_input_schema, detect_output_schema, expert, expert_with_rules,
+};
 pub use input::{EventRef, InputError, ReadStats, read_file};
 pub use rule::{Rule, RuleMeta};
 pub use scan::{FileScan, scan_files, scan_files_with_progress};

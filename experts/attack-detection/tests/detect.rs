@@ -152,7 +152,7 @@ fn expert_without_rules_is_an_error() {
         builtin_rules: false,
         ..Config::default()
     };
-    let error = expert(&config).unwrap_err();
+    let error = expert(&config).unwrap_err().to_string();
     assert!(error.contains("no Sigma rule loaded"), "{error}");
     assert!(error.contains("cannot list"), "{error}");
 }
