@@ -94,8 +94,16 @@ impl NullStore {
 
 #[async_trait::async_trait]
 impl RunStore for NullStore {
-    async fn create_run(&self, _record: RunRecord) -> Result<(), StoreError> {
+    async fn create_run_with_spec(
+        &self,
+        _record: RunRecord,
+        _spec: serde_json::Value,
+    ) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn run_spec(&self, _run_id: RunId) -> Result<Option<serde_json::Value>, StoreError> {
+        Err(Self::keeps_nothing("run specs"))
     }
 
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {

@@ -743,6 +743,42 @@ async fn outbox_keeps_the_first_intent_and_final_states<S: RunStore>(store: &S) 
 
 // === instantiation per backend ===
 
+async fn run_specs_round_trip_and_stay_internal<S: RunStore>(store: &S) {
+    let spec = json!({
+        "kind": "workflow",
+        "source": "name: t\nsteps: {}\n",
+        "inputs": { "api_token": "s3cret", "nul": "a\u{0}b" },
+    });
+    let record = new_record();
+    let run_id = record.run_id;
+    store
+        .create_run_with_spec(record.clone(), spec.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.run_spec(run_id).await.unwrap(), Some(spec));
+    // The spec is not part of the public record.
+    let listed = store.get_run(run_id).await.unwrap().unwrap();
+    assert!(!serde_json::to_string(&listed).unwrap().contains("s3cret"));
+    // A run created without a spec has none; an unknown run is an error.
+    let plain = new_run(store).await;
+    assert_eq!(store.run_spec(plain).await.unwrap(), None);
+    assert!(matches!(
+        store.run_spec(RunId::new()).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    // Creating the same run again is refused and keeps the first spec.
+    assert!(matches!(
+        store
+            .create_run_with_spec(record, json!({"other": 1}))
+            .await,
+        Err(StoreError::RunExists(_))
+    ));
+    assert_eq!(
+        store.run_spec(run_id).await.unwrap().unwrap()["kind"],
+        "workflow"
+    );
+}
+
 macro_rules! conformance {
     ($backend:ident, $fixture:path) => {
         mod $backend {
@@ -827,6 +863,14 @@ macro_rules! conformance {
                     return;
                 };
                 super::outbox_keeps_the_first_intent_and_final_states(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn run_specs_round_trip_and_stay_internal() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::run_specs_round_trip_and_stay_internal(&fixture.store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,8 @@ struct RunLog {
     events: Vec<RunEvent>,
     lease: Option<Lease>,
     outbox: BTreeMap<String, OutboxEntry>,
+    /// What the run executes, for resuming ([`RunStore::create_run_with_spec`]).
+    spec: Option<Value>,
 }
 
 impl MemoryStore {
@@ -96,7 +98,11 @@ fn events_after(events: &[RunEvent], after_seq: u64) -> Vec<RunEvent> {
 
 #[async_trait::async_trait]
 impl RunStore for MemoryStore {
-    async fn create_run(&self, mut record: RunRecord) -> Result<(), StoreError> {
+    async fn create_run_with_spec(
+        &self,
+        mut record: RunRecord,
+        spec: Value,
+    ) -> Result<(), StoreError> {
         let mut runs = self.lock();
         if runs.contains_key(&record.run_id) {
             return Err(StoreError::RunExists(record.run_id));
@@ -109,9 +115,16 @@ impl RunStore for MemoryStore {
                 events: Vec::new(),
                 lease: None,
                 outbox: BTreeMap::new(),
+                spec: (!spec.is_null()).then_some(spec),
             },
         );
         Ok(())
+    }
+
+    async fn run_spec(&self, run_id: RunId) -> Result<Option<Value>, StoreError> {
+        let runs = self.lock();
+        let log = runs.get(&run_id).ok_or(StoreError::RunNotFound(run_id))?;
+        Ok(log.spec.clone())
     }
 
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {

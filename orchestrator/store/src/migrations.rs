@@ -26,6 +26,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "binding outbox",
         include_str!("../migrations/sqlite/0002_outbox.sql"),
     ),
+    (
+        3,
+        "run specs for resuming",
+        include_str!("../migrations/sqlite/0003_run_specs.sql"),
+    ),
 ];
 
 /// `(version, description, SQL)` of each PostgreSQL migration.
@@ -40,10 +45,15 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "binding outbox",
         include_str!("../migrations/postgres/0002_outbox.sql"),
     ),
+    (
+        3,
+        "run specs for resuming",
+        include_str!("../migrations/postgres/0003_run_specs.sql"),
+    ),
 ];
 
 /// The schema version this build writes (the highest migration).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(

@@ -283,7 +283,7 @@ fn lease_from_row(row: &PgRow, owner: &str) -> Result<Lease, StoreError> {
 
 #[async_trait::async_trait]
 impl RunStore for PostgresStore {
-    async fn create_run(&self, record: RunRecord) -> Result<(), StoreError> {
+    async fn create_run_with_spec(&self, record: RunRecord, spec: Value) -> Result<(), StoreError> {
         let inserted = sqlx::query(sql::CREATE_RUN)
             .bind(record.run_id.0)
             .bind(&record.workflow)
@@ -295,6 +295,7 @@ impl RunStore for PostgresStore {
             .bind(record::truncate_time(record.created_at))
             .bind(record::now())
             .bind(record.ended_at)
+            .bind((!spec.is_null()).then(|| record::json_text(&spec)))
             .execute(&self.inner.pool)
             .await
             .map_err(|error| backend("cannot create a run", error))?;
@@ -463,6 +464,15 @@ impl RunStore for PostgresStore {
             .await
             .map_err(|error| backend("cannot record a binding delivery", error))?;
         self.outbox_entry(run_id, binding).await
+    }
+
+    async fn run_spec(&self, run_id: RunId) -> Result<Option<Value>, StoreError> {
+        let row: Option<Option<String>> = sqlx::query_scalar(sql::RUN_SPEC)
+            .bind(run_id.0)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(|error| backend("cannot read a run's spec", error))?;
+        sql::decode_spec(run_id, row)
     }
 
     async fn outbox(&self, run_id: RunId) -> Result<Vec<OutboxEntry>, StoreError> {

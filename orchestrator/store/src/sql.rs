@@ -13,10 +13,13 @@ use crate::store::{OutboxEntry, RunRecord, StoreError};
 /// `$1` run id → status.
 pub(crate) const STATUS_OF: &str = "SELECT status FROM runs WHERE run_id = $1";
 
-/// `$1..$10` → a new run, or nothing when the id exists.
+/// `$1..$11` → a new run, or nothing when the id exists.
 pub(crate) const CREATE_RUN: &str = "INSERT INTO runs (run_id, workflow, status, inputs, result, \
-     error, last_seq, created_at, updated_at, ended_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (run_id) DO NOTHING";
+     error, last_seq, created_at, updated_at, ended_at, spec) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (run_id) DO NOTHING";
+
+/// `$1` run id → the run's spec (NULL when none was recorded).
+pub(crate) const RUN_SPEC: &str = "SELECT spec FROM runs WHERE run_id = $1";
 
 /// `$1` run id, `$2` limit (1) → the run's row.
 pub(crate) const GET_RUN: &str = "SELECT run_id, workflow, status, inputs, result, error, \
@@ -30,6 +33,18 @@ pub(crate) const LIST_RUNS: &str = "SELECT run_id, workflow, status, inputs, res
 pub(crate) const LIST_UNFINISHED: &str = "SELECT run_id, workflow, status, inputs, result, error, \
      last_seq, created_at, ended_at FROM runs WHERE status IN ('pending', 'running') \
      ORDER BY run_id LIMIT $1";
+
+/// Decodes the `spec` column read for `run_id` (`None`: no such run).
+pub(crate) fn decode_spec(
+    run_id: RunId,
+    row: Option<Option<String>>,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    match row {
+        None => Err(StoreError::RunNotFound(run_id)),
+        Some(None) => Ok(None),
+        Some(Some(text)) => parse_json(run_id, "spec", &text).map(Some),
+    }
+}
 
 /// `$1` run id, `$2` after seq → event rows, with split-off outputs.
 pub(crate) const EVENTS_AFTER: &str = "SELECT e.seq, e.time, e.payload, o.output FROM events e \

@@ -229,7 +229,7 @@ fn parse_run_id(text: &str) -> Result<RunId, StoreError> {
 
 #[async_trait::async_trait]
 impl RunStore for SqliteStore {
-    async fn create_run(&self, record: RunRecord) -> Result<(), StoreError> {
+    async fn create_run_with_spec(&self, record: RunRecord, spec: Value) -> Result<(), StoreError> {
         let now = micros(record::now());
         let inserted = sqlx::query(sql::CREATE_RUN)
             .bind(record.run_id.to_string())
@@ -242,6 +242,7 @@ impl RunStore for SqliteStore {
             .bind(micros(record::truncate_time(record.created_at)))
             .bind(now)
             .bind(record.ended_at.map(micros))
+            .bind((!spec.is_null()).then(|| record::json_text(&spec)))
             .execute(&self.inner.writer)
             .await
             .map_err(|error| backend("cannot create a run", error))?;
@@ -418,6 +419,15 @@ impl RunStore for SqliteStore {
             .await
             .map_err(|error| backend("cannot record a binding delivery", error))?;
         self.outbox_entry(run_id, binding).await
+    }
+
+    async fn run_spec(&self, run_id: RunId) -> Result<Option<Value>, StoreError> {
+        let row: Option<Option<String>> = sqlx::query_scalar(sql::RUN_SPEC)
+            .bind(run_id.to_string())
+            .fetch_optional(&self.inner.reader)
+            .await
+            .map_err(|error| backend("cannot read a run's spec", error))?;
+        sql::decode_spec(run_id, row)
     }
 
     async fn outbox(&self, run_id: RunId) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -192,8 +192,18 @@ pub type EventStream = BoxStream<'static, Result<RunEvent, StoreError>>;
 ///   final state never changes.
 #[async_trait::async_trait]
 pub trait RunStore: Send + Sync + 'static {
-    /// Creates a run (status pending, no events).
-    async fn create_run(&self, record: RunRecord) -> Result<(), StoreError>;
+    /// Creates a run (status pending, no events) with no spec.
+    async fn create_run(&self, record: RunRecord) -> Result<(), StoreError> {
+        self.create_run_with_spec(record, Value::Null).await
+    }
+    /// Creates a run together with its spec: what it executes (workflow
+    /// source or plan, unredacted inputs), kept so that a restarted
+    /// orchestrator can resume it. The spec is internal: never returned by
+    /// the run APIs or written to events. `Null` = no spec.
+    async fn create_run_with_spec(&self, record: RunRecord, spec: Value) -> Result<(), StoreError>;
+    /// The run's spec, if one was recorded; [`StoreError::RunNotFound`] for
+    /// an unknown run.
+    async fn run_spec(&self, run_id: RunId) -> Result<Option<Value>, StoreError>;
     /// Appends an event, assigning the next sequence number and the time.
     async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError>;
     /// Like [`RunStore::append`], but only while `owner` holds an unexpired
