@@ -4,8 +4,8 @@
 //!   rules that cannot load are kept in [`RuleSet::failures`] with the file
 //!   and the reason. Selections (maps = AND, lists = OR, keywords), every
 //!   modifier of the Sigma v2 specification except `expand` (see
-//!   [`matcher`]), conditions with `and`/`or`/`not`/parentheses and
-//!   `1 of`/`all of`/`them` ([`condition`]), case-insensitive matching as the
+//!   the `matcher` module), conditions with `and`/`or`/`not`/parentheses and
+//!   `1 of`/`all of`/`them` (the `condition` module), case-insensitive matching as the
 //!   specification says.
 //! - **Routing**: rules apply only to events of their log source (Windows
 //!   channel and event ids, [`logsource`]), looked up in a hash index.
@@ -32,14 +32,14 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
-pub mod condition;
+mod condition;
 pub mod engine;
 pub mod evaluation;
 pub mod event;
 mod expert;
 pub mod input;
 pub mod logsource;
-pub mod matcher;
+mod matcher;
 mod pattern;
 mod prefilter;
 pub mod rule;
