@@ -303,12 +303,20 @@ impl Rule {
         };
         let mut names = Vec::new();
         let mut selections = Vec::new();
+        let mut errors = Vec::new();
         for (name, value) in detection {
             if name == "condition" || name == "timeframe" {
                 continue;
             }
             names.push(name.clone());
-            selections.push(Selection::compile(name, value)?);
+            match Selection::compile(name, value) {
+                Ok(selection) => selections.push(selection),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            // every broken selection, not only the first
+            return Err(errors.join("; "));
         }
         let condition = match detection.get("condition") {
             Some(Value::String(c)) => condition::parse(c, &names)?,
@@ -470,6 +478,13 @@ detection:
                 .contains("condition")
         );
         assert!(err("title: t\nlogsource: {product: windows}\ndetection: {sel: {a|nope: 1}, condition: sel}").contains("nope"));
+        let both = err(
+            "title: t\nlogsource: {product: windows}\ndetection: {a: {x|re: '('}, b: {y|bad: 1}, condition: a or b}",
+        );
+        assert!(
+            both.contains("selection `a`") && both.contains("selection `b`"),
+            "{both}"
+        );
         assert!(err("title: t\ncorrelation: {type: event_count}").contains("correlation"));
         assert!(err("title: t\nlevel: severe\nlogsource: {product: windows}\ndetection: {sel: {a: 1}, condition: sel}").contains("level"));
     }
