@@ -7,7 +7,6 @@ use synod_integration_tests::experts::text_expert;
 use synod_integration_tests::{TestOrchestrator, eventually, fast_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: Orchestrator::start (orchestrator/server/src/app.rs, the `add_static(..)?` loop) fails when a static expert is not reachable yet, although Registry::add_static remembers such endpoints for maintenance to retry; that retry path can never run"]
 async fn a_static_expert_that_starts_later_is_added_when_it_comes_up() -> anyhow::Result<()> {
     // A free port nobody listens on yet.
     let addr: SocketAddr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;

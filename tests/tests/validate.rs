@@ -168,7 +168,6 @@ async fn validate_reports_every_problem_with_code_and_location() -> anyhow::Resu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: RunManager::compile (orchestrator/server/src/runs.rs) returns the loader's diagnostics before planning, so an unknown expert is only reported once every loader problem is fixed; issue 2 asks for all problems at once"]
 async fn validate_reports_loader_and_catalog_problems_together() -> anyhow::Result<()> {
     let text = serve(text_expert()).await?;
     let orchestrator = TestOrchestrator::start(&[text.endpoint()]).await?;

@@ -93,6 +93,10 @@ pub struct TypedPlan {
     pub choices: Vec<StepChoice>,
     /// Cost of the goal's derivation.
     pub cost: f64,
+    /// Each step's input object before parsing (with its `${{ }}`
+    /// references), by step: the plan in a form that can be stored and
+    /// rebuilt.
+    pub step_inputs: BTreeMap<StepId, Value>,
 }
 
 /// An artifact type the planner cannot derive, and why.
@@ -203,10 +207,16 @@ pub fn plan_typed(
         step_of: HashMap::new(),
         steps: Vec::new(),
         choices: Vec::new(),
+        step_inputs: BTreeMap::new(),
         used_ids: BTreeSet::new(),
     };
     builder.derive(&task.goal);
-    let Extraction { steps, choices, .. } = builder;
+    let Extraction {
+        steps,
+        choices,
+        step_inputs,
+        ..
+    } = builder;
     let mut plan = Plan::from_checked_steps("task", steps)
         .expect("a typed plan has unique ids, known needs and no cycle by construction");
     plan.note = Some(PlanNote {
@@ -219,6 +229,7 @@ pub fn plan_typed(
         plan,
         choices,
         cost,
+        step_inputs,
     })
 }
 
@@ -405,6 +416,7 @@ struct Extraction<'a> {
     step_of: HashMap<String, StepId>,
     steps: Vec<PlanStep>,
     choices: Vec<StepChoice>,
+    step_inputs: BTreeMap<StepId, Value>,
     used_ids: BTreeSet<String>,
 }
 
@@ -434,8 +446,10 @@ impl Extraction<'_> {
             input.insert(consumed.clone(), binding);
         }
         let id = self.fresh_id(&skill.uses);
-        let template = ValueTemplate::from_value(&Value::Object(input))
+        let input = Value::Object(input);
+        let template = ValueTemplate::from_value(&input)
             .expect("typed plan bindings are well-formed references");
+        self.step_inputs.insert(id.clone(), input);
         self.steps.push(PlanStep {
             id: id.clone(),
             uses: skill.uses.clone(),

@@ -57,6 +57,10 @@ impl Default for ServerConfig {
     }
 }
 
+/// How long a run resumed after a restart waits for the experts it uses to
+/// register again before it continues (their steps fail if they do not).
+pub const RESUME_EXPERT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A running orchestrator.
 #[derive(Debug)]
 pub struct Orchestrator {
@@ -159,13 +163,21 @@ impl Orchestrator {
         });
 
         for endpoint in &config.static_experts {
-            registry
-                .add_static(endpoint)
-                .await
-                .with_context(|| format!("registering static expert `{endpoint}`"))?;
+            // An expert that is not up yet is retried by the registry's
+            // maintenance task; it must not keep the orchestrator down.
+            if let Err(error) = registry.add_static(endpoint).await {
+                tracing::warn!(endpoint = %endpoint, error = %error, "static expert not reachable yet; will keep trying");
+            }
         }
         for path in &config.workflow_paths {
             load_workflows(&manager, path)?;
+        }
+        let resumed = manager
+            .resume_unfinished(RESUME_EXPERT_WAIT)
+            .await
+            .context("cannot resume the unfinished runs in the store")?;
+        if resumed > 0 {
+            tracing::info!(runs = resumed, "resumed unfinished runs");
         }
         tracing::info!(grpc = %grpc_addr, http = %http_addr, "orchestrator listening");
         Ok(Orchestrator {

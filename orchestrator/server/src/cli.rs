@@ -121,7 +121,11 @@ pub fn read_named_inputs(items: &[String]) -> anyhow::Result<Value> {
 }
 
 /// `synod serve` and `synod up`.
-pub async fn serve(mut config: ServerConfig, with_demo_experts: bool) -> anyhow::Result<()> {
+pub async fn serve(
+    mut config: ServerConfig,
+    with_demo_experts: bool,
+    database_url: &str,
+) -> anyhow::Result<()> {
     let mut experts = Vec::new();
     if with_demo_experts {
         experts = demo::start_demo_experts().await?;
@@ -132,7 +136,9 @@ pub async fn serve(mut config: ServerConfig, with_demo_experts: bool) -> anyhow:
             config.workflow_paths.push("workflows".into());
         }
     }
-    let store = open_store().await?;
+    let store = synod_store::open(database_url)
+        .await
+        .with_context(|| format!("cannot open the run store `{database_url}` (--database-url)"))?;
     let mut orchestrator = Orchestrator::start_with_store(config, store).await?;
     eprintln!("synod orchestrator ready");
     eprintln!("  gRPC  {}", orchestrator.grpc_url());
@@ -140,6 +146,7 @@ pub async fn serve(mut config: ServerConfig, with_demo_experts: bool) -> anyhow:
         "  HTTP  {}  (GET /experts, /runs, /runs/<id>/events)",
         orchestrator.http_url()
     );
+    eprintln!("  store {database_url}");
     for expert in &experts {
         eprintln!("  expert {:<10} {}", expert.name, expert.endpoint);
     }
@@ -158,15 +165,6 @@ pub async fn serve(mut config: ServerConfig, with_demo_experts: bool) -> anyhow:
         expert.stop().await;
     }
     Ok(())
-}
-
-/// The run store named by `SYNOD_DATABASE_URL` (`sqlite://PATH`,
-/// `postgres://USER@HOST/DB`, `memory:`); in memory when unset.
-async fn open_store() -> anyhow::Result<std::sync::Arc<dyn synod_store::RunStore>> {
-    let url = std::env::var("SYNOD_DATABASE_URL").unwrap_or_else(|_| "memory:".to_owned());
-    synod_store::open(&url)
-        .await
-        .context("cannot open the run store named by SYNOD_DATABASE_URL")
 }
 
 /// What to run: a workflow file or a task for the planner.

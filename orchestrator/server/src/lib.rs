@@ -3,7 +3,8 @@
 //!
 //! Layout:
 //! - [`app`]: [`app::Orchestrator`] wiring (gRPC + HTTP servers, registry, store, runs).
-//! - [`runs`]: [`runs::RunManager`], which starts and tracks runs.
+//! - [`runs`]: [`runs::RunManager`], which starts, tracks and (after a
+//!   restart) resumes runs; `recovery` holds the run specs it resumes from.
 //! - [`view`]: a run's picture folded from its events.
 //! - [`grpc`]: `synod.orchestrator.v1` Runs and Workflows services.
 //! - [`http`]: the JSON API and the SSE event stream.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod demo;
 pub mod grpc;
 pub mod http;
+mod recovery;
 pub mod runs;
 pub mod telemetry;
 pub mod view;

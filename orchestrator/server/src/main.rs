@@ -43,6 +43,17 @@ struct ServerArgs {
     /// Deadline of one step attempt unless the workflow sets `timeout`, e.g. `30s`.
     #[arg(long, default_value = "60s")]
     step_timeout: synod_types::HumanDuration,
+    /// Where runs and their events are kept: `sqlite://PATH` (the default,
+    /// one file, WAL, fsync per commit), `postgres://USER@HOST/DB`, or
+    /// `memory:` (lost on exit). Unfinished runs found there at start are
+    /// resumed.
+    #[arg(
+        long,
+        env = "SYNOD_DATABASE_URL",
+        default_value = "sqlite://synod.db",
+        value_name = "URL"
+    )]
+    database_url: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -267,8 +278,18 @@ fn main() -> std::process::ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
     let ok = std::process::ExitCode::SUCCESS;
     match command {
-        Command::Serve(args) => cli::serve(args.into_config(), false).await.map(|()| ok),
-        Command::Up { server } => cli::serve(server.into_config(), true).await.map(|()| ok),
+        Command::Serve(args) => {
+            let database_url = args.database_url.clone();
+            cli::serve(args.into_config(), false, &database_url)
+                .await
+                .map(|()| ok)
+        }
+        Command::Up { server } => {
+            let database_url = server.database_url.clone();
+            cli::serve(server.into_config(), true, &database_url)
+                .await
+                .map(|()| ok)
+        }
         Command::Run {
             workflow,
             input,

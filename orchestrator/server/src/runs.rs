@@ -3,16 +3,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::Value;
 use synod_executor::{ExecutorConfig, Invoker};
 use synod_planner::{Plan, SkillCatalog};
 use synod_store::{RunRecord, RunStore};
-use synod_types::{RunId, RunStatus, redact};
+use synod_types::{RunEventKind, RunId, RunStatus, redact};
 use synod_workflow::{Diagnostics, Workflow};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::recovery;
 
 /// Why a run could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,27 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Loads and plans a workflow, checking it against `catalog` when given.
+fn compile_against(
+    source: &str,
+    file: &str,
+    catalog: Option<&dyn SkillCatalog>,
+) -> Result<(Arc<Workflow>, Plan), StartError> {
+    let invalid = |diagnostics: Diagnostics| StartError::InvalidWorkflow {
+        rendered: diagnostics.render(source),
+        diagnostics,
+    };
+    // Loader, type and catalog problems are reported together.
+    let (workflow, plan) = synod_planner::compile_workflow(
+        source,
+        file,
+        catalog,
+        synod_planner::Executable::default(),
+    )
+    .map_err(invalid)?;
+    Ok((Arc::new(workflow), plan))
+}
+
 impl RunManager {
     /// A manager running plans with `invoker`, recording into `store`, and
     /// checking workflows against the skills `catalog()` returns.
@@ -125,14 +149,8 @@ impl RunManager {
 
     /// Loads and plans a workflow against the current catalog.
     pub fn compile(&self, source: &str, file: &str) -> Result<(Arc<Workflow>, Plan), StartError> {
-        let invalid = |diagnostics: Diagnostics| StartError::InvalidWorkflow {
-            rendered: diagnostics.render(source),
-            diagnostics,
-        };
-        let workflow = synod_workflow::load(source, file).map_err(invalid)?;
         let catalog: &dyn SkillCatalog = self.inner.catalog.as_ref();
-        let plan = synod_planner::plan_workflow(&workflow, Some(catalog)).map_err(invalid)?;
-        Ok((Arc::new(workflow), plan))
+        compile_against(source, file, Some(catalog))
     }
 
     /// Validates a workflow: diagnostics (empty when valid).
@@ -235,7 +253,8 @@ impl RunManager {
         inputs: Value,
     ) -> Result<RunId, StartError> {
         let planned = self.plan_task(text, goal_type, &inputs)?;
-        self.launch(planned.plan, inputs).await
+        let spec = recovery::plan_spec(&planned.plan, &planned.step_inputs, &inputs);
+        self.launch(planned.plan, inputs, spec).await
     }
 
     /// Validates the workflow and inputs, records the run and starts executing
@@ -250,11 +269,12 @@ impl RunManager {
         let inputs = workflow
             .check_inputs(&inputs)
             .map_err(StartError::InvalidInputs)?;
-        self.launch(plan, inputs).await
+        let spec = recovery::workflow_spec(source, file, &inputs);
+        self.launch(plan, inputs, spec).await
     }
 
     /// Records a run of `plan` and executes it in the background.
-    async fn launch(&self, plan: Plan, inputs: Value) -> Result<RunId, StartError> {
+    async fn launch(&self, plan: Plan, inputs: Value, spec: Value) -> Result<RunId, StartError> {
         let run_id = RunId::new();
         let record = RunRecord {
             run_id,
@@ -267,28 +287,122 @@ impl RunManager {
             error: None,
             last_seq: 0,
         };
-        self.inner.store.create_run(record).await?;
+        self.inner.store.create_run_with_spec(record, spec).await?;
+        self.spawn_execution(run_id, Arc::new(plan), inputs, None);
+        Ok(run_id)
+    }
+
+    /// Executes a recorded run in the background: from the start, or resumed
+    /// from its events once the experts it uses are registered (waiting at
+    /// most `resume_after` for them).
+    fn spawn_execution(
+        &self,
+        run_id: RunId,
+        plan: Arc<Plan>,
+        inputs: Value,
+        resume_after: Option<Duration>,
+    ) {
         let cancel = self.inner.shutdown.child_token();
         lock(&self.inner.active).insert(run_id, cancel.clone());
         let manager = self.clone();
-        let plan = Arc::new(plan);
         self.inner.tasks.spawn(async move {
-            let outcome = synod_executor::execute(
-                run_id,
-                plan,
-                inputs,
-                manager.inner.config.clone(),
-                manager.inner.invoker.clone(),
-                manager.inner.store.clone(),
-                cancel,
-            )
-            .await;
+            let inner = &manager.inner;
+            let (config, invoker, store) = (
+                inner.config.clone(),
+                inner.invoker.clone(),
+                inner.store.clone(),
+            );
+            let outcome = match resume_after {
+                None => {
+                    synod_executor::execute(run_id, plan, inputs, config, invoker, store, cancel)
+                        .await
+                }
+                Some(wait) => {
+                    manager.wait_for_experts(&plan, wait).await;
+                    synod_executor::resume(run_id, plan, inputs, config, invoker, store, cancel)
+                        .await
+                }
+            };
             if let Err(error) = outcome {
                 tracing::error!(run_id = %run_id, error = %error, "run aborted");
             }
             lock(&manager.inner.active).remove(&run_id);
         });
-        Ok(run_id)
+    }
+
+    /// Waits until every expert the plan uses is registered, for at most
+    /// `wait` (after a restart, experts register again within their
+    /// heartbeat interval); a step whose expert is still missing then fails
+    /// as it would in a new run.
+    async fn wait_for_experts(&self, plan: &Plan, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let known = self.inner.catalog.expert_names();
+            let missing: Vec<String> = plan
+                .steps_in_order()
+                .map(|step| step.uses.expert.clone())
+                .filter(|expert| !known.contains(expert))
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(plan = %plan.name, missing = ?missing, "resuming although experts are not registered");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Resumes every unfinished run in the store (after a restart): each is
+    /// rebuilt from its spec and continued from its events, without invoking
+    /// again the steps that finished. Runs that cannot be rebuilt are failed
+    /// with the reason. Returns how many runs were resumed.
+    pub async fn resume_unfinished(&self, expert_wait: Duration) -> Result<usize, StartError> {
+        let store = &self.inner.store;
+        let mut resumed = 0;
+        for record in store.list_unfinished(usize::MAX).await? {
+            let run_id = record.run_id;
+            if lock(&self.inner.active).contains_key(&run_id) {
+                continue;
+            }
+            let rebuilt = match store.run_spec(run_id).await? {
+                None => Err("no run spec was recorded (the run was started by a synod without crash recovery)".to_owned()),
+                Some(spec) => recovery::rebuild(&spec),
+            };
+            let plan = rebuilt.and_then(|rebuilt| match rebuilt {
+                recovery::Rebuilt::Plan { plan, inputs } => Ok((plan, inputs)),
+                recovery::Rebuilt::Workflow {
+                    source,
+                    file,
+                    inputs,
+                } => compile_against(&source, &file, None)
+                    .map(|(_, plan)| (plan, inputs))
+                    .map_err(|error| error.to_string()),
+            });
+            match plan {
+                Ok((plan, inputs)) => {
+                    tracing::info!(run_id = %run_id, workflow = %plan.name, "resuming run");
+                    self.spawn_execution(run_id, Arc::new(plan), inputs, Some(expert_wait));
+                    resumed += 1;
+                }
+                Err(reason) => {
+                    tracing::error!(run_id = %run_id, reason = %reason, "cannot resume run");
+                    store
+                        .append(
+                            run_id,
+                            RunEventKind::RunFailed {
+                                error: format!(
+                                    "the run cannot be resumed after a restart: {reason}"
+                                ),
+                                failed_steps: Vec::new(),
+                            },
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(resumed)
     }
 
     /// Cancels a running run. False when it is not running here.
