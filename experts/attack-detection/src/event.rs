@@ -289,6 +289,8 @@ impl Event {
                         }
                         if key == "#text" {
                             self.add_value("Data", value);
+                        } else if key == "Data" && self.add_named_data(value) {
+                            // xmltodict style: [{"@Name": "Image", "#text": ".."}]
                         } else {
                             self.add_leaves(key, value);
                         }
@@ -308,6 +310,30 @@ impl Event {
                 self.add_leaves(key, value);
             }
         }
+    }
+
+    /// Adds `<Data Name="x">v</Data>` items converted by xmltodict-style
+    /// tools (`[{"@Name": "x", "#text": "v"}]`); false when `value` is not
+    /// such a list.
+    fn add_named_data(&mut self, value: &Value) -> bool {
+        let Value::Array(items) = value else {
+            return false;
+        };
+        let name_of = |item: &Value| {
+            item.get("@Name")
+                .or_else(|| item.get("Name"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        if items.is_empty() || !items.iter().all(|i| name_of(i).is_some()) {
+            return false;
+        }
+        for item in items {
+            if let Some(name) = name_of(item) {
+                self.add_value(&name, item.get("#text").unwrap_or(&Value::Null));
+            }
+        }
+        true
     }
 
     fn add_flat(&mut self, map: &Map<String, Value>, prefix: &str) {
@@ -450,6 +476,22 @@ mod tests {
         assert_eq!(event.get("Data").unwrap().values.len(), 3);
         assert_eq!(event.text("SubjectUserName"), Some("bob"));
         assert_eq!(event.text("EventID_Qualifiers"), Some("0"));
+    }
+
+    #[test]
+    fn named_data_lists() {
+        let event = Event::from_json(&json!({
+            "Event": {
+                "System": { "EventID": "1", "Channel": "Microsoft-Windows-Sysmon/Operational" },
+                "EventData": { "Data": [
+                    { "@Name": "Image", "#text": "C:\\x.exe" },
+                    { "@Name": "ParentImage" }
+                ] }
+            }
+        }));
+        assert_eq!(event.text("Image"), Some("C:\\x.exe"));
+        assert!(event.get("ParentImage").unwrap().values[0].is_null);
+        assert_eq!(event.event_id(), Some(1));
     }
 
     #[test]

@@ -610,6 +610,30 @@ mod tests {
     }
 
     #[test]
+    fn utf16_variants() {
+        let encode = |bytes: Vec<u8>| STANDARD.encode(bytes);
+        let be = encode("cmd".encode_utf16().flat_map(u16::to_be_bytes).collect());
+        let bom: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("cmd".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let e = event(&[("a", &be), ("b", &encode(bom))]);
+        assert!(cond("a|utf16be|base64", json!("cmd")).matches(&e));
+        assert!(!cond("a|utf16le|base64", json!("cmd")).matches(&e));
+        assert!(cond("b|utf16|base64", json!("cmd")).matches(&e));
+    }
+
+    #[test]
+    fn null_among_values_and_empty_lists() {
+        let e = event(&[("Present", "x")]);
+        assert!(cond("Missing", json!([null, "y"])).matches(&e));
+        assert!(cond("Present", json!([null, "x"])).matches(&e));
+        assert!(!cond("Present", json!([null, "y"])).matches(&e));
+        assert!(FieldCondition::compile("Present", &json!([])).is_err());
+        assert!(FieldCondition::keywords(&[json!(null)]).is_err());
+    }
+
+    #[test]
     fn windash() {
         let variants = windash_variants("net user -add a-b").unwrap();
         assert_eq!(variants.len(), 5);

@@ -490,6 +490,15 @@ detection:
     }
 
     #[test]
+    fn lists_mixing_maps_and_keywords() {
+        let yaml = "title: m\nlogsource: {product: windows}\ndetection:\n  sel:\n    - Image|endswith: '\\evil.exe'\n    - 'mimikatz'\n  condition: sel\n";
+        let rule = &Rule::parse_all(yaml, "m.yml").unwrap()[0];
+        assert!(rule.matches(&Event::from_pairs([("Image", "C:\\EVIL.exe")])));
+        assert!(rule.matches(&Event::from_pairs([("CommandLine", "x Mimikatz.exe")])));
+        assert!(!rule.matches(&Event::from_pairs([("Image", "C:\\good.exe")])));
+    }
+
+    #[test]
     fn keyword_selections() {
         let yaml = "title: k\nlogsource: {product: windows, service: system}\ndetection:\n  keywords:\n    - 'mimikatz'\n    - 'sekurlsa'\n  condition: keywords\n";
         let rule = &Rule::parse_all(yaml, "k.yml").unwrap()[0];
