@@ -13,6 +13,7 @@
 mod cancel;
 mod cli;
 mod concurrency;
+mod crash;
 mod dag;
 mod deadline;
 mod demo;
