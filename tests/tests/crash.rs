@@ -200,7 +200,6 @@ async fn killed_orchestrators_resume_every_run_without_repeating_steps() -> anyh
         let runs = client
             .list_runs(ListRunsRequest {
                 limit: RUNS as u32 * 2,
-                ..Default::default()
             })
             .await?
             .into_inner()
