@@ -374,6 +374,7 @@ impl Event {
         if self.channel.as_deref() != Some("security") {
             return;
         }
+        self.render_parameter_messages();
         let Some(&(_, aliases)) = SECURITY_ALIASES
             .iter()
             .find(|(id, _)| Some(*id) == self.event_id)
@@ -400,6 +401,82 @@ impl Event {
         }
     }
 }
+
+impl Event {
+    /// Adds, next to each value holding `%%NNNN` parameter-message codes of
+    /// the Security log, the text Event Viewer renders (`%%4417` ->
+    /// `WriteData (or AddFile)`), since some rules are written against
+    /// rendered logs. The raw value stays.
+    fn render_parameter_messages(&mut self) {
+        for field in self.fields.values_mut() {
+            let rendered: Vec<Scalar> = field
+                .values
+                .iter()
+                .filter(|s| s.text.contains("%%"))
+                .filter_map(|s| render_codes(&s.text))
+                .map(Scalar::text)
+                .collect();
+            field.values.extend(rendered);
+        }
+    }
+}
+
+/// `text` with every known `%%NNNN` code replaced, or `None` if none is known.
+fn render_codes(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find("%%") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let message = after[..digits]
+            .parse::<u32>()
+            .ok()
+            .and_then(|code| PARAMETER_MESSAGES.iter().find(|(c, _)| *c == code))
+            .map(|(_, m)| *m);
+        match message {
+            Some(message) => {
+                out.push_str(message);
+                changed = true;
+            }
+            None => out.push_str(&rest[at..at + 2 + digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// Security-log parameter messages (msobjs.dll) as Event Viewer renders them.
+const PARAMETER_MESSAGES: [(u32, &str); 23] = [
+    (1537, "DELETE"),
+    (1538, "READ_CONTROL"),
+    (1539, "WRITE_DAC"),
+    (1540, "WRITE_OWNER"),
+    (1541, "SYNCHRONIZE"),
+    (1542, "ACCESS_SYS_SEC"),
+    (4416, "ReadData (or ListDirectory)"),
+    (4417, "WriteData (or AddFile)"),
+    (
+        4418,
+        "AppendData (or AddSubdirectory or CreatePipeInstance)",
+    ),
+    (4419, "ReadEA"),
+    (4420, "WriteEA"),
+    (4421, "Execute/Traverse"),
+    (4422, "DeleteChild"),
+    (4423, "ReadAttributes"),
+    (4424, "WriteAttributes"),
+    (4432, "Query key value"),
+    (4433, "Set key value"),
+    (4434, "Create sub-key"),
+    (4435, "Enumerate sub-keys"),
+    (4436, "Notify about changes to keys"),
+    (4437, "Create Link"),
+    (14592, "Inbound"),
+    (14593, "Outbound"),
+];
 
 /// Sysmon field names (alias, Security field) for Security audit events, as
 /// SigmaHQ's Windows audit pipeline maps them: 4688 process creation, 4689
@@ -510,6 +587,27 @@ mod tests {
         assert_eq!(event.text("name"), Some("ws1"));
         let defender = Event::from_json(&json!({ "Threat Name": "EICAR" }));
         assert_eq!(defender.text("ThreatName"), Some("EICAR"));
+    }
+
+    #[test]
+    fn renders_parameter_messages() {
+        let event = Event::from_json(&json!({
+            "EventID": 5145, "Channel": "Security", "AccessList": "%%1538\n\t\t\t\t%%4417\n\t\t\t\t%%9999"
+        }));
+        let values: Vec<&str> = event
+            .get("AccessList")
+            .unwrap()
+            .values
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(values.len(), 2);
+        assert_eq!(
+            values[1],
+            "READ_CONTROL\n\t\t\t\tWriteData (or AddFile)\n\t\t\t\t%%9999"
+        );
+        assert_eq!(render_codes("no codes"), None);
+        assert_eq!(render_codes("%%"), None);
     }
 
     #[test]
