@@ -25,9 +25,17 @@ impl RunningExpert {
     }
 }
 
-/// Every expert this binary can serve, by name.
+/// Every expert this binary can serve, by name: the demo experts and the
+/// reference experts (with their built-in data; see each crate for options).
 fn builders() -> Vec<ExpertServerBuilder> {
-    synod_expert_demo::demo_experts()
+    let mut builders = synod_expert_demo::demo_experts();
+    match synod_expert_attack_detection::expert(&synod_expert_attack_detection::Config::default()) {
+        Ok(builder) => builders.push(builder),
+        Err(error) => {
+            tracing::error!(expert = "attack-detection", error = %error, "expert not available")
+        }
+    }
+    builders
 }
 
 /// Names accepted by `synod expert serve`.
