@@ -283,30 +283,36 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Value> {
             if !noisy || attempts > options.retries {
                 break;
             }
-            bar.println(format!(
-                "{label:>32}: other processes used {:.0}% of the CPUs (> {:.0}%), measuring again",
-                best.as_ref()
-                    .and_then(|b| b.as_ref().ok())
-                    .map_or(0.0, foreign_of)
-                    * 100.0,
-                options.max_foreign * 100.0
-            ));
+            say(
+                &bar,
+                format!(
+                    "{label:>32}: other processes used {:.0}% of the CPUs (> {:.0}%), measuring again",
+                    best.as_ref()
+                        .and_then(|b| b.as_ref().ok())
+                        .map_or(0.0, foreign_of)
+                        * 100.0,
+                    options.max_foreign * 100.0
+                ),
+            );
         }
         match best.unwrap_or_else(|| Err(anyhow::anyhow!("not measured"))) {
             Ok(mut r) => {
                 r["attempts"] = json!(attempts);
-                bar.println(format!(
-                    "{label:>32}: p50 {:9.1} us  {:10.1} runs/s  peak {:6.1} MB  ({}s, foreign cpu {:.0}%)",
-                    r["latency"]["p50_us"].as_f64().unwrap_or(f64::NAN),
-                    r["throughput"]["runs_per_s"].as_f64().unwrap_or(f64::NAN),
-                    r["rss"]["peak_mb"].as_f64().unwrap_or(f64::NAN),
-                    r["combination_wall_s"],
-                    foreign_of(&r) * 100.0,
-                ));
+                say(
+                    &bar,
+                    format!(
+                        "{label:>32}: p50 {:9.1} us  {:10.1} runs/s  peak {:6.1} MB  ({}s, foreign cpu {:.0}%)",
+                        r["latency"]["p50_us"].as_f64().unwrap_or(f64::NAN),
+                        r["throughput"]["runs_per_s"].as_f64().unwrap_or(f64::NAN),
+                        r["rss"]["peak_mb"].as_f64().unwrap_or(f64::NAN),
+                        r["combination_wall_s"],
+                        foreign_of(&r) * 100.0,
+                    ),
+                );
                 results.push(r);
             }
             Err(error) => {
-                bar.println(format!("ERROR {label}: {error:#}"));
+                say(&bar, format!("ERROR {label}: {error:#}"));
                 row["error"] = json!(format!("{error:#}"));
                 results.push(row);
             }
@@ -403,6 +409,16 @@ fn plan_combos(options: &BenchOptions) -> Vec<Combo> {
         }
     }
     combos
+}
+
+/// Prints a line above the progress bar, or on stderr when it is hidden
+/// (a hidden bar drops `println`).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 fn progress_bar(show: bool, len: usize) -> ProgressBar {
