@@ -3,6 +3,8 @@
 //! JSON lines (OTRF Security-Datasets).
 
 use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde_json::Value;
@@ -65,11 +67,14 @@ pub fn read_file(
         path: path.display().to_string(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    let cannot_read = |e: std::io::Error| error(format!("cannot read: {e}"));
+    let mut file = BufReader::new(File::open(path).map_err(cannot_read)?);
+    let head = file.fill_buf().map_err(cannot_read)?;
     let source = path.display().to_string();
     let mut stats = ReadStats::default();
-    if is_evtx(path, &bytes[..bytes.len().min(8)]) {
-        let mut parser = evtx::EvtxParser::from_buffer(bytes)
+    if is_evtx(path, &head[..head.len().min(8)]) {
+        drop(file);
+        let mut parser = evtx::EvtxParser::from_path(path)
             .map_err(|e| error(format!("not a valid EVTX file: {e}")))?;
         for (index, record) in parser.records_json_value().enumerate() {
             match record {
@@ -87,9 +92,56 @@ pub fn read_file(
         }
         return Ok(stats);
     }
+    // JSON lines are streamed (OTRF recordings reach gigabytes); anything
+    // else (an array, a pretty-printed object) is parsed whole.
+    if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        && stream_json_lines(file, &source, &mut stats, &mut each).map_err(error)?
+    {
+        return Ok(stats);
+    }
+    let bytes = std::fs::read(path).map_err(cannot_read)?;
     let text = String::from_utf8(bytes).map_err(|e| error(format!("not UTF-8 text: {e}")))?;
     read_json_text(&text, &source, &mut stats, &mut each).map_err(error)?;
     Ok(stats)
+}
+
+/// Reads JSON lines from `reader`. Returns `false`, having emitted nothing,
+/// when the first non-empty line is not a JSON value (the text is then not
+/// JSON lines, e.g. a pretty-printed object).
+fn stream_json_lines(
+    mut reader: impl BufRead,
+    source: &str,
+    stats: &mut ReadStats,
+    each: &mut impl FnMut(EventRef, Event),
+) -> Result<bool, String> {
+    let mut line = String::new();
+    let mut index = 0usize;
+    loop {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read line {}: {e}", index + stats.bad_records + 1))?;
+        if read == 0 {
+            return Ok(true);
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(&line) {
+            Ok(value) => {
+                stats.events += 1;
+                let reference = EventRef {
+                    source: source.to_owned(),
+                    index,
+                    record_id: record_id(&value),
+                };
+                each(reference, Event::from_json(&value));
+                index += 1;
+            }
+            Err(_) if index == 0 && stats.bad_records == 0 => return Ok(false),
+            Err(_) => stats.bad_records += 1,
+        }
+    }
 }
 
 /// Reads JSON text: an array of events, one event, or JSON lines.
@@ -175,6 +227,29 @@ mod tests {
         let (events, stats) = read("{\"EventID\": 1}\n\n{\"EventID\": 2}\nnot json\n");
         assert_eq!(events.len(), 2);
         assert_eq!(stats.bad_records, 1);
+    }
+
+    #[test]
+    fn files_stream_lines_and_fall_back_to_whole_json() {
+        let dir = std::env::temp_dir().join(format!("synod-ad-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lines = dir.join("a.jsonl");
+        std::fs::write(&lines, "{\"EventID\": 1}\nbroken\n\n{\"EventID\": 2}\n").unwrap();
+        let pretty = dir.join("b.json");
+        std::fs::write(&pretty, "{\n  \"EventID\": 3\n}\n").unwrap();
+        let mut ids = Vec::new();
+        let stats = read_file(&lines, |r, e| ids.push((r.index, e.event_id()))).unwrap();
+        assert_eq!(
+            stats,
+            ReadStats {
+                events: 2,
+                bad_records: 1
+            }
+        );
+        let stats = read_file(&pretty, |r, e| ids.push((r.index, e.event_id()))).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(stats.events, 1);
+        assert_eq!(ids, vec![(0, Some(1)), (1, Some(2)), (0, Some(3))]);
     }
 
     #[test]
