@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::engine::RuleSet;
 use crate::event::Event;
 use crate::input::EventRef;
-use crate::rule::{LEVELS, RuleMeta};
+use crate::rule::{LEVELS, Rule, RuleMeta};
 
 /// A matched event: where it came from and its key fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +23,28 @@ pub struct MatchedEvent {
     pub channel: Option<String>,
     /// `EventID`.
     pub event_id: Option<u32>,
+    /// The event's values of the fields the rule tests (first value, at most
+    /// [`MAX_FIELD_CHARS`] characters), by the event's field names.
+    pub fields: BTreeMap<String, String>,
 }
 
+/// Longest field value copied into a matched event.
+pub const MAX_FIELD_CHARS: usize = 1024;
+
 impl MatchedEvent {
-    fn new(reference: EventRef, event: &Event) -> Self {
+    fn new(reference: EventRef, event: &Event, rule: &Rule) -> Self {
+        let fields = rule
+            .fields()
+            .iter()
+            .filter_map(|key| event.get_key(key))
+            .filter_map(|field| {
+                let value = field.values.iter().find(|v| !v.is_null)?;
+                Some((
+                    field.name.clone(),
+                    value.text.chars().take(MAX_FIELD_CHARS).collect(),
+                ))
+            })
+            .collect();
         let first = |names: &[&str]| names.iter().find_map(|n| event.text(n)).map(str::to_owned);
         MatchedEvent {
             reference,
@@ -40,6 +58,7 @@ impl MatchedEvent {
             computer: first(&["Computer", "Hostname", "host.name"]),
             channel: first(&["Channel"]),
             event_id: event.event_id(),
+            fields,
         }
     }
 
@@ -59,6 +78,7 @@ impl MatchedEvent {
         put("computer", self.computer.clone().map(Value::from));
         put("channel", self.channel.clone().map(Value::from));
         put("event_id", self.event_id.map(Value::from));
+        put("fields", Some(json!(self.fields)));
         value
     }
 }
@@ -135,7 +155,11 @@ impl<'a> Detector<'a> {
             let (count, events) = self.hits.entry(i).or_default();
             *count += 1;
             if events.len() < self.max_events_per_alert {
-                events.push(MatchedEvent::new(reference.clone(), event));
+                events.push(MatchedEvent::new(
+                    reference.clone(),
+                    event,
+                    &self.rules.rules()[i],
+                ));
             }
         }
     }

@@ -187,8 +187,8 @@ impl Event {
         self.fields.get(&field_key(name))
     }
 
-    /// The field whose [`field_key`] is `key`.
-    pub(crate) fn get_key(&self, key: &str) -> Option<&Field> {
+    /// The field whose lookup key (lowercase, no spaces) is `key`.
+    pub fn get_key(&self, key: &str) -> Option<&Field> {
         self.fields.get(key)
     }
 

@@ -263,7 +263,12 @@ fn matched_event_schema() -> Value {
             "timestamp": { "type": "string" },
             "computer": { "type": "string" },
             "channel": { "type": "string" },
-            "event_id": { "type": "integer", "minimum": 0 }
+            "event_id": { "type": "integer", "minimum": 0 },
+            "fields": {
+                "type": "object",
+                "description": "The event's values of the fields the rule tests.",
+                "additionalProperties": { "type": "string" }
+            }
         }
     })
 }

@@ -232,6 +232,11 @@ pub(crate) struct FieldCondition {
 }
 
 impl FieldCondition {
+    /// The [`field_key`] of the field tested, `None` for keywords.
+    pub(crate) fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
     /// Literals one of which a matching event contains in some value.
     pub(crate) fn literals(&self) -> Option<Vec<String>> {
         let sets = self.matchers.iter().map(ValueMatcher::literals);

@@ -99,6 +99,8 @@ pub struct Rule {
     pub meta: RuleMeta,
     selections: Vec<Selection>,
     condition: Expr,
+    /// Keys of the fields the detection tests, sorted.
+    fields: Vec<String>,
 }
 
 /// A named detection item: a map (AND of field conditions) or a list (OR).
@@ -109,6 +111,17 @@ enum Selection {
 }
 
 impl Selection {
+    fn collect_fields(&self, out: &mut Vec<String>) {
+        match self {
+            Selection::All(conditions) => out.extend(
+                conditions
+                    .iter()
+                    .filter_map(|c| c.field().map(str::to_owned)),
+            ),
+            Selection::Any(items) => items.iter().for_each(|s| s.collect_fields(out)),
+        }
+    }
+
     fn literals(&self) -> Option<Vec<String>> {
         match self {
             Selection::All(conditions) => {
@@ -182,6 +195,11 @@ impl Rule {
             Expr::AtLeast(_, ids) => prefilter::union(ids.iter().map(sel)),
             Expr::All(ids) => prefilter::best(ids.iter().map(sel)),
         }
+    }
+
+    /// Lookup keys (lowercase, no spaces) of the fields the detection tests.
+    pub fn fields(&self) -> &[String] {
+        &self.fields
     }
 
     /// Whether the rule's detection matches `event` (log source not checked).
@@ -333,10 +351,17 @@ impl Rule {
             Some(other) => return Err(format!("condition must be a string, found {other}")),
             None => return Err("missing `detection.condition`".to_owned()),
         };
+        let mut fields = Vec::new();
+        selections
+            .iter()
+            .for_each(|s| s.collect_fields(&mut fields));
+        fields.sort();
+        fields.dedup();
         Ok(Rule {
             meta,
             selections,
             condition,
+            fields,
         })
     }
 }
@@ -431,6 +456,10 @@ detection:
         assert_eq!(rule.meta.id, "11111111-2222-3333-4444-555555555555");
         assert_eq!(rule.meta.techniques(), vec!["T1033"]);
         assert_eq!(rule.meta.tactics(), vec!["discovery"]);
+        assert_eq!(
+            rule.fields(),
+            ["commandline", "image", "originalfilename", "user"]
+        );
         let hit = Event::from_pairs([
             ("Image", "C:\\Windows\\System32\\whoami.exe"),
             ("CommandLine", "whoami /all"),

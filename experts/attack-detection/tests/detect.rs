@@ -107,6 +107,12 @@ async fn expert_detect_skill() {
         json!(["credential-access", "execution"])
     );
     assert_eq!(mimikatz["events"][0]["index"], 8);
+    assert!(
+        mimikatz["events"][0]["fields"]["ScriptBlockText"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invoke-Mimikatz")
+    );
     assert_eq!(output.output["counts"]["events"], 14);
     assert_eq!(output.output["rules"]["failed"], 1);
     assert!(output.evidence.iter().any(|e| e.pointer == "/events/8"));
