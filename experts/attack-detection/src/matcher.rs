@@ -388,15 +388,13 @@ impl Modifiers {
             Value::Null if keyword => return Err("a keyword cannot be null".to_owned()),
             Value::Null => return Ok(ValueMatcher::Null),
             Value::Bool(b) => b.to_string(),
-            Value::Number(n) => {
-                if let (Some(i), false) = (n.as_i64(), self.has_string_modifiers()) {
+            Value::Number(n) => match n.as_i64() {
+                Some(i) if self.compare.is_none() && !self.has_string_modifiers() => {
                     let exact = Pattern::compile(&pattern::literal(&i.to_string()), false);
-                    if self.compare.is_none() {
-                        return Ok(ValueMatcher::Integer(i, exact));
-                    }
+                    return Ok(ValueMatcher::Integer(i, exact));
                 }
-                n.to_string()
-            }
+                _ => n.to_string(),
+            },
             Value::String(s) => s.clone(),
             other => {
                 return Err(format!(
