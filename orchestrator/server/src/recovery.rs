@@ -65,7 +65,7 @@ pub(crate) enum Rebuilt {
     /// A plan as it was made.
     Plan {
         /// The plan.
-        plan: Plan,
+        plan: Box<Plan>,
         /// The run's inputs.
         inputs: Value,
     },
@@ -123,7 +123,10 @@ pub(crate) fn rebuild(spec: &Value) -> Result<Rebuilt, String> {
                 task: note["task"].as_str().unwrap_or_default().to_owned(),
                 choices: note.get("choices").cloned().unwrap_or(Value::Null),
             });
-            Ok(Rebuilt::Plan { plan, inputs })
+            Ok(Rebuilt::Plan {
+                plan: Box::new(plan),
+                inputs,
+            })
         }
         Some(other) => Err(format!("unknown run spec kind `{other}`")),
         None => Err("the run spec has no `kind`".to_owned()),
@@ -181,6 +184,7 @@ mod tests {
         let step = plan.step(&"classify_ips".into()).unwrap();
         assert_eq!(step.input.render(&scope).unwrap(), json!({ "iocs": ["x"] }));
         assert_eq!(plan.note, typed.plan.note);
+        assert_eq!(plan.len(), typed.plan.len());
     }
 
     #[test]

@@ -371,7 +371,7 @@ impl RunManager {
                 Some(spec) => recovery::rebuild(&spec),
             };
             let plan = rebuilt.and_then(|rebuilt| match rebuilt {
-                recovery::Rebuilt::Plan { plan, inputs } => Ok((plan, inputs)),
+                recovery::Rebuilt::Plan { plan, inputs } => Ok((*plan, inputs)),
                 recovery::Rebuilt::Workflow {
                     source,
                     file,
