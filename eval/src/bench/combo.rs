@@ -129,6 +129,19 @@ async fn run_combo(
     let build_ms = t0.elapsed().as_secs_f64() * 1e3;
     let check = |outputs: &Value| check_result(workload, outputs);
     let measured = measure(&run, &check, &job.protocol, workload.node_executions).await?;
+    // The raw round trip in the same process and conditions, for the
+    // gRPC step goal (judged on noop rows).
+    let raw_rtt = match (&job.endpoints.raw_grpc, transport, expert) {
+        (Some(endpoint), Transport::Grpc, ExpertKind::Noop) => {
+            let channel = connect(endpoint).await?;
+            let (p50, _) = timed(CALIBRATION_CALLS, || {
+                invoke_direct(&channel, "echo", "cal", 0)
+            })
+            .await?;
+            Some(p50)
+        }
+        _ => None,
+    };
     let peak_mb = status_mb("VmHWM");
     let mut row = json!({
         "mode": transport.mode_name(mode.name()),
@@ -148,6 +161,9 @@ async fn run_combo(
         },
         "process_cpu_s": process_cpu_s(),
     });
+    if let Some(p50) = raw_rtt {
+        row["raw_grpc_rtt_p50_us"] = json!(p50);
+    }
     if mode == Mode::Sqlite {
         row["sqlite_db_bytes"] = json!(sqlite_bytes(&scratch.0));
         row["sqlite_pragmas"] = json!({"journal_mode": "wal", "synchronous": 2});

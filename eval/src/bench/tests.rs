@@ -117,5 +117,15 @@ async fn tiny_run_writes_the_peer_schema() {
         grpc_rows[0]["ratio"].is_number() && grpc_rows[0]["met"].is_null(),
         "diamond6 is not sequential"
     );
+    let grpc_none = results
+        .iter()
+        .find(|r| r["mode"] == "grpc-none" && r["expert"] == "noop")
+        .unwrap();
+    let own_rtt = grpc_none["raw_grpc_rtt_p50_us"].as_f64().unwrap();
+    let used_rtt = grpc_rows[0]["raw_rtt_p50_us"].as_f64().unwrap();
+    assert!(
+        (own_rtt - used_rtt).abs() <= 0.05,
+        "the row's own round trip is used"
+    );
     let _: Value = serde_json::from_str(&serde_json::to_string(&doc).unwrap()).unwrap();
 }
