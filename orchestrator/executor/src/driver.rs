@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::binding::{BindingResult, Deliverer};
 use crate::config::ExecutorConfig;
 use crate::invoke::{Invocation, Invoker};
 use crate::machine::{Action, MachineInput, ResumeError, RunMachine};
@@ -78,6 +79,63 @@ pub enum ExecutorError {
     },
 }
 
+/// What the driver performs a run's actions with.
+#[derive(Clone)]
+pub struct Services {
+    /// Runs step attempts.
+    pub invoker: Arc<dyn Invoker>,
+    /// Records the run's events.
+    pub store: Arc<dyn RunStore>,
+    /// Delivers workflow bindings; without one, every binding fails with a
+    /// message saying bindings are not configured.
+    pub deliverer: Option<Arc<dyn Deliverer>>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("deliverer", &self.deliverer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts `machine` (built with [`RunMachine::new`], and
+/// [`RunMachine::with_workflow`] for a workflow run) and executes it to its
+/// end, as [`execute`] does.
+pub async fn execute_machine(
+    mut machine: RunMachine,
+    services: Services,
+    cancel: CancellationToken,
+) -> Result<RunOutcome, ExecutorError> {
+    let span = tracing::info_span!("run", synod.run.id = %machine.run_id());
+    let actions = machine.apply(MachineInput::Start);
+    drive(machine, actions, services, cancel)
+        .instrument(span)
+        .await
+}
+
+/// Resumes `machine`'s run (a machine built as for [`execute_machine`],
+/// not started) from the events recorded in the store, as [`resume`] does.
+pub async fn resume_machine(
+    machine: RunMachine,
+    services: Services,
+    cancel: CancellationToken,
+) -> Result<RunOutcome, ExecutorError> {
+    let run_id = machine.run_id();
+    let span = tracing::info_span!("run", synod.run.id = %run_id, resumed = true);
+    async move {
+        let events = services
+            .store
+            .events(run_id, 0)
+            .await
+            .map_err(|source| ExecutorError::ReadEvents { run_id, source })?;
+        let (machine, actions) = machine.replay(&events, &std::collections::HashMap::new())?;
+        drive(machine, actions, services, cancel).await
+    }
+    .instrument(span)
+    .await
+}
+
 /// Executes `plan` as run `run_id` to its end and returns how it ended.
 ///
 /// The run record must already exist in `store` (the caller creates it);
@@ -96,7 +154,12 @@ pub async fn execute(
     let span = tracing::info_span!("run", synod.run.id = %run_id, workflow = %plan.name);
     let mut machine = RunMachine::new(run_id, plan, inputs, config);
     let actions = machine.apply(MachineInput::Start);
-    drive(machine, actions, invoker, store, cancel)
+    let services = Services {
+        invoker,
+        store,
+        deliverer: None,
+    };
+    drive(machine, actions, services, cancel)
         .instrument(span)
         .await
 }
@@ -132,7 +195,12 @@ pub async fn resume(
             &events,
             &std::collections::HashMap::new(),
         )?;
-        drive(machine, actions, invoker, store, cancel).await
+        let services = Services {
+            invoker,
+            store,
+            deliverer: None,
+        };
+        drive(machine, actions, services, cancel).await
     }
     .instrument(span)
     .await
@@ -141,10 +209,14 @@ pub async fn resume(
 async fn drive(
     mut machine: RunMachine,
     mut actions: Vec<Action>,
-    invoker: Arc<dyn Invoker>,
-    store: Arc<dyn RunStore>,
+    services: Services,
     cancel: CancellationToken,
 ) -> Result<RunOutcome, ExecutorError> {
+    let Services {
+        invoker,
+        store,
+        deliverer,
+    } = services;
     let run_id = machine.run_id();
     // Attempts and retry timers; each task ends with the input it reports.
     let mut tasks: JoinSet<MachineInput> = JoinSet::new();
@@ -163,7 +235,74 @@ async fn drive(
                         synod.step.id = %call.step,
                         synod.attempt = call.attempt,
                     );
-                    tasks.spawn(run_attempt(Arc::clone(&invoker), call).instrument(span));
+                    let invoker = Arc::clone(&invoker);
+                    tasks.spawn(
+                        async move {
+                            let (step, attempt, outcome) = run_attempt(invoker, call).await;
+                            MachineInput::AttemptFinished {
+                                step,
+                                attempt,
+                                outcome,
+                            }
+                        }
+                        .instrument(span),
+                    );
+                }
+                Action::InvokeItem { item, call } => {
+                    let span = tracing::debug_span!(
+                        "item attempt",
+                        synod.step.id = %call.step,
+                        synod.item = item,
+                        synod.attempt = call.attempt,
+                    );
+                    let invoker = Arc::clone(&invoker);
+                    tasks.spawn(
+                        async move {
+                            let (step, attempt, outcome) = run_attempt(invoker, call).await;
+                            MachineInput::ItemFinished {
+                                step,
+                                item,
+                                attempt,
+                                outcome,
+                            }
+                        }
+                        .instrument(span),
+                    );
+                }
+                Action::ScheduleItemRetry {
+                    step,
+                    item,
+                    attempt,
+                    delay,
+                } => {
+                    tasks.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        MachineInput::ItemRetryDue {
+                            step,
+                            item,
+                            attempt,
+                        }
+                    });
+                }
+                Action::Deliver(call) => {
+                    let deliverer = deliverer.clone();
+                    let span = tracing::debug_span!("binding", synod.binding = %call.binding);
+                    tasks.spawn(
+                        async move {
+                            let binding = call.binding.clone();
+                            let result = match deliverer {
+                                Some(deliverer) => deliverer.deliver(call).await,
+                                None => BindingResult::not_sent(
+                                    "",
+                                    format!(
+                                        "binding `{binding}` cannot be delivered: this orchestrator has no binding sender configured"
+                                    ),
+                                ),
+                            };
+                            MachineInput::BindingFinished { binding, result }
+                        }
+                        .instrument(span),
+                    );
                 }
                 Action::ScheduleRetry {
                     step,
@@ -205,7 +344,14 @@ async fn drive(
 
 /// Runs one attempt with a deadline backstop, turning a backstop expiry or a
 /// panicking invoker into a step error.
-async fn run_attempt(invoker: Arc<dyn Invoker>, call: Invocation) -> MachineInput {
+async fn run_attempt(
+    invoker: Arc<dyn Invoker>,
+    call: Invocation,
+) -> (
+    synod_types::StepId,
+    u32,
+    Result<crate::invoke::StepOutput, StepError>,
+) {
     let step = call.step.clone();
     let attempt = call.attempt;
     let deadline = call.deadline;
@@ -235,11 +381,7 @@ async fn run_attempt(invoker: Arc<dyn Invoker>, call: Invocation) -> MachineInpu
             ),
         )),
     };
-    MachineInput::AttemptFinished {
-        step,
-        attempt,
-        outcome,
-    }
+    (step, attempt, outcome)
 }
 
 #[cfg(test)]

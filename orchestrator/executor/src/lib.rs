@@ -6,6 +6,8 @@
 //! keeps retry timers and turns cancellation into an input.
 //!
 //! Layout:
+//! - [`binding`]: the [`Deliverer`] trait the driver calls to deliver a
+//!   workflow binding, and what it reports.
 //! - [`config`]: [`ExecutorConfig`], the runtime knobs (concurrency, default
 //!   timeout and retry policy, jitter seed).
 //! - [`machine`]: [`RunMachine`], [`MachineInput`], [`Action`]: scheduling,
@@ -15,13 +17,17 @@
 //!   attempt (implemented by the registry's gRPC expert client, and by
 //!   in-process invokers in tests and benchmarks).
 
+pub mod binding;
 pub mod config;
 pub mod driver;
 pub mod invoke;
 pub mod machine;
 
+pub use binding::{BindingCall, BindingResult, Deliverer, DeliveryAttempt};
 pub use config::ExecutorConfig;
-pub use driver::{ExecutorError, RunOutcome, execute, resume};
+pub use driver::{
+    ExecutorError, RunOutcome, Services, execute, execute_machine, resume, resume_machine,
+};
 pub use invoke::{Invocation, Invoker, Need, StepOutput, Usage};
 pub use machine::{Action, MachineInput, ResumeError, RunMachine};
 

@@ -37,8 +37,21 @@
 //! | `Running`/`TimedOut` | failed, no retry left         | `Failed`         |
 //! | `RetryScheduled` | retry due, slot free, input renders | `Running`      |
 //! | any unfinished   | cancel                            | `Cancelled`      |
+//!
+//! With a workflow ([`RunMachine::with_workflow`]) the machine also runs:
+//! - **`if`**: evaluated when the step is about to start (its needs
+//!   succeeded). False: the step is `Skipped` with the reason, and so are its
+//!   transitive dependents (they may read its output); the run still
+//!   succeeds. An `if` that cannot be evaluated fails the step.
+//! - **`for_each`** (`machine/fan_out.rs`): one attempt per item, the output is
+//!   the list of item outputs in order; the step fails when any item fails
+//!   for good, after every item has ended.
+//! - **bindings** (`machine/bindings.rs`): delivered one at a time, in declaration
+//!   order, once no step can change any more; a failed binding fails the run.
+//!
+//! The scope then also holds `env` and `run.workflow`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +62,10 @@ use synod_types::error::{ErrorCode, StepError};
 use synod_types::event::PlannedStep;
 use synod_types::redact::redacted;
 use synod_types::{RetryPolicy, RunEventKind, RunId, RunStatus, StepId, StepStatus};
+use synod_workflow::Workflow;
+use synod_workflow::runtime::{env_scope, for_each_items, step_should_run};
+
+use crate::binding::{BindingCall, BindingResult};
 
 use crate::config::ExecutorConfig;
 use crate::invoke::{Invocation, StepOutput};
@@ -75,6 +92,33 @@ pub enum MachineInput {
         /// The attempt to run, as given in the [`Action::ScheduleRetry`].
         attempt: u32,
     },
+    /// An attempt of one item of a `for_each` step ended.
+    ItemFinished {
+        /// The step.
+        step: StepId,
+        /// The item index, as given in [`Action::InvokeItem`].
+        item: u32,
+        /// The item's attempt, as given in its [`Invocation`].
+        attempt: u32,
+        /// Its output or why it failed.
+        outcome: Result<StepOutput, StepError>,
+    },
+    /// The delay of an [`Action::ScheduleItemRetry`] has passed.
+    ItemRetryDue {
+        /// The step.
+        step: StepId,
+        /// The item index.
+        item: u32,
+        /// The item's attempt to run.
+        attempt: u32,
+    },
+    /// A delivery asked by [`Action::Deliver`] ended.
+    BindingFinished {
+        /// The binding's name.
+        binding: String,
+        /// What happened (redacted).
+        result: BindingResult,
+    },
     /// Stop the run.
     Cancel {
         /// Why, recorded in [`RunEventKind::RunCancelled`].
@@ -98,7 +142,29 @@ pub enum Action {
         /// How long to wait.
         delay: Duration,
     },
-    /// Abort every in-flight attempt and pending retry timer (on cancel).
+    /// Start this attempt of item `item` of a `for_each` step; report its
+    /// end with [`MachineInput::ItemFinished`].
+    InvokeItem {
+        /// The item index, from 0.
+        item: u32,
+        /// The attempt (`call.attempt` counts this item's attempts).
+        call: Invocation,
+    },
+    /// After `delay`, report [`MachineInput::ItemRetryDue`].
+    ScheduleItemRetry {
+        /// The step.
+        step: StepId,
+        /// The item index.
+        item: u32,
+        /// The item's attempt that will run.
+        attempt: u32,
+        /// How long to wait.
+        delay: Duration,
+    },
+    /// Deliver this binding; report its end with
+    /// [`MachineInput::BindingFinished`].
+    Deliver(BindingCall),
+    /// Abort every in-flight attempt, delivery and pending retry timer (on cancel).
     AbortInFlight,
     /// The run is over; no further action follows.
     Finish {
@@ -156,6 +222,13 @@ pub struct RunMachine {
     rng: fastrand::Rng,
     /// Actions of the input being applied.
     actions: Vec<Action>,
+    /// The workflow, when the run executes one (`if`, `for_each`, bindings).
+    workflow: Option<Arc<Workflow>>,
+    /// State of the `for_each` steps that have fanned out and not ended,
+    /// by topological position.
+    fan_outs: BTreeMap<usize, fan_out::FanOut>,
+    /// State of each binding of the workflow, in declaration order.
+    bindings: Vec<bindings::BindingStatus>,
 }
 
 // === impl RunMachine ===
@@ -206,7 +279,26 @@ impl RunMachine {
             phase: Phase::Created,
             rng,
             actions: Vec::new(),
+            workflow: None,
+            fan_outs: BTreeMap::new(),
+            bindings: Vec::new(),
         }
+    }
+
+    /// Runs the plan as `workflow` (the one it was planned from): steps'
+    /// `if` and `for_each`, and the workflow's bindings after the steps. Adds
+    /// `env` and `run.workflow` to the scope.
+    #[must_use]
+    pub fn with_workflow(mut self, workflow: Arc<Workflow>) -> Self {
+        if let Value::Object(scope) = &mut self.scope {
+            scope.insert("env".to_owned(), env_scope(&workflow));
+            if let Some(Value::Object(run)) = scope.get_mut("run") {
+                run.insert("workflow".to_owned(), Value::String(workflow.name.clone()));
+            }
+        }
+        self.bindings = vec![bindings::BindingStatus::Pending; workflow.bindings.len()];
+        self.workflow = Some(workflow);
+        self
     }
 
     /// The run this machine executes.
@@ -245,7 +337,10 @@ impl RunMachine {
                 });
             }
             (Phase::Created, MachineInput::AttemptFinished { .. })
-            | (Phase::Created, MachineInput::RetryDue { .. }) => {
+            | (Phase::Created, MachineInput::RetryDue { .. })
+            | (Phase::Created, MachineInput::ItemFinished { .. })
+            | (Phase::Created, MachineInput::ItemRetryDue { .. })
+            | (Phase::Created, MachineInput::BindingFinished { .. }) => {
                 // Nothing was started or scheduled: not ours.
             }
             (Phase::Running, MachineInput::Start) => {
@@ -261,6 +356,26 @@ impl RunMachine {
             ) => self.attempt_finished(&step, attempt, outcome),
             (Phase::Running, MachineInput::RetryDue { step, attempt }) => {
                 self.retry_due(&step, attempt);
+            }
+            (
+                Phase::Running,
+                MachineInput::ItemFinished {
+                    step,
+                    item,
+                    attempt,
+                    outcome,
+                },
+            ) => self.item_finished(&step, item, attempt, outcome),
+            (
+                Phase::Running,
+                MachineInput::ItemRetryDue {
+                    step,
+                    item,
+                    attempt,
+                },
+            ) => self.item_retry_due(&step, item, attempt),
+            (Phase::Running, MachineInput::BindingFinished { binding, result }) => {
+                self.binding_finished(&binding, result);
             }
             (Phase::Running, MachineInput::Cancel { reason }) => self.cancel(reason),
             (Phase::Finished, _) => {
@@ -375,7 +490,8 @@ impl RunMachine {
 
     fn cancel(&mut self, reason: String) {
         self.phase = Phase::Finished;
-        let mut anything_to_abort = self.in_flight > 0;
+        let mut anything_to_abort =
+            self.in_flight > 0 || !self.fan_outs.is_empty() || self.binding_in_flight();
         for state in &self.steps {
             if state.status == StepStatus::RetryScheduled {
                 anything_to_abort = true;
@@ -404,6 +520,7 @@ impl RunMachine {
         }
         self.in_flight = 0;
         self.ready.clear();
+        self.fan_outs.clear();
         self.actions
             .push(Action::Emit(RunEventKind::RunCancelled { reason }));
         let result = self.take_result();
@@ -419,6 +536,10 @@ impl RunMachine {
     fn start_ready_steps(&mut self) {
         let limit = self.config.max_concurrency.max(1);
         while self.in_flight < limit {
+            if let Some((position, item)) = self.next_item() {
+                self.start_item(position, item);
+                continue;
+            }
             let Some(position) = self.ready.pop_first() else {
                 return;
             };
@@ -442,6 +563,10 @@ impl RunMachine {
             | StepStatus::Cancelled
             | StepStatus::Skipped => return, // never queued in these states
         };
+        if attempt == 1 && self.workflow_rules(position) {
+            return; // skipped, failed or fanned out
+        }
+        let state = &mut self.steps[position];
         state.attempt = attempt;
         state.retry_due = false;
         match step.input.render(&self.scope) {
@@ -454,15 +579,8 @@ impl RunMachine {
                     uses: step.uses.clone(),
                     input: redacted(&input, &[]),
                 }));
-                self.actions.push(Action::Invoke(Invocation {
-                    run_id: self.run_id,
-                    step: step.id.clone(),
-                    attempt,
-                    round: 0,
-                    uses: step.uses.clone(),
-                    input,
-                    deadline: step.timeout.unwrap_or(self.config.default_timeout),
-                }));
+                let call = self.invocation(step, attempt, input);
+                self.actions.push(Action::Invoke(call));
             }
             Err(render_error) => {
                 let mut error = StepError::new(
@@ -581,15 +699,14 @@ impl RunMachine {
             error,
             will_retry: false,
         }));
-        self.skip_dependents(position);
+        self.skip_dependents(position, &format!("upstream step `{failed}` failed"));
     }
 
-    /// Every pending transitive dependent of the failed step at `position`
-    /// `-> Skipped`.
-    fn skip_dependents(&mut self, position: usize) {
+    /// Every pending transitive dependent of the failed or skipped step at
+    /// `position` `-> Skipped`, with `reason`.
+    fn skip_dependents(&mut self, position: usize, reason: &str) {
         let plan = Arc::clone(&self.plan);
         let node = plan.topological_order()[position];
-        let failed = &plan.graph()[node].id;
         let mut to_skip = BTreeSet::new();
         // Already skipped dependents are walked through too: after a resume,
         // their own dependents may still be pending.
@@ -615,7 +732,7 @@ impl RunMachine {
             self.ready.remove(&skipped);
             self.actions.push(Action::Emit(RunEventKind::StepSkipped {
                 step: self.step_at(skipped).id.clone(),
-                reason: format!("upstream step `{failed}` failed"),
+                reason: reason.to_owned(),
             }));
         }
     }
@@ -625,6 +742,9 @@ impl RunMachine {
     fn finish_if_done(&mut self) {
         if self.phase != Phase::Running || self.open_steps > 0 {
             return;
+        }
+        if !self.deliver_next_binding() {
+            return; // a delivery is in flight
         }
         self.phase = Phase::Finished;
         let mut failed_steps = Vec::new();
@@ -640,8 +760,9 @@ impl RunMachine {
             }
             failed_steps.push(id);
         }
+        summaries.extend(self.binding_failures());
         let result = self.take_result();
-        if failed_steps.is_empty() {
+        if summaries.is_empty() {
             self.actions.push(Action::Emit(RunEventKind::RunSucceeded {
                 result: redacted(&result, &[]),
             }));
@@ -677,6 +798,74 @@ impl RunMachine {
         Value::Object(result)
     }
 
+    /// Applies the workflow's `if` and `for_each` to the step at `position`
+    /// about to start its first attempt. True when they took the step over
+    /// (skipped, failed or fanned out), false when it runs as usual.
+    fn workflow_rules(&mut self, position: usize) -> bool {
+        let Some(workflow) = self.workflow.clone() else {
+            return false;
+        };
+        let id = self.step_at(position).id.clone();
+        let Some(spec) = workflow.step(id.as_str()) else {
+            return false;
+        };
+        match step_should_run(spec, &self.scope) {
+            Ok(true) => {}
+            Ok(false) => {
+                let condition = condition_text(spec.condition.as_ref());
+                self.steps[position].status = StepStatus::Skipped;
+                self.open_steps -= 1;
+                self.actions.push(Action::Emit(RunEventKind::StepSkipped {
+                    step: id.clone(),
+                    reason: format!("its condition `if: ${{{{ {condition} }}}}` is false"),
+                }));
+                self.skip_dependents(position, &format!("upstream step `{id}` was skipped"));
+                return true;
+            }
+            Err(error) => {
+                self.steps[position].attempt = 1;
+                self.fail_for_good(
+                    position,
+                    expression_error(format!(
+                        "the `if` of step `{id}` cannot be evaluated: {error}; fix the condition or what it reads"
+                    )),
+                );
+                return true;
+            }
+        }
+        match for_each_items(spec, &self.scope) {
+            None => false,
+            Some(Ok(items)) => {
+                let max_parallel = spec.for_each.as_ref().and_then(|each| each.max_parallel);
+                self.fan_out(position, items, max_parallel);
+                true
+            }
+            Some(Err(error)) => {
+                self.steps[position].attempt = 1;
+                self.fail_for_good(
+                    position,
+                    expression_error(format!(
+                        "the `for_each` of step `{id}` cannot be evaluated: {error}; it must give a list"
+                    )),
+                );
+                true
+            }
+        }
+    }
+
+    /// Attempt `attempt` of `step` with the rendered `input`.
+    fn invocation(&self, step: &PlanStep, attempt: u32, input: Value) -> Invocation {
+        Invocation {
+            run_id: self.run_id,
+            step: step.id.clone(),
+            attempt,
+            round: 0,
+            uses: step.uses.clone(),
+            input,
+            deadline: step.timeout.unwrap_or(self.config.default_timeout),
+        }
+    }
+
     // --- lookups ---
 
     fn position(&self, step: &StepId) -> Option<usize> {
@@ -701,7 +890,24 @@ impl RunMachine {
     }
 }
 
+mod bindings;
+mod fan_out;
+/// The source of an `if`, for skip reasons.
+fn condition_text(site: Option<&synod_workflow::ExpressionSite>) -> &str {
+    site.map(|site| site.expression.source.as_str())
+        .unwrap_or_default()
+}
+
+/// A non-retryable [`ErrorCode::BindingError`] about an expression.
+fn expression_error(message: String) -> StepError {
+    let mut error = StepError::new(ErrorCode::BindingError, message);
+    error.retryable = false;
+    error
+}
+
 mod resume;
 pub use resume::ResumeError;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workflow_tests;

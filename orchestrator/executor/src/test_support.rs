@@ -11,6 +11,14 @@ use synod_workflow::ValueTemplate;
 
 use crate::invoke::{StepOutput, Usage};
 
+/// Every workflow feature the executor runs.
+pub(crate) const ALL_FEATURES: synod_planner::Executable = synod_planner::Executable {
+    conditions: true,
+    for_each: true,
+    reflect: false,
+    bindings: true,
+};
+
 /// A step of skill `demo/<id>` whose input is `input` (with `${{ }}` holes).
 pub(crate) fn step_with_input(id: &str, needs: &[&str], input: Value) -> PlanStep {
     PlanStep {

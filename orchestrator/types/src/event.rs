@@ -131,6 +131,110 @@ pub enum RunEventKind {
         /// Step id.
         step: StepId,
     },
+    /// A `for_each` step evaluated its list: one attempt per item follows
+    /// ([`RunEventKind::StepItemStarted`]), then the step's own
+    /// [`RunEventKind::StepSucceeded`] (output: the item outputs in order) or
+    /// [`RunEventKind::StepFailed`].
+    StepFannedOut {
+        /// Step id.
+        step: StepId,
+        /// Number of items.
+        items: u32,
+        /// Most items in flight at once (`None`: only the run's limit).
+        max_parallel: Option<u32>,
+    },
+    /// An attempt of one item of a `for_each` step was sent to an expert.
+    StepItemStarted {
+        /// Step id.
+        step: StepId,
+        /// Item index, from 0.
+        item: u32,
+        /// Attempt number of this item, from 1.
+        attempt: u32,
+        /// The resolved input (redacted).
+        input: Value,
+    },
+    /// One item of a `for_each` step produced a valid output.
+    StepItemSucceeded {
+        /// Step id.
+        step: StepId,
+        /// Item index, from 0.
+        item: u32,
+        /// The attempt that succeeded.
+        attempt: u32,
+        /// The output (redacted).
+        output: Value,
+        /// The expert's confidence, 0..1.
+        confidence: f64,
+        /// Wall time of the attempt, in milliseconds.
+        duration_ms: u64,
+        /// The expert instance that served it.
+        instance: String,
+    },
+    /// An attempt of one item of a `for_each` step failed.
+    StepItemFailed {
+        /// Step id.
+        step: StepId,
+        /// Item index, from 0.
+        item: u32,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why.
+        error: StepError,
+        /// Delay before the item's next attempt; `None` when the item failed for good.
+        retry_in_ms: Option<u64>,
+    },
+    /// A binding is about to be delivered (after any approval).
+    BindingStarted {
+        /// Binding name.
+        binding: String,
+        /// HTTP method.
+        method: String,
+        /// `scheme://host[:port]` of the destination.
+        origin: String,
+    },
+    /// One HTTP attempt of a binding delivery ended. Never holds secret values.
+    BindingAttempt {
+        /// Binding name.
+        binding: String,
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// HTTP status, when a response arrived.
+        status: Option<u16>,
+        /// Wall time of the attempt, in milliseconds.
+        duration_ms: u64,
+        /// What went wrong (redacted), for a failed attempt.
+        error: Option<String>,
+        /// Delay before the next attempt, when one follows.
+        retry_in_ms: Option<u64>,
+    },
+    /// A binding was accepted by its destination (2xx).
+    BindingDelivered {
+        /// Binding name.
+        binding: String,
+        /// The URL sent to (redacted).
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A binding could not be delivered; the run fails.
+    BindingFailed {
+        /// Binding name.
+        binding: String,
+        /// What went wrong and how to fix it (redacted).
+        error: String,
+        /// Attempts made (0 when nothing was sent).
+        attempts: u32,
+    },
+    /// A binding will not be delivered (its `if`, `when` or `needs` rule it out).
+    BindingSkipped {
+        /// Binding name.
+        binding: String,
+        /// Why.
+        reason: String,
+    },
     /// The run was picked up again from its recorded events after the
     /// process driving it stopped (crash, restart, lease takeover).
     RunResumed {
@@ -171,6 +275,15 @@ impl RunEventKind {
             RunEventKind::StepRetryScheduled { .. } => "synod.step.retry_scheduled",
             RunEventKind::StepSkipped { .. } => "synod.step.skipped",
             RunEventKind::StepCancelled { .. } => "synod.step.cancelled",
+            RunEventKind::StepFannedOut { .. } => "synod.step.fanned_out",
+            RunEventKind::StepItemStarted { .. } => "synod.step.item_started",
+            RunEventKind::StepItemSucceeded { .. } => "synod.step.item_succeeded",
+            RunEventKind::StepItemFailed { .. } => "synod.step.item_failed",
+            RunEventKind::BindingStarted { .. } => "synod.binding.started",
+            RunEventKind::BindingAttempt { .. } => "synod.binding.attempt",
+            RunEventKind::BindingDelivered { .. } => "synod.binding.delivered",
+            RunEventKind::BindingFailed { .. } => "synod.binding.failed",
+            RunEventKind::BindingSkipped { .. } => "synod.binding.skipped",
             RunEventKind::RunSucceeded { .. } => "synod.run.succeeded",
             RunEventKind::RunFailed { .. } => "synod.run.failed",
             RunEventKind::RunCancelled { .. } => "synod.run.cancelled",
@@ -187,13 +300,34 @@ impl RunEventKind {
             | RunEventKind::StepFailed { step, .. }
             | RunEventKind::StepRetryScheduled { step, .. }
             | RunEventKind::StepSkipped { step, .. }
-            | RunEventKind::StepCancelled { step } => Some(step),
+            | RunEventKind::StepCancelled { step }
+            | RunEventKind::StepFannedOut { step, .. }
+            | RunEventKind::StepItemStarted { step, .. }
+            | RunEventKind::StepItemSucceeded { step, .. }
+            | RunEventKind::StepItemFailed { step, .. } => Some(step),
             RunEventKind::RunStarted { .. }
             | RunEventKind::RunResumed { .. }
             | RunEventKind::RunPlanned { .. }
+            | RunEventKind::BindingStarted { .. }
+            | RunEventKind::BindingAttempt { .. }
+            | RunEventKind::BindingDelivered { .. }
+            | RunEventKind::BindingFailed { .. }
+            | RunEventKind::BindingSkipped { .. }
             | RunEventKind::RunSucceeded { .. }
             | RunEventKind::RunFailed { .. }
             | RunEventKind::RunCancelled { .. } => None,
+        }
+    }
+
+    /// The binding the event is about, if any.
+    pub fn binding(&self) -> Option<&str> {
+        match self {
+            RunEventKind::BindingStarted { binding, .. }
+            | RunEventKind::BindingAttempt { binding, .. }
+            | RunEventKind::BindingDelivered { binding, .. }
+            | RunEventKind::BindingFailed { binding, .. }
+            | RunEventKind::BindingSkipped { binding, .. } => Some(binding),
+            _ => None,
         }
     }
 

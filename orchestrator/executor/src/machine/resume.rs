@@ -20,6 +20,8 @@ use serde_json::Value;
 use synod_planner::Plan;
 use synod_types::{RunEvent, RunEventKind, RunId, StepId, StepStatus};
 
+use super::bindings::BindingStatus;
+use super::fan_out::{FanOut, ItemStatus};
 use super::{Phase, RunMachine};
 use crate::config::ExecutorConfig;
 
@@ -81,7 +83,26 @@ impl RunMachine {
         events: &[RunEvent],
         outputs: &HashMap<StepId, Value>,
     ) -> Result<(RunMachine, Vec<super::Action>), ResumeError> {
-        let mut machine = RunMachine::new(run_id, plan, inputs, config);
+        RunMachine::new(run_id, plan, inputs, config).replay(events, outputs)
+    }
+
+    /// [`RunMachine::resume`] for a machine built with
+    /// [`RunMachine::new`] (and [`RunMachine::with_workflow`] when the run
+    /// executes a workflow) that has not been started: replays `events` and
+    /// returns the machine with the actions that continue the run.
+    ///
+    /// Beyond steps: a `for_each` step keeps its finished items (their
+    /// outputs from the events) and reruns the items that were in flight; a
+    /// binding whose delivery was in flight is delivered again with the same
+    /// idempotency key; delivered, failed and skipped bindings stay as
+    /// recorded.
+    pub fn replay(
+        self,
+        events: &[RunEvent],
+        outputs: &HashMap<StepId, Value>,
+    ) -> Result<(RunMachine, Vec<super::Action>), ResumeError> {
+        let mut machine = self;
+        let run_id = machine.run_id;
         if events.is_empty() {
             let actions = machine.apply(super::MachineInput::Start);
             return Ok((machine, actions));
@@ -118,6 +139,12 @@ impl RunMachine {
                 RunEventKind::RunResumed { .. } => continue,
                 _ => {}
             }
+            if let Some(binding) = event.kind.binding() {
+                machine
+                    .replay_binding(binding, &event.kind)
+                    .map_err(inconsistent)?;
+                continue;
+            }
             let Some(step) = event.kind.step() else {
                 continue;
             };
@@ -138,6 +165,7 @@ impl RunMachine {
                     attempt, output, ..
                 } => {
                     let output = outputs.get(step).unwrap_or(output).clone();
+                    machine.fan_outs.remove(&position);
                     machine.steps[position].attempt = *attempt;
                     machine.record_success(position, output);
                     completed.push(step.clone());
@@ -148,6 +176,9 @@ impl RunMachine {
                     will_retry,
                     ..
                 } => {
+                    if !*will_retry {
+                        machine.fan_outs.remove(&position);
+                    }
                     let state = &mut machine.steps[position];
                     state.attempt = *attempt;
                     if *will_retry {
@@ -171,6 +202,18 @@ impl RunMachine {
                     machine.steps[position].status = StepStatus::Cancelled;
                     machine.open_steps -= 1;
                 }
+                RunEventKind::StepFannedOut { items, .. } => {
+                    machine
+                        .replay_fan_out(position, *items)
+                        .map_err(inconsistent)?;
+                }
+                RunEventKind::StepItemStarted { .. }
+                | RunEventKind::StepItemSucceeded { .. }
+                | RunEventKind::StepItemFailed { .. } => {
+                    machine
+                        .replay_item(position, &event.kind)
+                        .map_err(inconsistent)?;
+                }
                 _ => {}
             }
         }
@@ -182,7 +225,39 @@ impl RunMachine {
     fn continue_after_replay(mut self, completed: Vec<StepId>) -> (RunMachine, Vec<super::Action>) {
         self.phase = Phase::Running;
         let mut interrupted = Vec::new();
+        for (position, fan) in &mut self.fan_outs {
+            let mut lost = false;
+            for item in &mut fan.states {
+                match item.status {
+                    ItemStatus::Running => {
+                        // Lost in flight: rerun as the item's next attempt.
+                        item.status = ItemStatus::RetryScheduled;
+                        item.retry_due = true;
+                        lost = true;
+                    }
+                    ItemStatus::RetryScheduled => item.retry_due = true,
+                    ItemStatus::Pending | ItemStatus::Succeeded | ItemStatus::Failed => {}
+                }
+            }
+            fan.running = 0;
+            if lost {
+                interrupted.push(
+                    self.plan.graph()[self.plan.topological_order()[*position]]
+                        .id
+                        .clone(),
+                );
+            }
+        }
+        for status in &mut self.bindings {
+            if *status == BindingStatus::InFlight {
+                // Delivered again, with the same idempotency key.
+                *status = BindingStatus::Pending;
+            }
+        }
         for position in 0..self.steps.len() {
+            if self.fan_outs.contains_key(&position) {
+                continue; // its items run again, not the step
+            }
             let state = &mut self.steps[position];
             match state.status {
                 StepStatus::Running | StepStatus::TimedOut => {
@@ -212,16 +287,151 @@ impl RunMachine {
                 interrupted_steps: interrupted,
                 completed_steps: completed,
             }));
-        // Skips that a crash after a StepFailed may have cut off.
+        // Skips that a crash after a StepFailed or StepSkipped may have cut off.
         for position in 0..self.steps.len() {
-            if self.steps[position].status == StepStatus::Failed {
-                self.skip_dependents(position);
+            let id = self.step_at(position).id.clone();
+            match self.steps[position].status {
+                StepStatus::Failed => {
+                    self.skip_dependents(position, &format!("upstream step `{id}` failed"));
+                }
+                StepStatus::Skipped => {
+                    self.skip_dependents(position, &format!("upstream step `{id}` was skipped"));
+                }
+                _ => {}
             }
+        }
+        // Fan-outs whose every item ended before the crash.
+        let fanned: Vec<usize> = self.fan_outs.keys().copied().collect();
+        for position in fanned {
+            self.conclude_fan_out(position);
         }
         self.start_ready_steps();
         self.finish_if_done();
         let actions = std::mem::take(&mut self.actions);
         (self, actions)
+    }
+}
+
+impl RunMachine {
+    /// Replays `StepFannedOut`: the list is evaluated again (the outputs it
+    /// reads were replayed before) and must have the recorded length.
+    fn replay_fan_out(&mut self, position: usize, recorded: u32) -> Result<(), String> {
+        let id = self.step_at(position).id.clone();
+        let workflow = self.workflow.clone().ok_or_else(|| {
+            format!("step `{id}` fanned out, but the run is resumed without its workflow")
+        })?;
+        let spec = workflow
+            .step(id.as_str())
+            .ok_or_else(|| format!("step `{id}` is not in the workflow"))?;
+        let items = match synod_workflow::runtime::for_each_items(spec, &self.scope) {
+            Some(Ok(items)) => items,
+            Some(Err(error)) => {
+                return Err(format!(
+                    "the `for_each` of step `{id}` no longer evaluates: {error}"
+                ));
+            }
+            None => return Err(format!("step `{id}` fanned out but has no `for_each`")),
+        };
+        if items.len() != recorded as usize {
+            return Err(format!(
+                "step `{id}` fanned out over {recorded} items, but its `for_each` now gives {}",
+                items.len()
+            ));
+        }
+        let max_parallel = spec.for_each.as_ref().and_then(|each| each.max_parallel);
+        self.steps[position].status = StepStatus::Running;
+        self.steps[position].attempt = 1;
+        self.fan_outs
+            .insert(position, FanOut::new(items, max_parallel));
+        Ok(())
+    }
+
+    /// Replays one item event of a fanned-out step.
+    fn replay_item(&mut self, position: usize, kind: &RunEventKind) -> Result<(), String> {
+        let id = self.step_at(position).id.clone();
+        let fan = self
+            .fan_outs
+            .get_mut(&position)
+            .ok_or_else(|| format!("an item event of step `{id}` before its StepFannedOut"))?;
+        let item = match kind {
+            RunEventKind::StepItemStarted { item, .. }
+            | RunEventKind::StepItemSucceeded { item, .. }
+            | RunEventKind::StepItemFailed { item, .. } => *item as usize,
+            _ => return Ok(()),
+        };
+        let state = fan
+            .states
+            .get_mut(item)
+            .ok_or_else(|| format!("step `{id}` has no item {item}"))?;
+        match kind {
+            RunEventKind::StepItemStarted { attempt, .. } => {
+                state.status = ItemStatus::Running;
+                state.attempt = *attempt;
+            }
+            RunEventKind::StepItemSucceeded {
+                attempt,
+                output,
+                confidence,
+                duration_ms,
+                instance,
+                ..
+            } => {
+                state.status = ItemStatus::Succeeded;
+                state.attempt = *attempt;
+                state.output = Some(crate::invoke::StepOutput {
+                    output: output.clone(),
+                    confidence: *confidence,
+                    instance: instance.clone(),
+                    duration_ms: *duration_ms,
+                    needs: Vec::new(),
+                    usage: crate::invoke::Usage::default(),
+                });
+            }
+            RunEventKind::StepItemFailed {
+                attempt,
+                error,
+                retry_in_ms,
+                ..
+            } => {
+                state.attempt = *attempt;
+                if retry_in_ms.is_some() {
+                    state.status = ItemStatus::RetryScheduled;
+                } else {
+                    state.status = ItemStatus::Failed;
+                    state.error = Some(error.clone());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Replays one binding event.
+    fn replay_binding(&mut self, binding: &str, kind: &RunEventKind) -> Result<(), String> {
+        let index = self
+            .workflow
+            .as_ref()
+            .and_then(|workflow| {
+                workflow
+                    .bindings
+                    .iter()
+                    .position(|spec| spec.name == binding)
+            })
+            .ok_or_else(|| {
+                format!("binding `{binding}` is not in the workflow the run is resumed with")
+            })?;
+        match kind {
+            RunEventKind::BindingStarted { .. } => self.bindings[index] = BindingStatus::InFlight,
+            RunEventKind::BindingDelivered { .. } => {
+                self.bindings[index] = BindingStatus::Delivered;
+            }
+            RunEventKind::BindingFailed { error, .. } => {
+                self.bindings[index] = BindingStatus::Failed(error.clone());
+            }
+            RunEventKind::BindingSkipped { .. } => self.bindings[index] = BindingStatus::Skipped,
+            _ => {}
+        }
+        Ok(())
     }
 }
 

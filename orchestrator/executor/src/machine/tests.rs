@@ -140,7 +140,7 @@ impl TestEnv {
     }
 }
 
-fn describe(action: &Action) -> String {
+pub(super) fn describe(action: &Action) -> String {
     match action {
         Action::Emit(kind) => describe_event(kind),
         Action::Invoke(call) => format!("invoke {}#{}", call.step, call.attempt),
@@ -149,6 +149,16 @@ fn describe(action: &Action) -> String {
             attempt,
             delay,
         } => format!("schedule_retry {step}#{attempt} after {delay:?}"),
+        Action::InvokeItem { item, call } => {
+            format!("invoke {}[{item}]#{}", call.step, call.attempt)
+        }
+        Action::ScheduleItemRetry {
+            step,
+            item,
+            attempt,
+            delay,
+        } => format!("schedule_retry {step}[{item}]#{attempt} after {delay:?}"),
+        Action::Deliver(call) => format!("deliver {}", call.binding),
         Action::AbortInFlight => "abort_in_flight".to_owned(),
         Action::Finish { status, .. } => format!("finish {}", status.as_str()),
     }

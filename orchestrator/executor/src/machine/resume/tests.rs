@@ -14,7 +14,7 @@ use super::ResumeError;
 use crate::config::ExecutorConfig;
 use crate::machine::{Action, MachineInput, RunMachine};
 use crate::test_support::{
-    fixed_retry, output, permanent, plan as plan_of, step, step_with_input, transient,
+    ALL_FEATURES, fixed_retry, output, permanent, plan as plan_of, step, step_with_input, transient,
 };
 
 /// How the simulated experts answer: attempt `n` of a step fails
@@ -24,6 +24,24 @@ use crate::test_support::{
 struct World {
     failures: HashMap<&'static str, u32>,
     broken: Vec<&'static str>,
+}
+
+impl World {
+    /// The outcome of attempt `attempt` of step `name` with `input`.
+    fn answer(
+        &self,
+        name: &str,
+        attempt: u32,
+        input: &Value,
+    ) -> Result<crate::invoke::StepOutput, synod_types::error::StepError> {
+        if self.broken.contains(&name) {
+            Err(permanent("broken"))
+        } else if attempt <= self.failures.get(name).copied().unwrap_or(0) {
+            Err(transient("flaky"))
+        } else {
+            Ok(output(json!({ "step": name, "input": input })))
+        }
+    }
 }
 
 /// What a simulation produced.
@@ -70,13 +88,7 @@ fn simulate(
                 Action::Invoke(call) => {
                     invoked.push((call.step.0.clone(), call.attempt));
                     let name = call.step.as_str();
-                    let outcome = if world.broken.contains(&name) {
-                        Err(permanent("broken"))
-                    } else if call.attempt <= world.failures.get(name).copied().unwrap_or(0) {
-                        Err(transient("flaky"))
-                    } else {
-                        Ok(output(json!({ "step": name, "input": call.input })))
-                    };
+                    let outcome = world.answer(name, call.attempt, &call.input);
                     inputs.push_back(MachineInput::AttemptFinished {
                         step: call.step,
                         attempt: call.attempt,
@@ -85,6 +97,40 @@ fn simulate(
                 }
                 Action::ScheduleRetry { step, attempt, .. } => {
                     inputs.push_back(MachineInput::RetryDue { step, attempt });
+                }
+                Action::InvokeItem { item, call } => {
+                    let name = call.step.as_str();
+                    invoked.push((format!("{name}[{item}]"), call.attempt));
+                    let outcome = world.answer(name, call.attempt, &call.input);
+                    inputs.push_back(MachineInput::ItemFinished {
+                        step: call.step,
+                        item,
+                        attempt: call.attempt,
+                        outcome,
+                    });
+                }
+                Action::ScheduleItemRetry {
+                    step,
+                    item,
+                    attempt,
+                    ..
+                } => {
+                    inputs.push_back(MachineInput::ItemRetryDue {
+                        step,
+                        item,
+                        attempt,
+                    });
+                }
+                Action::Deliver(call) => {
+                    invoked.push((format!("binding:{}", call.binding), 1));
+                    inputs.push_back(MachineInput::BindingFinished {
+                        binding: call.binding,
+                        result: crate::binding::BindingResult {
+                            url: "https://tickets.example.org/api".to_owned(),
+                            attempts: Vec::new(),
+                            outcome: Ok(201),
+                        },
+                    });
                 }
                 Action::AbortInFlight => inputs.clear(),
                 Action::Finish { status, result } => {
@@ -341,5 +387,158 @@ fn ended_unknown_and_inconsistent_logs_are_refused_with_the_reason() {
             .to_string()
             .contains("expected sequence number 2"),
         "{inconsistent}"
+    );
+}
+
+// --- workflow runs: `if`, `for_each`, bindings ---
+
+const WORKFLOW: &str = r#"name: resumable
+inputs:
+  hosts: { type: array }
+steps:
+  scan:
+    uses: demo/scan
+    for_each: "${{ inputs.hosts }}"
+    max_parallel: 2
+    with: { host: "${{ item }}" }
+  escalate:
+    uses: demo/escalate
+    needs: [scan]
+    if: "${{ size(steps.scan.output) > 10 }}"
+  notify: { uses: demo/notify, needs: [escalate] }
+  report:
+    uses: demo/report
+    needs: [scan]
+    with: { scans: "${{ steps.scan.output }}" }
+bindings:
+  ticket:
+    needs: [report]
+    http:
+      method: POST
+      url: "https://tickets.example.org/api/issues"
+      body: { report: "${{ steps.report.output }}" }
+  audit:
+    when: always
+    http: { method: PUT, url: "https://audit.example.org/log" }
+"#;
+
+/// An unstarted machine of [`WORKFLOW`] as run `run_id`.
+fn workflow_machine(run_id: RunId) -> RunMachine {
+    let (workflow, plan) =
+        synod_planner::compile_workflow(WORKFLOW, "resumable.yaml", None, ALL_FEATURES)
+            .expect("the test workflow compiles");
+    RunMachine::new(
+        run_id,
+        Arc::new(plan),
+        json!({"hosts": ["a", "b", "c"]}),
+        config(),
+    )
+    .with_workflow(Arc::new(workflow))
+}
+
+/// What must never happen again after a crash: items that succeeded and
+/// bindings that were delivered.
+fn finished_work(events: &[RunEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            RunEventKind::StepSucceeded { step, .. } => Some(step.0.clone()),
+            RunEventKind::StepItemSucceeded { step, item, .. } => Some(format!("{step}[{item}]")),
+            RunEventKind::BindingDelivered { binding, .. } => Some(format!("binding:{binding}")),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_workflow_resumes_from_every_prefix(world: &World) -> Simulated {
+    let run_id = RunId::new();
+    let mut machine = workflow_machine(run_id);
+    let actions = machine.apply(MachineInput::Start);
+    let whole = simulate(run_id, machine, actions, world, Vec::new());
+    for cut in 0..whole.events.len() {
+        let prefix = &whole.events[..cut];
+        let done_before = finished_work(prefix);
+        let (machine, actions) = workflow_machine(run_id)
+            .replay(prefix, &HashMap::new())
+            .unwrap_or_else(|error| panic!("crash at #{cut}: {error}"));
+        let after = simulate(run_id, machine, actions, world, prefix.to_vec());
+        assert_eq!(after.status, whole.status, "status after a crash at #{cut}");
+        assert_eq!(after.result, whole.result, "result after a crash at #{cut}");
+        for (work, _) in &after.invoked {
+            assert!(
+                !done_before.contains(work),
+                "crash at #{cut}: `{work}` had finished but ran again"
+            );
+        }
+        let mut finished = finished_work(&after.events);
+        let total = finished.len();
+        finished.sort();
+        finished.dedup();
+        assert_eq!(
+            finished.len(),
+            total,
+            "crash at #{cut}: something finished twice"
+        );
+        let terminal = after.events.iter().filter(|event| event.kind.is_terminal());
+        assert_eq!(terminal.count(), 1, "crash at #{cut}: one terminal event");
+        let skipped = after.events.iter().filter(|event| {
+            matches!(&event.kind, RunEventKind::StepSkipped { step, .. } if step.as_str() == "notify")
+        });
+        assert_eq!(skipped.count(), 1, "crash at #{cut}: notify skipped once");
+    }
+    whole
+}
+
+#[test]
+fn a_workflow_run_with_fan_out_conditions_and_bindings_resumes_from_any_point() {
+    let whole = assert_workflow_resumes_from_every_prefix(&World::default());
+    assert_eq!(whole.status, RunStatus::Succeeded);
+    let delivered: Vec<&str> = whole
+        .events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            RunEventKind::BindingDelivered { binding, .. } => Some(binding.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, ["ticket", "audit"]);
+    assert_eq!(whole.result["scan"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn item_retries_and_failed_fan_outs_resume_to_the_same_end() {
+    let flaky = World {
+        failures: HashMap::from([("scan", 1)]),
+        ..World::default()
+    };
+    assert_eq!(
+        assert_workflow_resumes_from_every_prefix(&flaky).status,
+        RunStatus::Succeeded
+    );
+    let broken = World {
+        broken: vec!["scan"],
+        ..World::default()
+    };
+    let whole = assert_workflow_resumes_from_every_prefix(&broken);
+    assert_eq!(whole.status, RunStatus::Failed);
+}
+
+#[test]
+fn a_fan_out_whose_list_changed_is_refused() {
+    let run_id = RunId::new();
+    let mut machine = workflow_machine(run_id);
+    let actions = machine.apply(MachineInput::Start);
+    let whole = simulate(run_id, machine, actions, &World::default(), Vec::new());
+    let (workflow, plan) =
+        synod_planner::compile_workflow(WORKFLOW, "resumable.yaml", None, ALL_FEATURES).unwrap();
+    let other_inputs = RunMachine::new(run_id, Arc::new(plan), json!({"hosts": ["a"]}), config())
+        .with_workflow(Arc::new(workflow));
+    let error = other_inputs
+        .replay(&whole.events[..3], &HashMap::new())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("fanned out over 3 items"),
+        "{error}"
     );
 }

@@ -1,0 +1,429 @@
+//! Machine tests of the workflow features: `if`, `for_each` and bindings.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use synod_types::{RunEventKind, RunId, RunStatus, StepId};
+
+use super::tests::describe;
+use super::{Action, MachineInput, RunMachine};
+use crate::binding::{BindingResult, DeliveryAttempt};
+use crate::config::ExecutorConfig;
+use crate::test_support::{ALL_FEATURES, fixed_retry, output, permanent, transient};
+
+/// A machine for `source` (a workflow YAML) with `inputs`.
+fn machine(source: &str, inputs: Value, max_concurrency: usize) -> RunMachine {
+    let (workflow, plan) = synod_planner::compile_workflow(source, "test.yaml", None, ALL_FEATURES)
+        .unwrap_or_else(|diagnostics| panic!("{}", diagnostics.render(source)));
+    let config = ExecutorConfig {
+        default_retry: fixed_retry(2),
+        rng_seed: Some(1),
+        max_concurrency,
+        ..ExecutorConfig::default()
+    };
+    RunMachine::new(RunId::new(), Arc::new(plan), inputs, config).with_workflow(Arc::new(workflow))
+}
+
+fn lines(actions: &[Action]) -> Vec<String> {
+    actions.iter().map(describe).collect()
+}
+
+fn item_done(step: &str, item: u32, attempt: u32, value: Value) -> MachineInput {
+    MachineInput::ItemFinished {
+        step: StepId::new(step),
+        item,
+        attempt,
+        outcome: Ok(output(value)),
+    }
+}
+
+fn step_done(step: &str, value: Value) -> MachineInput {
+    MachineInput::AttemptFinished {
+        step: StepId::new(step),
+        attempt: 1,
+        outcome: Ok(output(value)),
+    }
+}
+
+fn finish(actions: &[Action]) -> Option<(RunStatus, Value)> {
+    actions.iter().find_map(|action| match action {
+        Action::Finish { status, result } => Some((*status, result.clone())),
+        _ => None,
+    })
+}
+
+const CONDITIONS: &str = r#"name: conditions
+inputs:
+  level: { type: integer }
+steps:
+  detect: { uses: demo/detect }
+  escalate:
+    uses: demo/escalate
+    needs: [detect]
+    if: "${{ inputs.level > 3 }}"
+  notify: { uses: demo/notify, needs: [escalate] }
+  report: { uses: demo/report, needs: [detect] }
+"#;
+
+#[test]
+fn a_false_condition_skips_the_step_and_its_dependents_and_the_run_succeeds() {
+    let mut machine = machine(CONDITIONS, json!({"level": 1}), 8);
+    assert_eq!(
+        lines(&machine.apply(MachineInput::Start)),
+        [
+            "run_started [detect,escalate,notify,report]",
+            "started detect#1",
+            "invoke detect#1"
+        ]
+    );
+    let actions = machine.apply(step_done("detect", json!({})));
+    assert_eq!(
+        lines(&actions),
+        [
+            "succeeded detect#1",
+            "skipped escalate: its condition `if: ${{ inputs.level > 3 }}` is false",
+            "skipped notify: upstream step `escalate` was skipped",
+            "started report#1",
+            "invoke report#1",
+        ]
+    );
+    let actions = machine.apply(step_done("report", json!({"ok": true})));
+    let (status, result) = finish(&actions).unwrap();
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(result, json!({"detect": {}, "report": {"ok": true}}));
+}
+
+#[test]
+fn a_true_condition_runs_the_step_and_a_broken_one_fails_it() {
+    let mut machine = machine(CONDITIONS, json!({"level": 5}), 8);
+    machine.apply(MachineInput::Start);
+    let actions = lines(&machine.apply(step_done("detect", json!({}))));
+    assert!(
+        actions.contains(&"invoke escalate#1".to_owned()),
+        "{actions:?}"
+    );
+
+    // `level` is declared optional: null > 3 cannot be evaluated.
+    let mut machine = machine_for_null();
+    machine.apply(MachineInput::Start);
+    let actions = machine.apply(step_done("detect", json!({})));
+    let failed = actions.iter().find_map(|action| match action {
+        Action::Emit(RunEventKind::StepFailed { step, error, .. })
+            if step.as_str() == "escalate" =>
+        {
+            Some(error.message.clone())
+        }
+        _ => None,
+    });
+    let message = failed.expect("escalate failed");
+    assert!(
+        message.contains("the `if` of step `escalate` cannot be evaluated"),
+        "{message}"
+    );
+}
+
+fn machine_for_null() -> RunMachine {
+    machine(CONDITIONS, json!({}), 8)
+}
+
+const FAN_OUT: &str = r#"name: fan-out
+inputs:
+  hosts: { type: array }
+steps:
+  scan:
+    uses: demo/scan
+    for_each: "${{ inputs.hosts }}"
+    max_parallel: 2
+    with: { host: "${{ item }}", index: "${{ item_index }}" }
+  report:
+    uses: demo/report
+    needs: [scan]
+    with: { scans: "${{ steps.scan.output }}" }
+"#;
+
+#[test]
+fn for_each_runs_one_attempt_per_item_within_max_parallel_and_keeps_item_order() {
+    let mut machine = machine(FAN_OUT, json!({"hosts": ["a", "b", "c"]}), 8);
+    let started = machine.apply(MachineInput::Start);
+    let invoked: Vec<Value> = started
+        .iter()
+        .filter_map(|action| match action {
+            Action::InvokeItem { call, .. } => Some(call.input.clone()),
+            _ => None,
+        })
+        .collect();
+    // At most two items at once.
+    assert_eq!(
+        invoked,
+        [
+            json!({"host": "a", "index": 0}),
+            json!({"host": "b", "index": 1})
+        ]
+    );
+    assert!(lines(&started).contains(
+        &"StepFannedOut { step: StepId(\"scan\"), items: 3, max_parallel: Some(2) }".to_owned()
+    ));
+    // Item 1 ends first; item 2 starts in its slot.
+    let actions = lines(&machine.apply(item_done("scan", 1, 1, json!({"host": "b"}))));
+    assert_eq!(actions.last().unwrap(), "invoke scan[2]#1");
+    assert_eq!(machine.in_flight(), 2);
+    machine.apply(item_done("scan", 2, 1, json!({"host": "c"})));
+    let actions = machine.apply(item_done("scan", 0, 1, json!({"host": "a"})));
+    let report = actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Invoke(call) => Some(call.input.clone()),
+            _ => None,
+        })
+        .expect("report starts");
+    assert_eq!(
+        report,
+        json!({"scans": [{"host": "a"}, {"host": "b"}, {"host": "c"}]})
+    );
+}
+
+#[test]
+fn a_failed_item_is_retried_alone_and_fails_the_step_after_every_item_ended() {
+    let mut machine = machine(FAN_OUT, json!({"hosts": ["a", "b"]}), 8);
+    machine.apply(MachineInput::Start);
+    // Item 0 fails transiently: retried under the step policy (2 attempts).
+    let actions = lines(&machine.apply(MachineInput::ItemFinished {
+        step: StepId::new("scan"),
+        item: 0,
+        attempt: 1,
+        outcome: Err(transient("busy")),
+    }));
+    assert!(
+        actions
+            .iter()
+            .any(|line| line.starts_with("schedule_retry scan[0]#2")),
+        "{actions:?}"
+    );
+    let actions = lines(&machine.apply(MachineInput::ItemRetryDue {
+        step: StepId::new("scan"),
+        item: 0,
+        attempt: 2,
+    }));
+    assert_eq!(actions.last().unwrap(), "invoke scan[0]#2");
+    // Item 1 fails for good; item 0 is still in flight, so the step waits.
+    let actions = machine.apply(MachineInput::ItemFinished {
+        step: StepId::new("scan"),
+        item: 1,
+        attempt: 1,
+        outcome: Err(permanent("no such host")),
+    });
+    assert!(finish(&actions).is_none());
+    assert_eq!(
+        machine.step_status(&StepId::new("scan")),
+        Some(synod_types::StepStatus::Running)
+    );
+    let actions = machine.apply(item_done("scan", 0, 2, json!({"host": "a"})));
+    let described = lines(&actions);
+    assert!(
+        described.contains(&"skipped report: upstream step `scan` failed".to_owned()),
+        "{described:?}"
+    );
+    let error = actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Emit(RunEventKind::StepFailed { error, .. }) => Some(error.message.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        error,
+        "1 of 2 items of step `scan` failed: item 1: no such host"
+    );
+    assert_eq!(finish(&actions).unwrap().0, RunStatus::Failed);
+}
+
+#[test]
+fn an_empty_list_succeeds_at_once_with_an_empty_output() {
+    let mut machine = machine(FAN_OUT, json!({"hosts": []}), 8);
+    let actions = machine.apply(MachineInput::Start);
+    let report = actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Invoke(call) => Some(call.input.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(report, json!({"scans": []}));
+}
+
+#[test]
+fn items_count_against_the_run_concurrency() {
+    let mut machine = machine(FAN_OUT, json!({"hosts": ["a", "b", "c"]}), 1);
+    let actions = machine.apply(MachineInput::Start);
+    let items = actions
+        .iter()
+        .filter(|action| matches!(action, Action::InvokeItem { .. }))
+        .count();
+    assert_eq!(items, 1);
+}
+
+const BINDINGS: &str = r#"name: deliver
+inputs:
+  alert: { type: boolean }
+steps:
+  detect: { uses: demo/detect }
+bindings:
+  ticket:
+    needs: [detect]
+    if: "${{ inputs.alert }}"
+    http:
+      method: POST
+      url: "https://tickets.example.org/api/${{ run.workflow }}"
+      body: { found: "${{ steps.detect.output }}" }
+  page:
+    when: on_failure
+    http: { method: POST, url: "https://pager.example.org/page" }
+  audit:
+    when: always
+    http: { method: PUT, url: "https://audit.example.org/log" }
+"#;
+
+fn delivered(binding: &str) -> MachineInput {
+    MachineInput::BindingFinished {
+        binding: binding.to_owned(),
+        result: BindingResult {
+            url: "https://tickets.example.org/api/deliver".to_owned(),
+            attempts: vec![
+                DeliveryAttempt {
+                    attempt: 1,
+                    status: Some(503),
+                    duration_ms: 3,
+                    error: Some("503 Service Unavailable".to_owned()),
+                    retry_in_ms: Some(100),
+                },
+                DeliveryAttempt {
+                    attempt: 2,
+                    status: Some(201),
+                    duration_ms: 2,
+                    error: None,
+                    retry_in_ms: None,
+                },
+            ],
+            outcome: Ok(201),
+        },
+    }
+}
+
+#[test]
+fn bindings_are_delivered_in_order_after_the_steps() {
+    let mut machine = machine(BINDINGS, json!({"alert": true}), 8);
+    machine.apply(MachineInput::Start);
+    let actions = machine.apply(step_done("detect", json!({"n": 1})));
+    let call = actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Deliver(call) => Some(call.clone()),
+            _ => None,
+        })
+        .expect("ticket is delivered");
+    assert_eq!(call.binding, "ticket");
+    assert_eq!(call.scope["steps"]["detect"]["output"], json!({"n": 1}));
+    assert_eq!(call.scope["run"]["workflow"], json!("deliver"));
+    assert!(finish(&actions).is_none(), "the run waits for the delivery");
+    let actions = machine.apply(delivered("ticket"));
+    assert_eq!(
+        lines(&actions)[..3],
+        [
+            "BindingAttempt { binding: \"ticket\", attempt: 1, status: Some(503), duration_ms: 3, error: Some(\"503 Service Unavailable\"), retry_in_ms: Some(100) }",
+            "BindingAttempt { binding: \"ticket\", attempt: 2, status: Some(201), duration_ms: 2, error: None, retry_in_ms: None }",
+            "BindingDelivered { binding: \"ticket\", url: \"https://tickets.example.org/api/deliver\", status: 201, attempts: 2 }",
+        ]
+    );
+    assert!(lines(&actions).contains(
+        &"BindingSkipped { binding: \"page\", reason: \"the run did not fail (`when: on_failure`)\" }"
+            .to_owned()
+    ));
+    assert_eq!(lines(&actions).last().unwrap(), "deliver audit");
+    let actions = machine.apply(delivered("audit"));
+    assert_eq!(finish(&actions).unwrap().0, RunStatus::Succeeded);
+}
+
+#[test]
+fn a_failed_binding_fails_the_run_and_on_failure_bindings_then_run() {
+    let mut machine = machine(BINDINGS, json!({"alert": true}), 8);
+    machine.apply(MachineInput::Start);
+    machine.apply(step_done("detect", json!({})));
+    let actions = machine.apply(MachineInput::BindingFinished {
+        binding: "ticket".to_owned(),
+        result: BindingResult::not_sent("", "destination not allowed"),
+    });
+    let described = lines(&actions);
+    assert_eq!(described.last().unwrap(), "deliver page", "{described:?}");
+    machine.apply(delivered("page"));
+    let actions = machine.apply(delivered("audit"));
+    let failure = actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Emit(RunEventKind::RunFailed {
+                error,
+                failed_steps,
+            }) => Some((error.clone(), failed_steps.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        failure.0,
+        "binding `ticket` failed: destination not allowed"
+    );
+    assert!(failure.1.is_empty());
+    assert_eq!(finish(&actions).unwrap().0, RunStatus::Failed);
+}
+
+#[test]
+fn a_false_binding_condition_skips_it() {
+    let mut machine = machine(BINDINGS, json!({"alert": false}), 8);
+    machine.apply(MachineInput::Start);
+    let actions = lines(&machine.apply(step_done("detect", json!({}))));
+    assert!(actions.contains(&"BindingSkipped { binding: \"ticket\", reason: \"its condition `if: ${{ inputs.alert }}` is false\" }".to_owned()), "{actions:?}");
+    assert_eq!(actions.last().unwrap(), "deliver audit");
+}
+
+#[test]
+fn a_binding_needing_approval_is_never_sent_unapproved() {
+    let source = r#"name: gated
+steps:
+  detect: { uses: demo/detect }
+bindings:
+  block:
+    http: { method: POST, url: "https://firewall.example.org/block" }
+    approval: { roles: [soc-lead], timeout: 30m }
+"#;
+    let mut machine = machine(source, json!({}), 8);
+    machine.apply(MachineInput::Start);
+    let actions = machine.apply(step_done("detect", json!({})));
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::Deliver(_)))
+    );
+    assert_eq!(finish(&actions).unwrap().0, RunStatus::Failed);
+}
+
+#[test]
+fn cancelling_during_a_fan_out_or_delivery_aborts_it() {
+    let mut machine = machine(FAN_OUT, json!({"hosts": ["a", "b"]}), 8);
+    machine.apply(MachineInput::Start);
+    let actions = lines(&machine.apply(MachineInput::Cancel {
+        reason: "stop".to_owned(),
+    }));
+    assert_eq!(actions[0], "abort_in_flight");
+    assert!(actions.contains(&"cancelled scan".to_owned()));
+
+    let mut machine = machine_bindings();
+    machine.apply(MachineInput::Start);
+    machine.apply(step_done("detect", json!({})));
+    let actions = lines(&machine.apply(MachineInput::Cancel {
+        reason: "stop".to_owned(),
+    }));
+    assert_eq!(actions[0], "abort_in_flight");
+    assert_eq!(actions.last().unwrap(), "finish cancelled");
+}
+
+fn machine_bindings() -> RunMachine {
+    machine(BINDINGS, json!({"alert": true}), 8)
+}
