@@ -120,12 +120,43 @@ pub fn read_named_inputs(items: &[String]) -> anyhow::Result<Value> {
     Ok(Value::Object(inputs))
 }
 
+/// Where `synod serve` / `synod up` keep runs and for how long.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://PATH`, `postgres://…` or `memory:`.
+    pub database_url: String,
+    /// Finished runs older than this are deleted (with their events);
+    /// `None` keeps everything.
+    pub retain: Option<Duration>,
+}
+
+/// Deletes finished runs older than `retain` now and then every
+/// `retain / 10` (at most hourly, at least every minute).
+fn spawn_retention(store: std::sync::Arc<dyn synod_store::RunStore>, retain: Duration) {
+    let every = (retain / 10).clamp(Duration::from_secs(60), Duration::from_secs(3600));
+    tokio::spawn(async move {
+        loop {
+            let cutoff = chrono::Utc::now()
+                - chrono::Duration::from_std(retain).unwrap_or(chrono::Duration::MAX);
+            match store.prune(cutoff).await {
+                Ok(0) => {}
+                Ok(pruned) => {
+                    tracing::info!(runs = pruned, "pruned runs past the retention period")
+                }
+                Err(error) => tracing::warn!(error = %error, "pruning old runs failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
 /// `synod serve` and `synod up`.
 pub async fn serve(
     mut config: ServerConfig,
     with_demo_experts: bool,
-    database_url: &str,
+    store_options: StoreOptions,
 ) -> anyhow::Result<()> {
+    let database_url = store_options.database_url.as_str();
     let mut experts = Vec::new();
     if with_demo_experts {
         experts = demo::start_demo_experts().await?;
@@ -139,6 +170,9 @@ pub async fn serve(
     let store = synod_store::open(database_url)
         .await
         .with_context(|| format!("cannot open the run store `{database_url}` (--database-url)"))?;
+    if let Some(retain) = store_options.retain {
+        spawn_retention(store.clone(), retain);
+    }
     let mut orchestrator = Orchestrator::start_with_store(config, store).await?;
     eprintln!("synod orchestrator ready");
     eprintln!("  gRPC  {}", orchestrator.grpc_url());

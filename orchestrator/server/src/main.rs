@@ -54,6 +54,10 @@ struct ServerArgs {
         value_name = "URL"
     )]
     database_url: String,
+    /// Delete finished runs (and their events) older than this, e.g. `30d`;
+    /// by default runs are kept.
+    #[arg(long, value_name = "DURATION")]
+    retain: Option<synod_types::HumanDuration>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -235,6 +239,13 @@ enum ExpertCommand {
 }
 
 impl ServerArgs {
+    fn store_options(&self) -> cli::StoreOptions {
+        cli::StoreOptions {
+            database_url: self.database_url.clone(),
+            retain: self.retain.map(|retain| retain.get()),
+        }
+    }
+
     fn into_config(self) -> synod_server::app::ServerConfig {
         let mut config = synod_server::app::ServerConfig {
             grpc_addr: self.grpc_addr,
@@ -279,14 +290,14 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
     let ok = std::process::ExitCode::SUCCESS;
     match command {
         Command::Serve(args) => {
-            let database_url = args.database_url.clone();
-            cli::serve(args.into_config(), false, &database_url)
+            let store = args.store_options();
+            cli::serve(args.into_config(), false, store)
                 .await
                 .map(|()| ok)
         }
         Command::Up { server } => {
-            let database_url = server.database_url.clone();
-            cli::serve(server.into_config(), true, &database_url)
+            let store = server.store_options();
+            cli::serve(server.into_config(), true, store)
                 .await
                 .map(|()| ok)
         }
