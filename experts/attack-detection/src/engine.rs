@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use crate::event::Event;
 use crate::logsource::Route;
+use crate::matcher::Placeholders;
 use crate::prefilter::Prefilter;
 use crate::rule::Rule;
 
@@ -47,12 +48,21 @@ pub struct RuleSet {
     non_windows: Vec<usize>,
     /// Built on first use, reset when a rule is added.
     prefilter: OnceLock<Prefilter>,
+    /// Values for the `expand` modifier.
+    placeholders: Placeholders,
 }
 
 impl RuleSet {
     /// An empty rule set.
     pub fn new() -> Self {
         RuleSet::default()
+    }
+
+    /// Uses `placeholders` for the `expand` modifier of rules added from now on.
+    #[must_use]
+    pub fn with_placeholders(mut self, placeholders: Placeholders) -> Self {
+        self.placeholders = placeholders;
+        self
     }
 
     /// Loads every `*.yml` / `*.yaml` file under `dirs` (recursively; a
@@ -65,7 +75,10 @@ impl RuleSet {
         }
         files.sort();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for (file, parsed) in files.iter().zip(parse_files(&files, threads)) {
+        for (file, parsed) in files
+            .iter()
+            .zip(parse_files(&files, threads, &self.placeholders))
+        {
             match parsed {
                 Ok(rules) => rules.into_iter().for_each(|rule| self.add_rule(rule)),
                 Err(reason) => self.failures.push(LoadFailure {
@@ -78,7 +91,7 @@ impl RuleSet {
 
     /// Adds the rules of one YAML text (a file's content); a failure is recorded.
     pub fn add_yaml(&mut self, yaml: &str, source: &str) {
-        match Rule::parse_all(yaml, source) {
+        match Rule::parse_all_with(yaml, source, &self.placeholders) {
             Ok(rules) => rules.into_iter().for_each(|rule| self.add_rule(rule)),
             Err(reason) => self.failures.push(LoadFailure {
                 source: source.to_owned(),
@@ -172,11 +185,15 @@ impl RuleSet {
 }
 
 /// Reads and compiles `files` on `threads` threads, results in file order.
-fn parse_files(files: &[PathBuf], threads: usize) -> Vec<Result<Vec<Rule>, String>> {
+fn parse_files(
+    files: &[PathBuf],
+    threads: usize,
+    placeholders: &Placeholders,
+) -> Vec<Result<Vec<Rule>, String>> {
     let parse = |file: &PathBuf| {
         std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read: {e}"))
-            .and_then(|text| Rule::parse_all(&text, &file.display().to_string()))
+            .and_then(|text| Rule::parse_all_with(&text, &file.display().to_string(), placeholders))
     };
     let chunk = files.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {

@@ -14,6 +14,7 @@ use crate::alerts::{Detector, Report};
 use crate::engine::{LoadFailure, RuleSet};
 use crate::event::Event;
 use crate::input::{EventRef, read_file};
+use crate::matcher::Placeholders;
 use crate::rule::LEVELS;
 
 /// Version reported on the expert card.
@@ -36,6 +37,9 @@ pub struct Config {
     pub allow_file_input: bool,
     /// Default number of matched events listed per alert.
     pub max_events_per_alert: usize,
+    /// Values of `%name%` placeholders for rules using the `expand` modifier
+    /// (SigmaHQ `rules-placeholder/`), e.g. `dc_ip_addresses`.
+    pub placeholders: Placeholders,
 }
 
 impl Default for Config {
@@ -45,6 +49,7 @@ impl Default for Config {
             builtin_rules: true,
             allow_file_input: false,
             max_events_per_alert: 20,
+            placeholders: Placeholders::new(),
         }
     }
 }
@@ -52,11 +57,10 @@ impl Default for Config {
 impl Config {
     /// Loads the rule set this configuration names.
     pub fn load_rules(&self) -> RuleSet {
-        let mut rules = if self.builtin_rules {
-            RuleSet::builtin()
-        } else {
-            RuleSet::new()
-        };
+        let mut rules = RuleSet::new().with_placeholders(self.placeholders.clone());
+        if self.builtin_rules {
+            rules.add_builtin();
+        }
         rules.load_paths(&self.rule_paths);
         rules
     }

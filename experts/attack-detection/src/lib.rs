@@ -3,8 +3,8 @@
 //! - **Rules**: SigmaHQ-style YAML directories ([`RuleSet::load_paths`]);
 //!   rules that cannot load are kept in [`RuleSet::failures`] with the file
 //!   and the reason. Selections (maps = AND, lists = OR, keywords), every
-//!   modifier of the Sigma v2 specification except `expand` (see
-//!   the `matcher` module), conditions with `and`/`or`/`not`/parentheses and
+//!   modifier of the Sigma v2 specification (the `matcher` module; `expand`
+//!   takes placeholder values from [`Config::placeholders`]), conditions with `and`/`or`/`not`/parentheses and
 //!   `1 of`/`all of`/`them` (the `condition` module), case-insensitive matching as the
 //!   specification says.
 //! - **Routing**: rules apply only to events of their log source (Windows
@@ -52,6 +52,7 @@ pub use expert::{
     Config, ExpertError, detect_input_schema, detect_output_schema, expert, expert_with_rules,
 };
 pub use input::{EventRef, InputError, ReadStats, read_file};
+pub use matcher::Placeholders;
 pub use rule::{Rule, RuleMeta};
 pub use scan::{FileScan, scan_files, scan_files_with_progress};
 
@@ -91,9 +92,14 @@ impl RuleSet {
     /// The embedded demo rules ([`BUILTIN_RULES`]).
     pub fn builtin() -> Self {
         let mut set = RuleSet::new();
-        for (source, yaml) in BUILTIN_RULES {
-            set.add_yaml(yaml, source);
-        }
+        set.add_builtin();
         set
+    }
+
+    /// Adds the embedded demo rules ([`BUILTIN_RULES`]).
+    pub fn add_builtin(&mut self) {
+        for (source, yaml) in BUILTIN_RULES {
+            self.add_yaml(yaml, source);
+        }
     }
 }

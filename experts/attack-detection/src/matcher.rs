@@ -7,6 +7,7 @@
 //! `exists`, `lt`/`lte`/`gt`/`gte`, `fieldref`. Values may be strings,
 //! numbers, booleans or `null` (the field is absent, null or empty).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use base64::Engine as _;
@@ -17,8 +18,12 @@ use crate::event::{Event, Field, Scalar, field_key};
 use crate::pattern::{self, Pattern, Piece};
 use crate::prefilter;
 
-/// Most variants a `windash` value may expand to.
-const MAX_WINDASH_VARIANTS: usize = 3125;
+/// Most variants a value may expand to (`windash`, `expand`).
+const MAX_VARIANTS: usize = 3125;
+
+/// Values of `%name%` placeholders for the `expand` modifier, by name
+/// (without the `%`), e.g. `dc_ip_addresses` -> the domain controllers' IPs.
+pub type Placeholders = HashMap<String, Vec<String>>;
 
 /// A compiled regular expression: the `regex` crate when it accepts the
 /// pattern, `fancy-regex` for PCRE features it lacks (look-around,
@@ -263,7 +268,11 @@ impl FieldCondition {
 
     /// Compiles `key: value` of a selection map (`key` is `field|mod|...`;
     /// an empty field name means keywords).
-    pub(crate) fn compile(key: &str, value: &Value) -> Result<Self, String> {
+    pub(crate) fn compile(
+        key: &str,
+        value: &Value,
+        placeholders: &Placeholders,
+    ) -> Result<Self, String> {
         let mut parts = key.split('|');
         let field = parts.next().unwrap_or_default().trim();
         let modifiers = Modifiers::parse(parts)?;
@@ -277,7 +286,7 @@ impl FieldCondition {
         };
         let matchers = values
             .into_iter()
-            .map(|v| modifiers.compile_value(v, keyword))
+            .map(|v| modifiers.compile_value(v, keyword, placeholders))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("`{key}`: {e}"))?;
         Ok(FieldCondition {
@@ -292,7 +301,7 @@ impl FieldCondition {
         let modifiers = Modifiers::default();
         let matchers = values
             .iter()
-            .map(|v| modifiers.compile_value(v, true))
+            .map(|v| modifiers.compile_value(v, true, &Placeholders::new()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("keywords: {e}"))?;
         Ok(FieldCondition {
@@ -319,6 +328,7 @@ struct Modifiers {
     base64offset: bool,
     utf16: Option<Utf16>,
     windash: bool,
+    expand: bool,
     cidr: bool,
     exists: bool,
     compare: Option<Cmp>,
@@ -359,9 +369,7 @@ impl Modifiers {
                 "gt" => m.compare = Some(Cmp::Gt),
                 "gte" => m.compare = Some(Cmp::Gte),
                 "fieldref" => m.fieldref = true,
-                "expand" => {
-                    return Err("modifier `expand` needs placeholder values from a processing pipeline, which this engine does not have".to_owned());
-                }
+                "expand" => m.expand = true,
                 other => return Err(format!("unknown modifier `{other}`")),
             }
         }
@@ -371,7 +379,12 @@ impl Modifiers {
         Ok(m)
     }
 
-    fn compile_value(&self, value: &Value, keyword: bool) -> Result<ValueMatcher, String> {
+    fn compile_value(
+        &self,
+        value: &Value,
+        keyword: bool,
+        placeholders: &Placeholders,
+    ) -> Result<ValueMatcher, String> {
         if self.exists {
             return match value {
                 Value::Bool(b) => Ok(ValueMatcher::Exists(*b)),
@@ -424,11 +437,19 @@ impl Modifiers {
             };
             return Ok(ValueMatcher::FieldRef(field_key(text.trim()), mode));
         }
-        let variants = if self.windash {
-            windash_variants(&text)?
+        let expanded = if self.expand {
+            expand_placeholders(&text, placeholders)?
         } else {
             vec![text]
         };
+        let mut variants = Vec::new();
+        for text in expanded {
+            if self.windash {
+                variants.extend(windash_variants(&text)?);
+            } else {
+                variants.push(text);
+            }
+        }
         let encoded = self.base64 || self.base64offset || self.utf16.is_some();
         let mut pieces: Vec<Vec<Piece>> = Vec::new();
         for variant in &variants {
@@ -479,11 +500,44 @@ impl Modifiers {
             || self.base64offset
             || self.utf16.is_some()
             || self.windash
+            || self.expand
             || self.re
             || self.cidr
             || self.fieldref
             || self.cased
     }
+}
+
+/// Every variant of `text` with each `%name%` replaced by each value of the
+/// placeholder `name`.
+fn expand_placeholders(text: &str, placeholders: &Placeholders) -> Result<Vec<String>, String> {
+    let mut variants = vec![String::new()];
+    let mut rest = text;
+    while let Some(start) = rest.find('%') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('%') else { break };
+        let name = &after[..end];
+        let values = placeholders.get(name).ok_or_else(|| {
+            format!("placeholder `%{name}%` (modifier `expand`) has no value; configure it in the placeholders")
+        })?;
+        if values.is_empty() || variants.len() * values.len() > MAX_VARIANTS {
+            return Err(format!(
+                "placeholder `%{name}%` has {} values; expected 1 to {MAX_VARIANTS} variants",
+                values.len()
+            ));
+        }
+        let prefix = &rest[..start];
+        variants = variants
+            .into_iter()
+            .flat_map(|v| {
+                values
+                    .iter()
+                    .map(move |value| format!("{v}{prefix}{value}"))
+            })
+            .collect();
+        rest = &after[end + 1..];
+    }
+    Ok(variants.into_iter().map(|v| v + rest).collect())
 }
 
 /// The three base64 encodings of `bytes` at each offset modulo 3, with the
@@ -519,9 +573,9 @@ fn windash_variants(text: &str) -> Result<Vec<String>, String> {
         .len()
         .checked_pow(positions.len() as u32)
         .unwrap_or(usize::MAX);
-    if total > MAX_WINDASH_VARIANTS {
+    if total > MAX_VARIANTS {
         return Err(format!(
-            "`windash` on `{text}` gives {total} variants (limit {MAX_WINDASH_VARIANTS})"
+            "`windash` on `{text}` gives {total} variants (limit {MAX_VARIANTS})"
         ));
     }
     let mut variants = vec![chars];
@@ -550,7 +604,7 @@ mod tests {
     use super::*;
 
     fn cond(key: &str, value: Value) -> FieldCondition {
-        FieldCondition::compile(key, &value).unwrap()
+        FieldCondition::compile(key, &value, &Placeholders::new()).unwrap()
     }
 
     fn event(pairs: &[(&str, &str)]) -> Event {
@@ -576,8 +630,8 @@ mod tests {
         assert!(!cond("CommandLine|re", json!("invoke-mimikatz")).matches(&e));
         assert!(cond("CommandLine|re|i", json!("invoke-mimikatz")).matches(&e));
         assert!(cond("CommandLine|re", json!("Invoke-(?!Foo)\\w+")).matches(&e));
-        assert!(FieldCondition::compile("x|re", &json!("(")).is_err());
-        assert!(FieldCondition::compile("x|i", &json!("a")).is_err());
+        assert!(FieldCondition::compile("x|re", &json!("("), &Placeholders::new()).is_err());
+        assert!(FieldCondition::compile("x|i", &json!("a"), &Placeholders::new()).is_err());
     }
 
     #[test]
@@ -632,7 +686,7 @@ mod tests {
         assert!(cond("Missing", json!([null, "y"])).matches(&e));
         assert!(cond("Present", json!([null, "x"])).matches(&e));
         assert!(!cond("Present", json!([null, "y"])).matches(&e));
-        assert!(FieldCondition::compile("Present", &json!([])).is_err());
+        assert!(FieldCondition::compile("Present", &json!([]), &Placeholders::new()).is_err());
         assert!(FieldCondition::keywords(&[json!(null)]).is_err());
     }
 
@@ -677,9 +731,48 @@ mod tests {
         assert!(cond("A|fieldref", json!("B")).matches(&e));
         assert!(cond("A|fieldref|endswith", json!("Empty")).matches(&e));
         assert!(!cond("Port|fieldref", json!("B")).matches(&e));
-        assert!(FieldCondition::compile("x|cidr", &json!("10.0.0.0/40")).is_err());
-        assert!(FieldCondition::compile("x|expand", &json!("%a%")).is_err());
-        assert!(FieldCondition::compile("x|bogus", &json!("a")).is_err());
+        assert!(
+            FieldCondition::compile("x|cidr", &json!("10.0.0.0/40"), &Placeholders::new()).is_err()
+        );
+        assert!(FieldCondition::compile("x|bogus", &json!("a"), &Placeholders::new()).is_err());
+    }
+
+    #[test]
+    fn expand_placeholders_from_configuration() {
+        let placeholders: Placeholders = [
+            (
+                "dc_ips".to_owned(),
+                vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()],
+            ),
+            ("domain".to_owned(), vec!["CORP".to_owned()]),
+        ]
+        .into();
+        let compile = |key: &str, value: Value| FieldCondition::compile(key, &value, &placeholders);
+        let e = event(&[("IpAddress", "10.0.0.2"), ("CommandLine", "echo corp\\x")]);
+        assert!(
+            compile("IpAddress|expand", json!("%dc_ips%"))
+                .unwrap()
+                .matches(&e)
+        );
+        assert!(
+            compile("CommandLine|contains|expand", json!("%domain%\\"))
+                .unwrap()
+                .matches(&e)
+        );
+        assert_eq!(
+            expand_placeholders(
+                "a%x%b%y%c",
+                &[
+                    ("x".to_owned(), vec!["1".to_owned(), "2".to_owned()]),
+                    ("y".to_owned(), vec!["3".to_owned()])
+                ]
+                .into()
+            )
+            .unwrap(),
+            vec!["a1b3c", "a2b3c"]
+        );
+        let missing = compile("IpAddress|expand", json!("%nope%")).unwrap_err();
+        assert!(missing.contains("`%nope%`"), "{missing}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use yaml_rust2::{Yaml, YamlLoader};
 use crate::condition::{self, Expr};
 use crate::event::Event;
 use crate::logsource::LogSource;
-use crate::matcher::FieldCondition;
+use crate::matcher::{FieldCondition, Placeholders};
 use crate::prefilter;
 
 /// Severity of a rule, in Sigma's order.
@@ -138,14 +138,14 @@ impl Selection {
         }
     }
 
-    fn compile(name: &str, value: &Value) -> Result<Self, String> {
+    fn compile(name: &str, value: &Value, placeholders: &Placeholders) -> Result<Self, String> {
         match value {
             Value::Object(map) => {
                 if map.is_empty() {
                     return Err(format!("selection `{name}` is empty"));
                 }
                 map.iter()
-                    .map(|(key, v)| FieldCondition::compile(key, v))
+                    .map(|(key, v)| FieldCondition::compile(key, v, placeholders))
                     .collect::<Result<Vec<_>, _>>()
                     .map(Selection::All)
                     .map_err(|e| format!("selection `{name}`: {e}"))
@@ -158,7 +158,7 @@ impl Selection {
                     items.iter().partition(|v| v.is_object() || v.is_array());
                 let mut alternatives = maps
                     .into_iter()
-                    .map(|v| Selection::compile(name, v))
+                    .map(|v| Selection::compile(name, v, placeholders))
                     .collect::<Result<Vec<_>, _>>()?;
                 if !keywords.is_empty() {
                     let keywords: Vec<Value> = keywords.into_iter().cloned().collect();
@@ -218,6 +218,15 @@ impl Rule {
     /// Parses every rule in one YAML file (one document, or a Sigma v1
     /// collection). `source` names the file in metadata and errors.
     pub fn parse_all(yaml: &str, source: &str) -> Result<Vec<Rule>, String> {
+        Rule::parse_all_with(yaml, source, &Placeholders::new())
+    }
+
+    /// [`Rule::parse_all`] with values for the `expand` modifier's placeholders.
+    pub fn parse_all_with(
+        yaml: &str,
+        source: &str,
+        placeholders: &Placeholders,
+    ) -> Result<Vec<Rule>, String> {
         let docs = YamlLoader::load_from_str(yaml).map_err(|e| format!("invalid YAML: {e}"))?;
         let docs: Vec<Value> = docs.iter().map(to_json).collect::<Result<_, _>>()?;
         let mut rules = Vec::new();
@@ -250,7 +259,7 @@ impl Rule {
                 merge(&mut merged, map);
                 map = merged;
             }
-            rules.push(Rule::compile(&map, source)?);
+            rules.push(Rule::compile_with(&map, source, placeholders)?);
         }
         if rules.is_empty() {
             return Err("the file holds no rule".to_owned());
@@ -260,6 +269,15 @@ impl Rule {
 
     /// Compiles one rule document.
     pub fn compile(doc: &Map<String, Value>, source: &str) -> Result<Rule, String> {
+        Rule::compile_with(doc, source, &Placeholders::new())
+    }
+
+    /// [`Rule::compile`] with values for the `expand` modifier's placeholders.
+    pub fn compile_with(
+        doc: &Map<String, Value>,
+        source: &str,
+        placeholders: &Placeholders,
+    ) -> Result<Rule, String> {
         if doc.contains_key("correlation") {
             return Err("correlation rules are not supported (only detection rules)".to_owned());
         }
@@ -327,7 +345,7 @@ impl Rule {
                 continue;
             }
             names.push(name.clone());
-            match Selection::compile(name, value) {
+            match Selection::compile(name, value, placeholders) {
                 Ok(selection) => selections.push(selection),
                 Err(e) => errors.push(e),
             }
