@@ -153,6 +153,15 @@ impl RunStore for NullStore {
         Ok(Vec::new())
     }
 
+    async fn claim_run(
+        &self,
+        _run_id: RunId,
+        _owner: &str,
+        _lease: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        Err(Self::keeps_nothing("leases"))
+    }
+
     async fn renew_lease(
         &self,
         _run_id: RunId,

@@ -779,6 +779,31 @@ async fn run_specs_round_trip_and_stay_internal<S: RunStore>(store: &S) {
     );
 }
 
+async fn one_run_is_claimed_by_one_owner_and_reclaimed_by_it<S: RunStore>(store: &S) {
+    let lease = Duration::from_secs(30);
+    let run_id = new_run(store).await;
+    let first = store.claim_run(run_id, "a", lease).await.unwrap();
+    assert_eq!(first.map(|l| l.owner), Some("a".to_owned()));
+    assert_eq!(store.claim_run(run_id, "b", lease).await.unwrap(), None);
+    // The same owner (a restarted replica) claims it again.
+    assert!(store.claim_run(run_id, "a", lease).await.unwrap().is_some());
+    // An expired lease goes to whoever claims it.
+    store
+        .claim_run(run_id, "a", Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store.claim_run(run_id, "b", lease).await.unwrap().is_some());
+    assert!(store.append_leased(run_id, "a", started()).await.is_err());
+    // Finished runs are not claimed; unknown runs are an error.
+    let done = finished_run(store).await;
+    assert_eq!(store.claim_run(done, "a", lease).await.unwrap(), None);
+    assert!(matches!(
+        store.claim_run(RunId::new(), "a", lease).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+}
+
 macro_rules! conformance {
     ($backend:ident, $fixture:path) => {
         mod $backend {
@@ -863,6 +888,14 @@ macro_rules! conformance {
                     return;
                 };
                 super::outbox_keeps_the_first_intent_and_final_states(&fixture.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn one_run_is_claimed_by_one_owner_and_reclaimed_by_it() {
+                let Some(fixture) = $fixture().await else {
+                    return;
+                };
+                super::one_run_is_claimed_by_one_owner_and_reclaimed_by_it(&fixture.store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

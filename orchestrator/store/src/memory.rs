@@ -205,6 +205,33 @@ impl RunStore for MemoryStore {
         Ok(claimed)
     }
 
+    async fn claim_run(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let now = record::now();
+        let mut runs = self.lock();
+        let log = runs
+            .get_mut(&run_id)
+            .ok_or(StoreError::RunNotFound(run_id))?;
+        let free = log
+            .lease
+            .as_ref()
+            .is_none_or(|held| held.expires_at < now || held.owner == owner);
+        if log.record.status.is_terminal() || !free {
+            return Ok(None);
+        }
+        let new_lease = Lease {
+            run_id,
+            owner: owner.to_owned(),
+            expires_at: record::lease_end(now, lease),
+        };
+        log.lease = Some(new_lease.clone());
+        Ok(Some(new_lease))
+    }
+
     async fn renew_lease(
         &self,
         run_id: RunId,

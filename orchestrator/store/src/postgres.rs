@@ -383,6 +383,34 @@ impl RunStore for PostgresStore {
         Ok(leases)
     }
 
+    async fn claim_run(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE runs SET lease_owner = $2, \
+               lease_expires_at = now() + $3 * interval '1 millisecond' \
+             WHERE run_id = $1 AND status IN ('pending', 'running') \
+               AND (lease_owner IS NULL OR lease_expires_at < now() OR lease_owner = $2) \
+             RETURNING run_id, lease_expires_at",
+        )
+        .bind(run_id.0)
+        .bind(owner)
+        .bind(record::lease_millis(lease))
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(|error| backend("cannot claim a run", error))?;
+        match row {
+            Some(row) => Ok(Some(lease_from_row(&row, owner)?)),
+            None => {
+                sql::require_run(run_id, self.status_of(run_id).await?)?;
+                Ok(None)
+            }
+        }
+    }
+
     async fn renew_lease(
         &self,
         run_id: RunId,

@@ -336,6 +336,37 @@ impl RunStore for SqliteStore {
         Ok(leases)
     }
 
+    async fn claim_run(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let now = record::now();
+        let expires_at = record::lease_end(now, lease);
+        let claimed = sqlx::query(
+            "UPDATE runs SET lease_owner = $1, lease_expires_at = $2 WHERE run_id = $3 \
+             AND status IN ('pending', 'running') \
+             AND (lease_owner IS NULL OR lease_expires_at < $4 OR lease_owner = $1)",
+        )
+        .bind(owner)
+        .bind(micros(expires_at))
+        .bind(run_id.to_string())
+        .bind(micros(now))
+        .execute(&self.inner.writer)
+        .await
+        .map_err(|error| backend("cannot claim a run", error))?;
+        if claimed.rows_affected() == 0 {
+            sql::require_run(run_id, self.status_of(run_id).await?)?;
+            return Ok(None);
+        }
+        Ok(Some(Lease {
+            run_id,
+            owner: owner.to_owned(),
+            expires_at,
+        }))
+    }
+
     async fn renew_lease(
         &self,
         run_id: RunId,

@@ -237,6 +237,16 @@ pub trait RunStore: Send + Sync + 'static {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Lease>, StoreError>;
+    /// Claims one unfinished run for `owner` for `lease` from now, when it
+    /// has no lease, its lease expired, or `owner` already holds it (e.g. the
+    /// same replica restarted). `None` when another owner holds it or the
+    /// run has finished.
+    async fn claim_run(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Lease>, StoreError>;
     /// Extends `owner`'s lease on a run to `lease` from now. `None` when
     /// `owner` no longer holds it (another owner took it over, or it was released).
     async fn renew_lease(
