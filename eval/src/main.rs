@@ -42,6 +42,11 @@ enum Command {
     ///   cargo run -p synod-eval --release -- bench --out eval/out/bench.json
     ///   python3 ../shared/bench/compare.py eval/out/bench.json ../shared/bench/results.json
     ///
+    /// In-process rows keep the peer's mode names; gRPC rows are named
+    /// grpc-<mode> (compare.py --map grpc-none=none grpc-memory=memory ...).
+    /// Combinations measured while other processes used more than
+    /// --max-foreign of the CPUs are measured again (--retries).
+    ///
     /// The http expert posts to the peer's own aiohttp server (`bench.py
     /// serve`) when a Python with aiohttp is found (eval/scripts/bench-venv.sh
     /// makes one in eval/.venv), else to an axum echo server (--echo).
