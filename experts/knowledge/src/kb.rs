@@ -16,7 +16,8 @@ pub struct KnowledgeBase {
     incoming: Vec<Vec<usize>>,
     by_stix: HashMap<String, usize>,
     by_external: HashMap<String, Vec<usize>>,
-    by_name: HashMap<String, Vec<usize>>,
+    /// Name key -> (object, match strength: 0 full name, 1 bare name, 2 alias).
+    by_name: HashMap<String, Vec<(usize, u8)>>,
     /// Tactic short names in matrix order.
     tactic_order: Vec<String>,
     /// External id (`CWE-79`, `CAPEC-66`, `T1003`) -> external ids linked to it.
@@ -115,21 +116,32 @@ impl KnowledgeBase {
                     .or_default()
                     .push(i);
             }
-            let mut names = vec![object.name.as_str(), object.full_name.as_str()];
-            names.extend(object.aliases.iter().map(String::as_str));
-            let mut keys: Vec<String> = names.into_iter().map(name_key).collect();
-            keys.sort();
-            keys.dedup();
-            for key in keys {
-                self.by_name.entry(key).or_default().push(i);
+            // Match strength: 0 full name, 1 bare sub-technique name, 2 alias.
+            let mut names = vec![
+                (name_key(&object.full_name), 0u8),
+                (name_key(&object.name), 1),
+            ];
+            names.extend(object.aliases.iter().map(|a| (name_key(a), 2)));
+            names.sort();
+            names.dedup_by(|a, b| a.0 == b.0);
+            for (key, strength) in names {
+                self.by_name.entry(key).or_default().push((i, strength));
             }
         }
         let objects = &self.objects;
-        let rank = |&i: &usize| (!objects[i].is_current(), objects[i].kind.priority());
+        let rank = |i: usize| (!objects[i].is_current(), objects[i].kind.priority());
         self.by_external
             .values_mut()
-            .for_each(|v| v.sort_by_key(rank));
-        self.by_name.values_mut().for_each(|v| v.sort_by_key(rank));
+            .for_each(|v| v.sort_by_key(|&i| rank(i)));
+        self.by_name.values_mut().for_each(|v| {
+            v.sort_by_key(|&(i, strength)| {
+                (
+                    !objects[i].is_current(),
+                    strength,
+                    objects[i].kind.priority(),
+                )
+            })
+        });
     }
 
     /// Links from CAPEC's CWE/ATT&CK references and CWE's related attack
@@ -225,11 +237,12 @@ impl KnowledgeBase {
     }
 
     /// Objects with this name, qualified sub-technique name or alias
-    /// (case-insensitive), current and most specific kinds first.
+    /// (case-insensitive): current objects first, then full names before
+    /// bare sub-technique names before aliases, then most specific kinds.
     pub fn by_name(&self, name: &str) -> Vec<usize> {
         self.by_name
             .get(&name_key(name))
-            .cloned()
+            .map(|found| found.iter().map(|&(i, _)| i).collect())
             .unwrap_or_default()
     }
 

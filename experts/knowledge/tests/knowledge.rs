@@ -142,6 +142,15 @@ fn lookup_by_name_alias_and_qualified_name() {
     );
     assert_eq!(apt28.software[0].id, "S0002");
 
+    // An object's own name beats another object's alias (APT28 has the alias "Mimikatz").
+    let own_name = skills::lookup(kb, "mimikatz", &[], 5);
+    let ids: Vec<&str> = own_name
+        .objects
+        .iter()
+        .map(|c| c.object.id.as_str())
+        .collect();
+    assert_eq!(ids, ["S0002", "G0007"]);
+
     let qualified = skills::lookup(kb, "OS Credential Dumping: LSASS Memory", &[], 5);
     assert_eq!(qualified.objects[0].object.id, "T1003.001");
     // "PowerShell" names both the current sub-technique and the revoked one: current first.

@@ -1,0 +1,405 @@
+//! Accuracy and latency of the knowledge skills on questions generated from
+//! the real ATT&CK / CAPEC / CWE data.
+//!
+//! ```text
+//! zstd -dc ../shared/datasets/attack-stix/enterprise-attack.json.zst > /tmp/kn/ea.json
+//! zstd -dc ../shared/datasets/attack-stix/stix-capec.json.zst > /tmp/kn/capec.json
+//! zstd -dc ../shared/datasets/cwe/cwe-4.19.1-json.tar.zst | tar -x -C /tmp/kn
+//! cargo run --release -p synod-expert-knowledge --example knowledge_eval -- \
+//!     --attack /tmp/kn/ea.json --capec /tmp/kn/capec.json --cwe /tmp/kn/json_repo [--json out.json]
+//! ```
+//!
+//! The ground truth is read from the raw JSON here, independently of the
+//! crate's loader: id→name, name→id, technique→tactics, group→techniques
+//! (current objects only) and CWE→CAPEC (`RelatedAttackPatterns`). Each
+//! question is asked twice: through the structured skill (`lookup`/`links`)
+//! and as a free-text question to `answer`. An answer counts as correct only
+//! if it is right and cites the expected objects.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use synod_expert_knowledge::skills;
+use synod_expert_knowledge::{Config, KnowledgeBase};
+
+/// One generated question with its expected answer.
+#[derive(Debug)]
+struct Question {
+    family: &'static str,
+    subject: String,
+    /// Expected ids (or the expected name for id→name).
+    expected: BTreeSet<String>,
+    /// The same question in words, for `answer`.
+    text: String,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    asked: usize,
+    correct: usize,
+    cited: usize,
+    times: Vec<Duration>,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn record(
+        &mut self,
+        correct: bool,
+        cited: bool,
+        time: Duration,
+        failure: impl FnOnce() -> String,
+    ) {
+        self.asked += 1;
+        self.correct += usize::from(correct && cited);
+        self.cited += usize::from(cited);
+        self.times.push(time);
+        if !(correct && cited) && self.failures.len() < 5 {
+            self.failures.push(failure());
+        }
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let mut times = self.times.clone();
+        times.sort();
+        if times.is_empty() {
+            return Duration::ZERO;
+        }
+        times[((times.len() - 1) as f64 * p).round() as usize]
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
+    };
+    let (Some(attack), Some(capec), Some(cwe)) = (arg("--attack"), arg("--capec"), arg("--cwe"))
+    else {
+        return Err("usage: knowledge_eval --attack enterprise-attack.json --capec stix-capec.json --cwe json_repo/ [--json report.json] (decompress the .zst files of ../shared/datasets first)".into());
+    };
+    let started = Instant::now();
+    let config = Config {
+        attack_path: Some(attack.clone()),
+        capec_path: Some(capec),
+        cwe_path: Some(cwe.clone()),
+    };
+    let kb = config.load()?;
+    let load_time = started.elapsed();
+    eprintln!("loaded {} objects in {load_time:.2?}", kb.objects().len());
+
+    let questions = generate(&attack, &cwe)?;
+    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    for question in &questions {
+        let (correct, cited, time, got) = ask_structured(&kb, question);
+        tallies
+            .entry(format!("{} (skill)", question.family))
+            .or_default()
+            .record(correct, cited, time, || {
+                format!(
+                    "{}: expected {:?}, got {got}",
+                    question.subject, question.expected
+                )
+            });
+        let (correct, cited, time, got) = ask_free_text(&kb, question);
+        tallies
+            .entry(format!("{} (answer)", question.family))
+            .or_default()
+            .record(correct, cited, time, || {
+                format!(
+                    "{:?}: expected {:?}, got {got}",
+                    question.text, question.expected
+                )
+            });
+    }
+    report(&tallies, load_time, arg("--json").as_deref())
+}
+
+/// Asks through `lookup` / `links`; returns (correct, cited, time, what came back).
+fn ask_structured(kb: &KnowledgeBase, q: &Question) -> (bool, bool, Duration, String) {
+    let started = Instant::now();
+    if q.family == "cwe->capec" {
+        let result = skills::links(kb, &q.subject);
+        let time = started.elapsed();
+        let Ok(links) = result else {
+            return (false, false, time, format!("{result:?}"));
+        };
+        let got: BTreeSet<String> = links.capec.iter().map(|l| l.object.id.clone()).collect();
+        let cited = q.expected.iter().all(|id| links.citations.contains(id));
+        return (q.expected.is_subset(&got), cited, time, format!("{got:?}"));
+    }
+    let found = skills::lookup(kb, &q.subject, &[], 1);
+    let time = started.elapsed();
+    let Some(card) = found.objects.first() else {
+        return (false, false, time, "nothing".to_owned());
+    };
+    let ids = |cites: &[skills::Cite]| -> BTreeSet<String> {
+        cites.iter().map(|c| c.id.clone()).collect()
+    };
+    let got: BTreeSet<String> = match q.family {
+        "id->name" => BTreeSet::from([card.object.name.clone()]),
+        "name->id" => BTreeSet::from([card.object.id.clone()]),
+        "technique->tactics" => ids(&card.tactics),
+        _ => ids(&card.techniques),
+    };
+    let cited_ids: BTreeSet<String> = if q.family == "id->name" {
+        BTreeSet::from([q.subject.clone()])
+    } else {
+        q.expected.clone()
+    };
+    let cited = cited_ids.iter().all(|id| found.citations.contains(id));
+    (got == q.expected, cited, time, format!("{got:?}"))
+}
+
+/// Asks `answer` the question in words.
+fn ask_free_text(kb: &KnowledgeBase, q: &Question) -> (bool, bool, Duration, String) {
+    let started = Instant::now();
+    let answer = skills::answer(kb, &q.text, 5);
+    let time = started.elapsed();
+    let top = answer.results.first().map(|r| &r.object);
+    let cited: BTreeSet<String> = answer.citations.iter().cloned().collect();
+    let (correct, cites) = match q.family {
+        "id->name" => (
+            top.is_some_and(|t| t.id == q.subject && q.expected.contains(&t.name)),
+            cited.contains(&q.subject),
+        ),
+        "name->id" => (
+            top.is_some_and(|t| q.expected.contains(&t.id)),
+            q.expected.is_subset(&cited),
+        ),
+        // Related objects are cited after the subject.
+        _ => {
+            let related: BTreeSet<String> = answer
+                .results
+                .iter()
+                .skip(1)
+                .map(|r| r.object.id.clone())
+                .collect();
+            let right = if q.family == "cwe->capec" {
+                q.expected.is_subset(&related)
+            } else {
+                related == q.expected
+            };
+            (
+                top.is_some_and(|t| t.id == q.subject) && right,
+                q.expected.is_subset(&cited),
+            )
+        }
+    };
+    (
+        correct,
+        cites,
+        time,
+        format!("{} [{}]", answer.answer, answer.intent),
+    )
+}
+
+/// Builds the question set from the raw files.
+fn generate(attack: &Path, cwe: &Path) -> Result<Vec<Question>, Box<dyn std::error::Error>> {
+    let bundle: Value =
+        serde_json::from_reader(std::io::BufReader::new(std::fs::File::open(attack)?))?;
+    let objects = bundle["objects"]
+        .as_array()
+        .ok_or("no objects in the ATT&CK bundle")?;
+    let current = |o: &Value| {
+        !o["revoked"].as_bool().unwrap_or(false)
+            && !o["x_mitre_deprecated"].as_bool().unwrap_or(false)
+    };
+    let attack_id = |o: &Value| -> Option<String> {
+        o["external_references"]
+            .as_array()?
+            .iter()
+            .find(|r| r["source_name"] == "mitre-attack")?["external_id"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let by_stix: HashMap<&str, &Value> = objects
+        .iter()
+        .filter_map(|o| Some((o["id"].as_str()?, o)))
+        .collect();
+    let mut parent_name: HashMap<&str, &str> = HashMap::new();
+    let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in objects.iter().filter(|o| o["type"] == "relationship") {
+        let (Some(s), Some(t)) = (
+            by_stix.get(r["source_ref"].as_str().unwrap_or_default()),
+            by_stix.get(r["target_ref"].as_str().unwrap_or_default()),
+        ) else {
+            continue;
+        };
+        match r["relationship_type"].as_str() {
+            Some("subtechnique-of") => {
+                parent_name.insert(
+                    s["id"].as_str().unwrap_or_default(),
+                    t["name"].as_str().unwrap_or_default(),
+                );
+            }
+            Some("uses")
+                if s["type"] == "intrusion-set"
+                    && t["type"] == "attack-pattern"
+                    && current(s)
+                    && current(t) =>
+            {
+                if let (Some(g), Some(tid)) = (attack_id(s), attack_id(t)) {
+                    uses.entry(g).or_default().insert(tid);
+                }
+            }
+            _ => {}
+        }
+    }
+    let tactic_ids: HashMap<&str, String> = objects
+        .iter()
+        .filter(|o| o["type"] == "x-mitre-tactic")
+        .filter_map(|o| Some((o["x_mitre_shortname"].as_str()?, attack_id(o)?)))
+        .collect();
+    let mut named: Vec<(String, String, &Value)> = Vec::new(); // (id, full name, object)
+    for o in objects.iter().filter(|o| current(o)) {
+        let kind = o["type"].as_str().unwrap_or_default();
+        if !matches!(
+            kind,
+            "attack-pattern" | "intrusion-set" | "malware" | "tool"
+        ) {
+            continue;
+        }
+        let (Some(id), Some(name)) = (attack_id(o), o["name"].as_str()) else {
+            continue;
+        };
+        let full = match parent_name.get(o["id"].as_str().unwrap_or_default()) {
+            Some(parent) => format!("{parent}: {name}"),
+            None => name.to_owned(),
+        };
+        named.push((id, full, o));
+    }
+    let mut name_count: HashMap<String, usize> = HashMap::new();
+    for (_, full, _) in &named {
+        *name_count.entry(full.to_lowercase()).or_default() += 1;
+    }
+    let mut questions = Vec::new();
+    let mut ambiguous = 0;
+    for (id, full, o) in &named {
+        questions.push(Question {
+            family: "id->name",
+            subject: id.clone(),
+            expected: BTreeSet::from([full.clone()]),
+            text: format!("What is {id}?"),
+        });
+        if name_count[&full.to_lowercase()] == 1 {
+            questions.push(Question {
+                family: "name->id",
+                subject: full.clone(),
+                expected: BTreeSet::from([id.clone()]),
+                text: format!("What is the ATT&CK id of \"{full}\"?"),
+            });
+        } else {
+            ambiguous += 1;
+        }
+        if o["type"] == "attack-pattern" {
+            let tactics: BTreeSet<String> = o["kill_chain_phases"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|p| p["kill_chain_name"] == "mitre-attack")
+                .filter_map(|p| tactic_ids.get(p["phase_name"].as_str()?).cloned())
+                .collect();
+            questions.push(Question {
+                family: "technique->tactics",
+                subject: id.clone(),
+                expected: tactics,
+                text: format!("Which tactics does {id} belong to?"),
+            });
+        }
+    }
+    eprintln!("{ambiguous} names shared by several current objects: no name->id question for them");
+    for (group, techniques) in uses {
+        questions.push(Question {
+            family: "group->techniques",
+            text: format!("Which techniques does {group} use?"),
+            subject: group,
+            expected: techniques,
+        });
+    }
+    let mut cwe_files: Vec<PathBuf> = std::fs::read_dir(cwe.join("W"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    cwe_files.sort();
+    for file in cwe_files {
+        let w: Value =
+            serde_json::from_reader(std::io::BufReader::new(std::fs::File::open(&file)?))?;
+        let status = w["Status"].as_str().unwrap_or_default();
+        let capec: BTreeSet<String> = w["RelatedAttackPatterns"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.as_str().map(|c| format!("CAPEC-{c}")))
+            .collect();
+        if capec.is_empty() || status == "Deprecated" || status == "Obsolete" {
+            continue;
+        }
+        let id = format!("CWE-{}", w["ID"].as_str().unwrap_or_default());
+        questions.push(Question {
+            family: "cwe->capec",
+            text: format!("Which CAPEC attack patterns are related to {id}?"),
+            subject: id,
+            expected: capec,
+        });
+    }
+    Ok(questions)
+}
+
+fn report(
+    tallies: &BTreeMap<String, Tally>,
+    load_time: Duration,
+    json_path: Option<&Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("| questions | asked | correct+cited | accuracy | cited | p50 | p99 |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut all = Tally::default();
+    let mut rows = Vec::new();
+    for (name, t) in tallies {
+        let accuracy = t.correct as f64 / t.asked.max(1) as f64;
+        println!(
+            "| {name} | {} | {} | {:.1}% | {:.1}% | {:.2?} | {:.2?} |",
+            t.asked,
+            t.correct,
+            100.0 * accuracy,
+            100.0 * t.cited as f64 / t.asked.max(1) as f64,
+            t.percentile(0.5),
+            t.percentile(0.99)
+        );
+        rows.push(json!({
+            "questions": name, "asked": t.asked, "correct": t.correct, "cited": t.cited,
+            "p50_us": t.percentile(0.5).as_micros() as u64, "p99_us": t.percentile(0.99).as_micros() as u64,
+            "failures": t.failures,
+        }));
+        all.asked += t.asked;
+        all.correct += t.correct;
+        all.cited += t.cited;
+        all.times.extend(&t.times);
+    }
+    println!(
+        "| **all** | {} | {} | {:.1}% | {:.1}% | {:.2?} | {:.2?} |",
+        all.asked,
+        all.correct,
+        100.0 * all.correct as f64 / all.asked.max(1) as f64,
+        100.0 * all.cited as f64 / all.asked.max(1) as f64,
+        all.percentile(0.5),
+        all.percentile(0.99)
+    );
+    println!("load time {load_time:.2?}");
+    for (name, t) in tallies {
+        for failure in &t.failures {
+            println!("  miss [{name}] {failure}");
+        }
+    }
+    if let Some(path) = json_path {
+        let value = json!({ "load_ms": load_time.as_millis() as u64, "rows": rows });
+        std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
+    }
+    Ok(())
+}
