@@ -42,6 +42,8 @@ pub fn fast_config() -> ServerConfig {
             breaker_cooldown: Duration::from_secs(1),
             ..RegistryConfig::default()
         },
+        allowed_destinations: Vec::new(),
+        secrets_dir: None,
     }
 }
 

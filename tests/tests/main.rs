@@ -8,8 +8,10 @@
 //! Experts: `failover` (two instances, restarts), `registration` (SDK
 //! self-registration, heartbeats), `static_experts`, `python_expert`.
 //! Events: `watch` (gRPC resume), `sse`, `persistent` (SQLite, restart).
+//! Workflows: `bindings` (if, for_each, HTTP bindings to a local receiver).
 //! Users' paths: `demo` (ioc-triage), `validate`, `cli`.
 
+mod bindings;
 mod cancel;
 mod cli;
 mod concurrency;

@@ -42,6 +42,13 @@ pub struct ServerConfig {
     pub executor: ExecutorConfig,
     /// Registry settings.
     pub registry: RegistryConfig,
+    /// Destinations workflow bindings may be sent to
+    /// (`[scheme://]host[:port]`, `*.` wildcards; `--allow-destination`).
+    /// Empty refuses every binding.
+    pub allowed_destinations: Vec<String>,
+    /// Directory of binding secrets, one file per secret (`--secrets-dir`);
+    /// `SYNOD_SECRET_<NAME>` environment variables are read too.
+    pub secrets_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +60,8 @@ impl Default for ServerConfig {
             workflow_paths: Vec::new(),
             executor: ExecutorConfig::default(),
             registry: RegistryConfig::default(),
+            allowed_destinations: Vec::new(),
+            secrets_dir: None,
         }
     }
 }
@@ -98,6 +107,12 @@ impl Orchestrator {
             config.executor.clone(),
             shutdown.child_token(),
         );
+        let bindings = crate::bindings::HttpBindings::new(&crate::bindings::BindingSettings {
+            allowed_destinations: config.allowed_destinations.clone(),
+            secrets_dir: config.secrets_dir.clone(),
+        })
+        .context("invalid binding settings (--allow-destination)")?;
+        manager.set_deliverer(Arc::new(bindings));
 
         let grpc_listener = TcpListener::bind(config.grpc_addr)
             .await

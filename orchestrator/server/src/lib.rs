@@ -3,6 +3,8 @@
 //!
 //! Layout:
 //! - [`app`]: [`app::Orchestrator`] wiring (gRPC + HTTP servers, registry, store, runs).
+//! - [`bindings`]: [`bindings::HttpBindings`], delivering workflow bindings
+//!   (secrets, allowlist, HTTP with retries).
 //! - [`runs`]: [`runs::RunManager`], which starts, tracks and (after a
 //!   restart) resumes runs; `recovery` holds the run specs it resumes from.
 //! - [`view`]: a run's picture folded from its events.
@@ -13,6 +15,7 @@
 //! - [`telemetry`]: logging set-up.
 
 pub mod app;
+pub mod bindings;
 pub mod cli;
 pub mod demo;
 pub mod grpc;

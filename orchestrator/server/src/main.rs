@@ -58,6 +58,15 @@ struct ServerArgs {
     /// by default runs are kept.
     #[arg(long, value_name = "DURATION")]
     retain: Option<synod_types::HumanDuration>,
+    /// Destination workflow bindings may be sent to (repeatable):
+    /// `[scheme://]host[:port]`, e.g. `https://tickets.example.org` or
+    /// `https://*.example.com`. Without any, every binding is refused.
+    #[arg(long = "allow-destination", value_name = "RULE")]
+    allowed_destinations: Vec<String>,
+    /// Directory of binding secrets, one file per secret name (besides the
+    /// `SYNOD_SECRET_<NAME>` environment variables).
+    #[arg(long, env = "SYNOD_SECRETS_DIR", value_name = "DIR")]
+    secrets_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -252,6 +261,8 @@ impl ServerArgs {
             http_addr: self.http_addr,
             static_experts: self.experts,
             workflow_paths: self.workflows,
+            allowed_destinations: self.allowed_destinations,
+            secrets_dir: self.secrets_dir,
             ..Default::default()
         };
         config.executor.max_concurrency = self.max_concurrency.max(1);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::Value;
-use synod_executor::{ExecutorConfig, Invoker};
+use synod_executor::{Deliverer, ExecutorConfig, Invoker, RunMachine, Services};
 use synod_planner::{Plan, SkillCatalog};
 use synod_store::{RunRecord, RunStore};
 use synod_types::{RunEventKind, RunId, RunStatus, redact};
@@ -81,6 +81,8 @@ struct Inner {
     config: ExecutorConfig,
     active: Mutex<HashMap<RunId, CancellationToken>>,
     workflows: Mutex<BTreeMap<String, StoredWorkflow>>,
+    /// Delivers workflow bindings (none: bindings fail saying so).
+    deliverer: Mutex<Option<Arc<dyn Deliverer>>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -97,6 +99,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The workflow features this orchestrator executes.
+pub const EXECUTABLE: synod_planner::Executable = synod_planner::Executable {
+    conditions: true,
+    for_each: true,
+    reflect: false,
+    bindings: true,
+};
+
 /// Loads and plans a workflow, checking it against `catalog` when given.
 fn compile_against(
     source: &str,
@@ -108,13 +118,8 @@ fn compile_against(
         diagnostics,
     };
     // Loader, type and catalog problems are reported together.
-    let (workflow, plan) = synod_planner::compile_workflow(
-        source,
-        file,
-        catalog,
-        synod_planner::Executable::default(),
-    )
-    .map_err(invalid)?;
+    let (workflow, plan) =
+        synod_planner::compile_workflow(source, file, catalog, EXECUTABLE).map_err(invalid)?;
     Ok((Arc::new(workflow), plan))
 }
 
@@ -136,10 +141,16 @@ impl RunManager {
                 config,
                 active: Mutex::new(HashMap::new()),
                 workflows: Mutex::new(BTreeMap::new()),
+                deliverer: Mutex::new(None),
                 tasks: TaskTracker::new(),
                 shutdown,
             }),
         }
+    }
+
+    /// Delivers the bindings of runs started from now on with `deliverer`.
+    pub fn set_deliverer(&self, deliverer: Arc<dyn Deliverer>) {
+        *lock(&self.inner.deliverer) = Some(deliverer);
     }
 
     /// The run store.
@@ -254,7 +265,7 @@ impl RunManager {
     ) -> Result<RunId, StartError> {
         let planned = self.plan_task(text, goal_type, &inputs)?;
         let spec = recovery::plan_spec(&planned.plan, &planned.step_inputs, &inputs);
-        self.launch(planned.plan, inputs, spec).await
+        self.launch(planned.plan, None, inputs, spec).await
     }
 
     /// Validates the workflow and inputs, records the run and starts executing
@@ -270,11 +281,17 @@ impl RunManager {
             .check_inputs(&inputs)
             .map_err(StartError::InvalidInputs)?;
         let spec = recovery::workflow_spec(source, file, &inputs);
-        self.launch(plan, inputs, spec).await
+        self.launch(plan, Some(workflow), inputs, spec).await
     }
 
     /// Records a run of `plan` and executes it in the background.
-    async fn launch(&self, plan: Plan, inputs: Value, spec: Value) -> Result<RunId, StartError> {
+    async fn launch(
+        &self,
+        plan: Plan,
+        workflow: Option<Arc<Workflow>>,
+        inputs: Value,
+        spec: Value,
+    ) -> Result<RunId, StartError> {
         let run_id = RunId::new();
         let record = RunRecord {
             run_id,
@@ -288,7 +305,7 @@ impl RunManager {
             last_seq: 0,
         };
         self.inner.store.create_run_with_spec(record, spec).await?;
-        self.spawn_execution(run_id, Arc::new(plan), inputs, None);
+        self.spawn_execution(run_id, Arc::new(plan), workflow, inputs, None);
         Ok(run_id)
     }
 
@@ -299,6 +316,7 @@ impl RunManager {
         &self,
         run_id: RunId,
         plan: Arc<Plan>,
+        workflow: Option<Arc<Workflow>>,
         inputs: Value,
         resume_after: Option<Duration>,
     ) {
@@ -307,20 +325,21 @@ impl RunManager {
         let manager = self.clone();
         self.inner.tasks.spawn(async move {
             let inner = &manager.inner;
-            let (config, invoker, store) = (
-                inner.config.clone(),
-                inner.invoker.clone(),
-                inner.store.clone(),
-            );
+            let services = Services {
+                invoker: inner.invoker.clone(),
+                store: inner.store.clone(),
+                deliverer: lock(&inner.deliverer).clone(),
+            };
+            let mut machine =
+                RunMachine::new(run_id, Arc::clone(&plan), inputs, inner.config.clone());
+            if let Some(workflow) = workflow {
+                machine = machine.with_workflow(workflow);
+            }
             let outcome = match resume_after {
-                None => {
-                    synod_executor::execute(run_id, plan, inputs, config, invoker, store, cancel)
-                        .await
-                }
+                None => synod_executor::execute_machine(machine, services, cancel).await,
                 Some(wait) => {
                     manager.wait_for_experts(&plan, wait).await;
-                    synod_executor::resume(run_id, plan, inputs, config, invoker, store, cancel)
-                        .await
+                    synod_executor::resume_machine(machine, services, cancel).await
                 }
             };
             if let Err(error) = outcome {
@@ -371,19 +390,25 @@ impl RunManager {
                 Some(spec) => recovery::rebuild(&spec),
             };
             let plan = rebuilt.and_then(|rebuilt| match rebuilt {
-                recovery::Rebuilt::Plan { plan, inputs } => Ok((*plan, inputs)),
+                recovery::Rebuilt::Plan { plan, inputs } => Ok((*plan, None, inputs)),
                 recovery::Rebuilt::Workflow {
                     source,
                     file,
                     inputs,
                 } => compile_against(&source, &file, None)
-                    .map(|(_, plan)| (plan, inputs))
+                    .map(|(workflow, plan)| (plan, Some(workflow), inputs))
                     .map_err(|error| error.to_string()),
             });
             match plan {
-                Ok((plan, inputs)) => {
+                Ok((plan, workflow, inputs)) => {
                     tracing::info!(run_id = %run_id, workflow = %plan.name, "resuming run");
-                    self.spawn_execution(run_id, Arc::new(plan), inputs, Some(expert_wait));
+                    self.spawn_execution(
+                        run_id,
+                        Arc::new(plan),
+                        workflow,
+                        inputs,
+                        Some(expert_wait),
+                    );
                     resumed += 1;
                 }
                 Err(reason) => {

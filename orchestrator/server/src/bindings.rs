@@ -1,0 +1,202 @@
+//! [`HttpBindings`]: the server's [`Deliverer`]: resolves a workflow's
+//! secrets, renders a binding (`synod_workflow::runtime::render_binding`),
+//! checks the destination against the configured allowlist and sends it
+//! with `synod_connectors::HttpDelivery` (retries, `Idempotency-Key`).
+//! Everything it reports is passed through a [`Redactor`] of the resolved
+//! secrets, so secret values never reach run events.
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+use synod_connectors::{
+    Allowlist, BindingRequest, DeliveryOutcome, DeliveryPolicy, DeliveryReport, HttpDelivery,
+    Redactor, RequestBody, ResolvedSecrets, Secrets, render_dry_run,
+};
+use synod_executor::{BindingCall, BindingResult, Deliverer, DeliveryAttempt};
+use synod_workflow::runtime::render_binding;
+use synod_workflow::{BindingSpec, Workflow};
+
+/// Where binding secrets come from and where bindings may go.
+#[derive(Debug, Clone, Default)]
+pub struct BindingSettings {
+    /// Allowed destinations (`[scheme://]host[:port]`, `*.` wildcards); empty
+    /// refuses every binding.
+    pub allowed_destinations: Vec<String>,
+    /// A directory holding one file per secret (besides `SYNOD_SECRET_<NAME>`
+    /// environment variables).
+    pub secrets_dir: Option<PathBuf>,
+}
+
+/// Delivers bindings over HTTP(S).
+#[derive(Debug)]
+pub struct HttpBindings {
+    delivery: HttpDelivery,
+    secrets: Secrets,
+}
+
+impl HttpBindings {
+    /// A sender for `settings`, reading secrets from the process environment
+    /// (snapshot taken now) and the secrets directory.
+    pub fn new(settings: &BindingSettings) -> anyhow::Result<HttpBindings> {
+        Self::with_secrets(
+            settings,
+            Secrets::from_process_env(settings.secrets_dir.clone()),
+        )
+    }
+
+    /// A sender for `settings` with these secrets.
+    pub fn with_secrets(settings: &BindingSettings, secrets: Secrets) -> anyhow::Result<Self> {
+        let allowlist = parse_allowlist(&settings.allowed_destinations)?;
+        let delivery = HttpDelivery::new(allowlist, DeliveryPolicy::default())?;
+        Ok(HttpBindings { delivery, secrets })
+    }
+
+    /// Renders `binding` of `workflow` as it would be sent, without sending
+    /// it (`synod run --dry-run`): secrets that cannot be resolved stand as
+    /// `***` and are listed among the problems.
+    pub fn dry_run(&self, workflow: &Workflow, binding: &BindingSpec, scope: &Value) -> Value {
+        let (resolved, warnings) = self.secrets.resolve_for_dry_run(&workflow.secrets);
+        let redactor = resolved.redactor();
+        match render_binding(binding, scope, &secrets_object(&resolved)) {
+            Ok(rendered) => {
+                let request = to_request(rendered);
+                let mut shown = render_dry_run(&request, &redactor, self.delivery.allowlist());
+                shown
+                    .problems
+                    .extend(warnings.iter().map(|warning| format!("{warning}")));
+                shown.to_json()
+            }
+            Err(error) => serde_json::json!({
+                "binding": binding.name,
+                "problems": [redactor.redact(&format!("the binding cannot be rendered: {error}"))],
+            }),
+        }
+    }
+}
+
+/// Parses the allowlist, reporting every bad entry.
+pub fn parse_allowlist(rules: &[String]) -> anyhow::Result<Allowlist> {
+    Allowlist::parse(rules).map_err(|errors| {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", errors.join("; "))
+    })
+}
+
+#[async_trait::async_trait]
+impl Deliverer for HttpBindings {
+    async fn deliver(&self, call: BindingCall) -> BindingResult {
+        let Some(binding) = call
+            .workflow
+            .bindings
+            .iter()
+            .find(|spec| spec.name == call.binding)
+        else {
+            return BindingResult::not_sent(
+                "",
+                format!(
+                    "workflow `{}` has no binding `{}`",
+                    call.workflow.name, call.binding
+                ),
+            );
+        };
+        let resolved = match self.secrets.resolve_all(&call.workflow.secrets) {
+            Ok(resolved) => resolved,
+            Err(errors) => {
+                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                return BindingResult::not_sent(
+                    "",
+                    format!(
+                        "the secrets of workflow `{}` cannot be resolved: {}",
+                        call.workflow.name,
+                        errors.join("; ")
+                    ),
+                );
+            }
+        };
+        let redactor = resolved.redactor();
+        let rendered = match render_binding(binding, &call.scope, &secrets_object(&resolved)) {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                return BindingResult::not_sent(
+                    "",
+                    redactor.redact(&format!(
+                        "binding `{}` cannot be rendered: {error}",
+                        binding.name
+                    )),
+                );
+            }
+        };
+        let url = redactor.redact(&rendered.url);
+        let request = to_request(rendered);
+        let report = match &binding.retry {
+            None => self.delivery.deliver(&request, &redactor).await,
+            Some(retry) => {
+                let policy = DeliveryPolicy {
+                    retry: retry.clone(),
+                    ..self.delivery.policy().clone()
+                };
+                match HttpDelivery::new(self.delivery.allowlist().clone(), policy) {
+                    Ok(delivery) => delivery.deliver(&request, &redactor).await,
+                    Err(error) => {
+                        return BindingResult::not_sent(
+                            url,
+                            format!(
+                                "binding `{}` has an unusable `retry`: {error}",
+                                binding.name
+                            ),
+                        );
+                    }
+                }
+            }
+        };
+        to_result(url, report, &redactor)
+    }
+}
+
+/// `{ "<name>": "<value>" }` of the resolved secrets, for rendering headers.
+fn secrets_object(resolved: &ResolvedSecrets) -> Value {
+    let mut map = Map::new();
+    for name in resolved.names() {
+        if let Some(value) = resolved.get(name.as_str()) {
+            map.insert(
+                name.as_str().to_owned(),
+                Value::String(value.expose().to_owned()),
+            );
+        }
+    }
+    Value::Object(map)
+}
+
+fn to_request(rendered: synod_workflow::runtime::RenderedBinding) -> BindingRequest {
+    BindingRequest {
+        binding: rendered.binding,
+        method: rendered.method,
+        url: rendered.url,
+        headers: rendered.headers,
+        body: rendered.body.map(RequestBody::Json),
+        idempotency_key: rendered.idempotency_key,
+    }
+}
+
+fn to_result(url: String, report: DeliveryReport, redactor: &Redactor) -> BindingResult {
+    let attempts = report
+        .attempts
+        .into_iter()
+        .map(|record| DeliveryAttempt {
+            attempt: record.attempt,
+            status: record.status,
+            duration_ms: record.duration_ms,
+            error: record.error.map(|error| redactor.redact(&error)),
+            retry_in_ms: record.retry_in_ms,
+        })
+        .collect();
+    let outcome = match report.outcome {
+        DeliveryOutcome::Delivered { status, .. } => Ok(status),
+        DeliveryOutcome::Failed { error, .. } => Err(redactor.redact(&error)),
+    };
+    BindingResult {
+        url,
+        attempts,
+        outcome,
+    }
+}
