@@ -44,6 +44,7 @@ pub fn fast_config() -> ServerConfig {
         },
         allowed_destinations: Vec::new(),
         secrets_dir: None,
+        replica_id: None,
     }
 }
 

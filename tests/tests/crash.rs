@@ -149,6 +149,8 @@ async fn crash_child_orchestrator() -> anyhow::Result<()> {
     let mut config = fast_config();
     config.grpc_addr = grpc.parse()?;
     config.static_experts = vec![expert];
+    // The same replica id across restarts: it takes its runs back at once.
+    config.replica_id = Some("crash-test".to_owned());
     let _orchestrator = synod_server::app::Orchestrator::start_with_store(config, store).await?;
     // Serve until the parent kills this process.
     std::future::pending::<()>().await;

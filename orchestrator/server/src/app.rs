@@ -49,6 +49,11 @@ pub struct ServerConfig {
     /// Directory of binding secrets, one file per secret (`--secrets-dir`);
     /// `SYNOD_SECRET_<NAME>` environment variables are read too.
     pub secrets_dir: Option<PathBuf>,
+    /// This replica's id in run leases (replicas sharing a database need
+    /// distinct ids; a restarted replica with the same id takes its runs
+    /// back at once). `None`: `<host>/<gRPC address>`, or a random id when
+    /// the port is picked at start.
+    pub replica_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +67,7 @@ impl Default for ServerConfig {
             registry: RegistryConfig::default(),
             allowed_destinations: Vec::new(),
             secrets_dir: None,
+            replica_id: None,
         }
     }
 }
@@ -69,6 +75,23 @@ impl Default for ServerConfig {
 /// How long a run resumed after a restart waits for the experts it uses to
 /// register again before it continues (their steps fail if they do not).
 pub const RESUME_EXPERT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// This replica's lease owner id (see [`ServerConfig::replica_id`]).
+fn replica_id(config: &ServerConfig) -> String {
+    if let Some(id) = &config.replica_id {
+        return id.clone();
+    }
+    if config.grpc_addr.port() == 0 {
+        return format!("synod-{}", uuid::Uuid::new_v4());
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "synod".to_owned());
+    format!("{host}/{}", config.grpc_addr)
+}
 
 /// A running orchestrator.
 #[derive(Debug)]
@@ -106,6 +129,7 @@ impl Orchestrator {
             Arc::new(registry.clone()),
             config.executor.clone(),
             shutdown.child_token(),
+            replica_id(&config),
         );
         let bindings = crate::bindings::HttpBindings::new(&crate::bindings::BindingSettings {
             allowed_destinations: config.allowed_destinations.clone(),
@@ -165,10 +189,17 @@ impl Orchestrator {
                 .context("gRPC server failed")
         });
 
+        let hooks = crate::hooks::router(crate::hooks::HooksState {
+            manager: manager.clone(),
+            secrets: Arc::new(synod_connectors::Secrets::from_process_env(
+                config.secrets_dir.clone(),
+            )),
+        });
         let app = router(HttpState {
             manager: manager.clone(),
             registry: registry.clone(),
-        });
+        })
+        .merge(hooks);
         let http_shutdown = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(http_listener, app)
@@ -194,6 +225,7 @@ impl Orchestrator {
         if resumed > 0 {
             tracing::info!(runs = resumed, "resumed unfinished runs");
         }
+        manager.spawn_takeover(RESUME_EXPERT_WAIT);
         tracing::info!(grpc = %grpc_addr, http = %http_addr, "orchestrator listening");
         Ok(Orchestrator {
             grpc_addr,

@@ -9,6 +9,7 @@
 //!   restart) resumes runs; `recovery` holds the run specs it resumes from.
 //! - [`view`]: a run's picture folded from its events.
 //! - [`grpc`]: `synod.orchestrator.v1` Runs and Workflows services.
+//! - [`hooks`]: `POST /hooks/{name}`, signed webhooks starting runs.
 //! - [`http`]: the JSON API and the SSE event stream.
 //! - [`demo`]: starting the demo experts on loopback.
 //! - [`cli`]: what each `synod` subcommand does.
@@ -19,7 +20,9 @@ pub mod bindings;
 pub mod cli;
 pub mod demo;
 pub mod grpc;
+pub mod hooks;
 pub mod http;
+pub mod lease;
 mod recovery;
 pub mod runs;
 pub mod telemetry;

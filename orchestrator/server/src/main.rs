@@ -54,6 +54,10 @@ struct ServerArgs {
         value_name = "URL"
     )]
     database_url: String,
+    /// This replica's id in run leases; replicas sharing one PostgreSQL
+    /// database need distinct ids (default: `<host>/<gRPC address>`).
+    #[arg(long, env = "SYNOD_REPLICA_ID")]
+    replica_id: Option<String>,
     /// Delete finished runs (and their events) older than this, e.g. `30d`;
     /// by default runs are kept.
     #[arg(long, value_name = "DURATION")]
@@ -263,6 +267,7 @@ impl ServerArgs {
             workflow_paths: self.workflows,
             allowed_destinations: self.allowed_destinations,
             secrets_dir: self.secrets_dir,
+            replica_id: self.replica_id,
             ..Default::default()
         };
         config.executor.max_concurrency = self.max_concurrency.max(1);

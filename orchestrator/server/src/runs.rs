@@ -15,6 +15,7 @@ use synod_workflow::{Diagnostics, Workflow};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::lease::{self, LeasedStore};
 use crate::recovery;
 
 /// Why a run could not be started.
@@ -85,6 +86,8 @@ struct Inner {
     deliverer: Mutex<Option<Arc<dyn Deliverer>>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// This replica's id: the owner of the leases it holds.
+    owner: Arc<str>,
 }
 
 impl std::fmt::Debug for RunManager {
@@ -132,6 +135,7 @@ impl RunManager {
         catalog: Arc<dyn SkillCatalog + Send + Sync>,
         config: ExecutorConfig,
         shutdown: CancellationToken,
+        owner: String,
     ) -> Self {
         RunManager {
             inner: Arc::new(Inner {
@@ -144,6 +148,7 @@ impl RunManager {
                 deliverer: Mutex::new(None),
                 tasks: TaskTracker::new(),
                 shutdown,
+                owner: owner.into(),
             }),
         }
     }
@@ -304,8 +309,16 @@ impl RunManager {
             error: None,
             last_seq: 0,
         };
-        self.inner.store.create_run_with_spec(record, spec).await?;
-        self.spawn_execution(run_id, Arc::new(plan), workflow, inputs, None);
+        let store = &self.inner.store;
+        store.create_run_with_spec(record, spec).await?;
+        // Another replica may claim the fresh run first: then it runs it.
+        if store
+            .claim_run(run_id, &self.inner.owner, lease::LEASE)
+            .await?
+            .is_some()
+        {
+            self.spawn_execution(run_id, Arc::new(plan), workflow, inputs, None);
+        }
         Ok(run_id)
     }
 
@@ -325,25 +338,53 @@ impl RunManager {
         let manager = self.clone();
         self.inner.tasks.spawn(async move {
             let inner = &manager.inner;
+            let owner = Arc::clone(&inner.owner);
+            // Every event of the run is written under this replica's lease.
             let services = Services {
                 invoker: inner.invoker.clone(),
-                store: inner.store.clone(),
+                store: Arc::new(LeasedStore {
+                    inner: inner.store.clone(),
+                    owner: Arc::clone(&owner),
+                }),
                 deliverer: lock(&inner.deliverer).clone(),
             };
+            let (done, lost) = (CancellationToken::new(), CancellationToken::new());
+            inner.tasks.spawn(lease::keep_lease(
+                inner.store.clone(),
+                run_id,
+                Arc::clone(&owner),
+                done.clone(),
+                lost.clone(),
+            ));
             let mut machine =
                 RunMachine::new(run_id, Arc::clone(&plan), inputs, inner.config.clone());
             if let Some(workflow) = workflow {
                 machine = machine.with_workflow(workflow);
             }
-            let outcome = match resume_after {
-                None => synod_executor::execute_machine(machine, services, cancel).await,
-                Some(wait) => {
-                    manager.wait_for_experts(&plan, wait).await;
-                    synod_executor::resume_machine(machine, services, cancel).await
+            let execution = async {
+                match resume_after {
+                    None => synod_executor::execute_machine(machine, services, cancel).await,
+                    Some(wait) => {
+                        manager.wait_for_experts(&plan, wait).await;
+                        synod_executor::resume_machine(machine, services, cancel).await
+                    }
                 }
             };
-            if let Err(error) = outcome {
-                tracing::error!(run_id = %run_id, error = %error, "run aborted");
+            tokio::select! {
+                outcome = execution => {
+                    if let Err(error) = outcome {
+                        tracing::error!(run_id = %run_id, error = %error, "run aborted");
+                    }
+                }
+                // Dropping the execution aborts its attempts; the replica
+                // that took the lease continues the run.
+                () = lost.cancelled() => {
+                    tracing::warn!(run_id = %run_id, "stopped driving the run: its lease was lost");
+                }
+            }
+            done.cancel();
+            if let Err(error) = inner.store.release_lease(run_id, &owner).await {
+                tracing::warn!(run_id = %run_id, error = %error, "cannot release the run's lease");
             }
             lock(&manager.inner.active).remove(&run_id);
         });
@@ -373,61 +414,103 @@ impl RunManager {
         }
     }
 
-    /// Resumes every unfinished run in the store (after a restart): each is
-    /// rebuilt from its spec and continued from its events, without invoking
-    /// again the steps that finished. Runs that cannot be rebuilt are failed
-    /// with the reason. Returns how many runs were resumed.
+    /// Resumes every unfinished run in the store that no other replica
+    /// holds (after a restart): each is rebuilt from its spec and continued
+    /// from its events, without invoking again the steps that finished. Runs
+    /// that cannot be rebuilt are failed with the reason. Returns how many
+    /// runs were resumed.
     pub async fn resume_unfinished(&self, expert_wait: Duration) -> Result<usize, StartError> {
-        let store = &self.inner.store;
         let mut resumed = 0;
-        for record in store.list_unfinished(usize::MAX).await? {
-            let run_id = record.run_id;
-            if lock(&self.inner.active).contains_key(&run_id) {
-                continue;
-            }
-            let rebuilt = match store.run_spec(run_id).await? {
-                None => Err("no run spec was recorded (the run was started by a synod without crash recovery)".to_owned()),
-                Some(spec) => recovery::rebuild(&spec),
-            };
-            let plan = rebuilt.and_then(|rebuilt| match rebuilt {
-                recovery::Rebuilt::Plan { plan, inputs } => Ok((*plan, None, inputs)),
-                recovery::Rebuilt::Workflow {
-                    source,
-                    file,
-                    inputs,
-                } => compile_against(&source, &file, None)
-                    .map(|(workflow, plan)| (plan, Some(workflow), inputs))
-                    .map_err(|error| error.to_string()),
-            });
-            match plan {
-                Ok((plan, workflow, inputs)) => {
-                    tracing::info!(run_id = %run_id, workflow = %plan.name, "resuming run");
-                    self.spawn_execution(
-                        run_id,
-                        Arc::new(plan),
-                        workflow,
-                        inputs,
-                        Some(expert_wait),
-                    );
-                    resumed += 1;
-                }
-                Err(reason) => {
-                    tracing::error!(run_id = %run_id, reason = %reason, "cannot resume run");
-                    store
-                        .append(
-                            run_id,
-                            RunEventKind::RunFailed {
-                                error: format!(
-                                    "the run cannot be resumed after a restart: {reason}"
-                                ),
-                                failed_steps: Vec::new(),
-                            },
-                        )
-                        .await?;
-                }
+        for record in self.inner.store.list_unfinished(usize::MAX).await? {
+            let claimed = self
+                .inner
+                .store
+                .claim_run(record.run_id, &self.inner.owner, lease::LEASE)
+                .await?;
+            if claimed.is_some() && self.resume_run(record.run_id, expert_wait).await? {
+                resumed += 1;
             }
         }
         Ok(resumed)
+    }
+
+    /// Takes over, every half lease, the runs whose lease expired (their
+    /// replica died) until shutdown.
+    pub fn spawn_takeover(&self, expert_wait: Duration) {
+        let manager = self.clone();
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(lease::LEASE / 2) => {}
+                }
+                let claimed = manager
+                    .inner
+                    .store
+                    .claim_runs(&manager.inner.owner, lease::LEASE, 64)
+                    .await;
+                match claimed {
+                    Ok(leases) => {
+                        for lease in leases {
+                            tracing::info!(run_id = %lease.run_id, "taking over a run whose lease expired");
+                            if let Err(error) = manager.resume_run(lease.run_id, expert_wait).await {
+                                tracing::error!(run_id = %lease.run_id, error = %error, "cannot take the run over");
+                            }
+                        }
+                    }
+                    Err(error) => tracing::warn!(error = %error, "cannot claim runs"),
+                }
+            }
+        });
+    }
+
+    /// Resumes one run this replica holds the lease of; false when it is
+    /// already running here or cannot be rebuilt (it is then failed).
+    async fn resume_run(&self, run_id: RunId, expert_wait: Duration) -> Result<bool, StartError> {
+        if lock(&self.inner.active).contains_key(&run_id) {
+            return Ok(false);
+        }
+        let store = &self.inner.store;
+        let rebuilt = match store.run_spec(run_id).await? {
+            None => Err(
+                "no run spec was recorded (the run was started by a synod without crash recovery)"
+                    .to_owned(),
+            ),
+            Some(spec) => recovery::rebuild(&spec),
+        };
+        let plan = rebuilt.and_then(|rebuilt| match rebuilt {
+            recovery::Rebuilt::Plan { plan, inputs } => Ok((*plan, None, inputs)),
+            recovery::Rebuilt::Workflow {
+                source,
+                file,
+                inputs,
+            } => compile_against(&source, &file, None)
+                .map(|(workflow, plan)| (plan, Some(workflow), inputs))
+                .map_err(|error| error.to_string()),
+        });
+        match plan {
+            Ok((plan, workflow, inputs)) => {
+                tracing::info!(run_id = %run_id, workflow = %plan.name, "resuming run");
+                self.spawn_execution(run_id, Arc::new(plan), workflow, inputs, Some(expert_wait));
+                Ok(true)
+            }
+            Err(reason) => {
+                tracing::error!(run_id = %run_id, reason = %reason, "cannot resume run");
+                store
+                    .append_leased(
+                        run_id,
+                        &self.inner.owner,
+                        RunEventKind::RunFailed {
+                            error: format!("the run cannot be resumed after a restart: {reason}"),
+                            failed_steps: Vec::new(),
+                        },
+                    )
+                    .await?;
+                store.release_lease(run_id, &self.inner.owner).await?;
+                Ok(false)
+            }
+        }
     }
 
     /// Cancels a running run. False when it is not running here.
