@@ -8,7 +8,8 @@
 //! Experts: `failover` (two instances, restarts), `registration` (SDK
 //! self-registration, heartbeats), `static_experts`, `python_expert`.
 //! Events: `watch` (gRPC resume), `sse`, `persistent` (SQLite, restart).
-//! Workflows: `bindings` (if, for_each, HTTP bindings to a local receiver).
+//! Workflows: `bindings` (if, for_each, HTTP bindings to a local receiver),
+//! `hooks` (signed webhooks starting runs).
 //! Users' paths: `demo` (ioc-triage), `validate`, `cli`.
 
 mod bindings;
@@ -20,6 +21,7 @@ mod dag;
 mod deadline;
 mod demo;
 mod failover;
+mod hooks;
 mod input_schema;
 mod output_schema;
 mod persistent;
