@@ -6,7 +6,8 @@
 //! zstd -dc ../shared/datasets/attack-stix/stix-capec.json.zst > /tmp/kn/capec.json
 //! zstd -dc ../shared/datasets/cwe/cwe-4.19.1-json.tar.zst | tar -x -C /tmp/kn
 //! cargo run --release -p synod-expert-knowledge --example knowledge_eval -- \
-//!     --attack /tmp/kn/ea.json --capec /tmp/kn/capec.json --cwe /tmp/kn/json_repo [--json out.json]
+//!     --attack /tmp/kn/ea.json --capec /tmp/kn/capec.json --cwe /tmp/kn/json_repo [--json out.json] \\
+//!     [--steps ../shared/datasets/adversary-emulation-plans/steps.csv]
 //! ```
 //!
 //! The ground truth is read from the raw JSON here, independently of the
@@ -117,7 +118,102 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )
             });
     }
-    report(&tallies, load_time, arg("--json").as_deref())
+    report(&tallies, load_time, arg("--json").as_deref())?;
+    if let Some(steps) = arg("--steps") {
+        verify_plans(&kb, &steps)?;
+    }
+    Ok(())
+}
+
+/// Runs `verify` on each adversary emulation plan (`steps.csv` of
+/// ../shared/datasets/adversary-emulation-plans): real chains written
+/// against older ATT&CK versions, in the plans' order.
+fn verify_plans(kb: &KnowledgeBase, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let rows = parse_csv(&std::fs::read_to_string(path)?);
+    let header = rows.first().ok_or("empty steps.csv")?;
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or(format!("steps.csv has no `{name}` column"))
+    };
+    let (plan, order, technique) = (
+        column("plan_file")?,
+        column("order")?,
+        column("technique_id")?,
+    );
+    let mut plans: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
+    for row in &rows[1..] {
+        if row.len() > technique.max(order).max(plan) {
+            plans
+                .entry(&row[plan])
+                .or_default()
+                .push((row[order].parse().unwrap_or(0), &row[technique]));
+        }
+    }
+    println!("\n| plan | steps | verdict | unknown | revoked | deprecated | tactic order | time |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, mut steps) in plans {
+        steps.sort_by_key(|s| s.0);
+        let chain: Vec<skills::ChainStep> = steps
+            .iter()
+            .map(|(_, id)| skills::ChainStep {
+                technique: (*id).to_owned(),
+                timestamp: None,
+            })
+            .collect();
+        let started = Instant::now();
+        let checked = skills::verify(kb, &chain);
+        let time = started.elapsed();
+        let count =
+            |kind: skills::ProblemKind| checked.problems.iter().filter(|p| p.kind == kind).count();
+        println!(
+            "| {name} | {} | {:?} | {} | {} | {} | {} | {time:.2?} |",
+            chain.len(),
+            checked.verdict,
+            count(skills::ProblemKind::Unknown) + count(skills::ProblemKind::Malformed),
+            count(skills::ProblemKind::Revoked),
+            count(skills::ProblemKind::Deprecated),
+            count(skills::ProblemKind::TacticOrder),
+        );
+        for problem in checked
+            .problems
+            .iter()
+            .filter(|p| p.kind != skills::ProblemKind::TacticOrder)
+            .take(3)
+        {
+            println!("  {:?}: {}", problem.kind, problem.message);
+        }
+    }
+    Ok(())
+}
+
+/// Minimal RFC 4180 reader (quoted fields, doubled quotes, newlines in quotes).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            ('\r', false) => {}
+            _ => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
 }
 
 /// Asks through `lookup` / `links`; returns (correct, cited, time, what came back).

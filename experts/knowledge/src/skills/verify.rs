@@ -334,15 +334,30 @@ fn time_order(chain: &[ChainStep], problems: &mut Vec<Problem>) -> Vec<usize> {
     order
 }
 
-/// Assigns each step the earliest of its tactics that does not go back in
-/// the matrix order (greedy, which finds a consistent assignment whenever
-/// one exists); steps with no such tactic are reported.
+/// Coarse phase of a tactic, after the Unified Kill Chain: preparation,
+/// getting in, moving through (tactics here recur in any order as the
+/// adversary spreads), acting on objectives.
+fn phase(tactic: &str) -> u8 {
+    match tactic {
+        "reconnaissance" | "resource-development" => 0,
+        "initial-access" => 1,
+        "exfiltration" | "impact" => 3,
+        _ => 2,
+    }
+}
+
+/// Places each step on one of its tactics so that the chain never goes back
+/// to an earlier phase (preparation, initial access, inside, objectives);
+/// within a phase tactics may recur in any order. Prefers the earliest tactic
+/// at or after the previous one in matrix order. Steps whose every tactic
+/// belongs to an earlier phase are reported.
 fn check_tactic_order(
     kb: &KnowledgeBase,
     order: &[usize],
     steps: &mut [StepCheck],
     problems: &mut Vec<Problem>,
 ) {
+    let names = kb.tactic_order();
     let mut current: Option<(usize, usize)> = None; // (position, step)
     for &s in order {
         let positions: Vec<usize> = steps[s]
@@ -353,8 +368,12 @@ fn check_tactic_order(
         let Some(&last) = positions.last() else {
             continue;
         };
-        let floor = current.map_or(0, |(p, _)| p);
-        let chosen = match positions.iter().find(|&&p| p >= floor) {
+        let (floor, floor_phase) = current.map_or((0, 0), |(p, _)| (p, phase(&names[p])));
+        let chosen = positions
+            .iter()
+            .find(|&&p| p >= floor)
+            .or_else(|| positions.iter().find(|&&p| phase(&names[p]) >= floor_phase));
+        let chosen = match chosen {
             Some(&p) => p,
             None => {
                 let (previous_position, previous_step) = current.unwrap_or_default();
@@ -363,18 +382,17 @@ fn check_tactic_order(
                     kind: ProblemKind::TacticOrder,
                     severity: Severity::Warning,
                     message: format!(
-                        "step {s} ({}: {}) comes after step {previous_step} ({}), but in ATT&CK order each of its tactics precedes {}",
+                        "step {s} ({}: {}) comes after step {previous_step} ({}), but its tactics belong to an earlier phase of an attack",
                         steps[s].technique,
                         steps[s].tactics.join(", "),
-                        kb.tactic_order()[previous_position],
-                        kb.tactic_order()[previous_position],
+                        names[previous_position],
                     ),
                     suggestion: None,
                 });
                 last
             }
         };
-        steps[s].assigned_tactic = Some(kb.tactic_order()[chosen].clone());
+        steps[s].assigned_tactic = Some(names[chosen].clone());
         current = Some((chosen, s));
     }
 }
