@@ -45,6 +45,7 @@ pub fn fast_config() -> ServerConfig {
         allowed_destinations: Vec::new(),
         secrets_dir: None,
         replica_id: None,
+        lease: synod_server::lease::DEFAULT_LEASE,
     }
 }
 

@@ -20,6 +20,7 @@ use synod_integration_tests::experts::{object_schema, serve};
 use synod_integration_tests::{TempDir, fast_config};
 use synod_proto::orchestrator::runs_client::RunsClient;
 use synod_proto::orchestrator::{ListRunsRequest, RunStatus, StartRunRequest, start_run_request};
+use synod_store::{PostgresConfig, PostgresStore, RunStore};
 use synod_types::{RunEventKind, RunId};
 use tokio::process::{Child, Command};
 
@@ -28,6 +29,24 @@ const KILLS: usize = 3;
 const CHILD_DB: &str = "SYNOD_CRASH_CHILD_DB";
 const CHILD_GRPC: &str = "SYNOD_CRASH_CHILD_GRPC";
 const CHILD_EXPERT: &str = "SYNOD_CRASH_CHILD_EXPERT";
+const CHILD_REPLICA: &str = "SYNOD_CRASH_CHILD_REPLICA";
+const CHILD_PG_SCHEMA: &str = "SYNOD_CRASH_CHILD_PG_SCHEMA";
+const CHILD_LEASE_MS: &str = "SYNOD_CRASH_CHILD_LEASE_MS";
+
+/// How a child orchestrator is set up.
+#[derive(Debug, Clone)]
+struct ChildSettings {
+    /// Store URL.
+    db: String,
+    /// The expert's endpoint (registered as static).
+    expert: String,
+    /// Replica id in run leases.
+    replica: String,
+    /// PostgreSQL schema to keep the tables in.
+    pg_schema: Option<String>,
+    /// Lease duration.
+    lease: Duration,
+}
 
 const WORKFLOW: &str = r#"
 name: crash-chain
@@ -106,18 +125,24 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 
 /// Starts the orchestrator child on `db`, returning it and its gRPC URL
 /// once it answers.
-async fn start_child(db: &str, expert: &str) -> anyhow::Result<(Child, String)> {
+async fn start_child(settings: &ChildSettings) -> anyhow::Result<(Child, String)> {
     let grpc = free_port()?;
-    let child = Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    if let Some(schema) = &settings.pg_schema {
+        command.env(CHILD_PG_SCHEMA, schema);
+    }
+    let child = command
         .args([
             "--ignored",
             "--exact",
             "crash::crash_child_orchestrator",
             "--test-threads=1",
         ])
-        .env(CHILD_DB, db)
+        .env(CHILD_DB, &settings.db)
         .env(CHILD_GRPC, grpc.to_string())
-        .env(CHILD_EXPERT, expert)
+        .env(CHILD_EXPERT, &settings.expert)
+        .env(CHILD_REPLICA, &settings.replica)
+        .env(CHILD_LEASE_MS, settings.lease.as_millis().to_string())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -145,29 +170,37 @@ async fn crash_child_orchestrator() -> anyhow::Result<()> {
     ) else {
         return Ok(()); // run by hand without the parent: nothing to do
     };
-    let store = synod_store::open(&db).await?;
+    let store: Arc<dyn RunStore> = match std::env::var(CHILD_PG_SCHEMA) {
+        Ok(schema) => {
+            let mut postgres = PostgresConfig::new(&db);
+            postgres.schema = Some(schema);
+            Arc::new(PostgresStore::connect_with(postgres).await?)
+        }
+        Err(_) => synod_store::open(&db).await?,
+    };
     let mut config = fast_config();
     config.grpc_addr = grpc.parse()?;
     config.static_experts = vec![expert];
-    // The same replica id across restarts: it takes its runs back at once.
-    config.replica_id = Some("crash-test".to_owned());
+    config.replica_id = std::env::var(CHILD_REPLICA).ok();
+    if let Ok(ms) = std::env::var(CHILD_LEASE_MS) {
+        config.lease = Duration::from_millis(ms.parse()?);
+    }
     let _orchestrator = synod_server::app::Orchestrator::start_with_store(config, store).await?;
     // Serve until the parent kills this process.
     std::future::pending::<()>().await;
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_orchestrators_resume_every_run_without_repeating_steps() -> anyhow::Result<()> {
-    let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let expert = serve(idempotent_expert(Arc::clone(&ledger))).await?;
-    let dir = TempDir::new()?;
-    let db = format!("sqlite://{}", dir.path().join("crash.db").display());
-
-    let (mut child, url) = start_child(&db, expert.endpoint()).await?;
-    let mut client = RunsClient::connect(url).await?;
+/// Starts `count` runs of [`WORKFLOW`] with inputs `n = first..`, returning
+/// run id -> n.
+async fn start_runs(
+    url: &str,
+    first: usize,
+    count: usize,
+) -> anyhow::Result<HashMap<String, usize>> {
+    let mut client = RunsClient::connect(url.to_owned()).await?;
     let mut inputs_of = HashMap::new();
-    for n in 0..RUNS {
+    for n in first..first + count {
         let inputs = json!({ "n": n });
         let run_id = client
             .start_run(StartRunRequest {
@@ -181,27 +214,18 @@ async fn killed_orchestrators_resume_every_run_without_repeating_steps() -> anyh
             .run_id;
         inputs_of.insert(run_id, n);
     }
-    for _ in 0..KILLS {
-        tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(0..300))).await;
-        child.start_kill()?; // SIGKILL
-        child.wait().await?;
-        (child, _) = start_child(&db, expert.endpoint()).await?;
-    }
+    Ok(inputs_of)
+}
 
-    // The last orchestrator finishes every run.
-    let url = {
-        child.start_kill()?;
-        child.wait().await?;
-        let (last, url) = start_child(&db, expert.endpoint()).await?;
-        child = last;
-        url
-    };
-    let mut client = RunsClient::connect(url).await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+/// Polls the orchestrator at `url` until `total` runs succeeded; fails on
+/// a run that ended otherwise or after `within`.
+async fn wait_all_succeeded(url: &str, total: usize, within: Duration) -> anyhow::Result<()> {
+    let mut client = RunsClient::connect(url.to_owned()).await?;
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         let runs = client
             .list_runs(ListRunsRequest {
-                limit: RUNS as u32 * 2,
+                limit: total as u32 * 2,
             })
             .await?
             .into_inner()
@@ -210,31 +234,35 @@ async fn killed_orchestrators_resume_every_run_without_repeating_steps() -> anyh
             .iter()
             .filter(|run| run.status == RunStatus::Succeeded as i32)
             .count();
-        if done == RUNS {
-            break;
+        if done == total {
+            return Ok(());
         }
-        let stuck: Vec<_> = runs
+        let ended_badly: Vec<_> = runs
             .iter()
             .filter(|run| {
                 run.status == RunStatus::Failed as i32 || run.status == RunStatus::Cancelled as i32
             })
             .map(|run| &run.run_id)
             .collect();
-        if !stuck.is_empty() {
-            bail!("runs ended without succeeding: {stuck:?}");
+        if !ended_badly.is_empty() {
+            bail!("runs ended without succeeding: {ended_badly:?}");
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("only {done} of {RUNS} runs succeeded within 60 s of the last restart");
+            bail!("only {done} of {total} runs succeeded within {within:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    child.start_kill()?;
-    child.wait().await?;
+}
 
-    // The durable record, read straight from the file.
-    let store = synod_store::open(&db).await?;
+/// Checks the durable record of every run and the expert's ledger; returns
+/// how many runs were resumed or taken over.
+async fn check_record(
+    store: &dyn RunStore,
+    inputs_of: &HashMap<String, usize>,
+    ledger: &Mutex<Ledger>,
+) -> anyhow::Result<usize> {
     let mut resumed_runs = 0;
-    for (run_id, n) in &inputs_of {
+    for (run_id, n) in inputs_of {
         let run_id: RunId = run_id.parse()?;
         let events = store.events(run_id, 0).await?;
         for (index, event) in events.iter().enumerate() {
@@ -282,21 +310,104 @@ async fn killed_orchestrators_resume_every_run_without_repeating_steps() -> anyh
             "run {run_id}: a + b + c each added 1"
         );
     }
-    assert!(
-        resumed_runs > 0,
-        "the kills should have interrupted some runs; none was resumed"
-    );
     let ledger = ledger.lock().unwrap();
-    assert_eq!(ledger.executions.len(), RUNS * 3, "every step executed");
+    assert_eq!(
+        ledger.executions.len(),
+        inputs_of.len() * 3,
+        "every step executed"
+    );
     let repeated: Vec<_> = ledger
         .executions
         .iter()
         .filter(|(_, count)| **count != 1)
         .collect();
     assert!(repeated.is_empty(), "executed more than once: {repeated:?}");
+    Ok(resumed_runs)
+}
+
+async fn kill(child: &mut Child) -> anyhow::Result<()> {
+    child.start_kill()?; // SIGKILL
+    child.wait().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_orchestrators_resume_every_run_without_repeating_steps() -> anyhow::Result<()> {
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let expert = serve(idempotent_expert(Arc::clone(&ledger))).await?;
+    let dir = TempDir::new()?;
+    // The same replica id across restarts: it takes its runs back at once.
+    let settings = ChildSettings {
+        db: format!("sqlite://{}", dir.path().join("crash.db").display()),
+        expert: expert.endpoint().to_owned(),
+        replica: "crash-test".to_owned(),
+        pg_schema: None,
+        lease: Duration::from_secs(10),
+    };
+
+    let (mut child, url) = start_child(&settings).await?;
+    let inputs_of = start_runs(&url, 0, RUNS).await?;
+    for _ in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(0..300))).await;
+        kill(&mut child).await?;
+        (child, _) = start_child(&settings).await?;
+    }
+    // The last orchestrator finishes every run.
+    kill(&mut child).await?;
+    let (mut child, url) = start_child(&settings).await?;
+    wait_all_succeeded(&url, RUNS, Duration::from_secs(60)).await?;
+    kill(&mut child).await?;
+
+    // The durable record, read straight from the file.
+    let store = synod_store::open(&settings.db).await?;
+    let resumed_runs = check_record(store.as_ref(), &inputs_of, &ledger).await?;
+    assert!(
+        resumed_runs > 0,
+        "the kills should have interrupted some runs; none was resumed"
+    );
     eprintln!(
         "crash test: {resumed_runs} of {RUNS} runs resumed after {KILLS} kills; {} calls answered from the expert's record",
-        ledger.replays
+        ledger.lock().unwrap().replays
     );
     Ok(())
+}
+
+/// Two replicas on one PostgreSQL database; one is killed mid-run and the
+/// other takes its runs over once their leases expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replicas_runs_are_taken_over_on_postgresql() -> anyhow::Result<()> {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!("skipped: DATABASE_URL is not set (.ci/run sets it to the machine's PostgreSQL)");
+        return Ok(());
+    };
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let expert = serve(idempotent_expert(Arc::clone(&ledger))).await?;
+    let schema = format!("synod_replicas_{}", RunId::new().0.simple());
+    let settings = |replica: &str| ChildSettings {
+        db: url.clone(),
+        expert: expert.endpoint().to_owned(),
+        replica: replica.to_owned(),
+        pg_schema: Some(schema.clone()),
+        lease: Duration::from_millis(1500),
+    };
+    let outcome = async {
+        let (mut a, url_a) = start_child(&settings("replica-a")).await?;
+        let (mut b, url_b) = start_child(&settings("replica-b")).await?;
+        let mut inputs_of = start_runs(&url_a, 0, 20).await?;
+        inputs_of.extend(start_runs(&url_b, 20, 20).await?);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        kill(&mut a).await?;
+        wait_all_succeeded(&url_b, 40, Duration::from_secs(30)).await?;
+        kill(&mut b).await?;
+        let mut postgres = PostgresConfig::new(&url);
+        postgres.schema = Some(schema.clone());
+        let store = PostgresStore::connect_with(postgres).await?;
+        let taken_over = check_record(&store, &inputs_of, &ledger).await?;
+        assert!(taken_over > 0, "replica b took none of a's runs over");
+        eprintln!("replica test: b took over {taken_over} of a's 20 runs");
+        anyhow::Ok(())
+    }
+    .await;
+    PostgresStore::drop_schema(&url, &schema).await?;
+    outcome
 }

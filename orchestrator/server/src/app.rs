@@ -54,6 +54,9 @@ pub struct ServerConfig {
     /// back at once). `None`: `<host>/<gRPC address>`, or a random id when
     /// the port is picked at start.
     pub replica_id: Option<String>,
+    /// How long a replica's lease on a run lasts unless renewed (it renews
+    /// every third); a dead replica's runs are taken over after it.
+    pub lease: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             allowed_destinations: Vec::new(),
             secrets_dir: None,
             replica_id: None,
+            lease: crate::lease::DEFAULT_LEASE,
         }
     }
 }
@@ -130,6 +134,7 @@ impl Orchestrator {
             config.executor.clone(),
             shutdown.child_token(),
             replica_id(&config),
+            config.lease,
         );
         let bindings = crate::bindings::HttpBindings::new(&crate::bindings::BindingSettings {
             allowed_destinations: config.allowed_destinations.clone(),

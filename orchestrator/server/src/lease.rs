@@ -19,8 +19,8 @@ use synod_store::{
 use synod_types::{RunEvent, RunEventKind, RunId};
 use tokio_util::sync::CancellationToken;
 
-/// How long a lease lasts unless renewed.
-pub const LEASE: Duration = Duration::from_secs(10);
+/// How long a lease lasts unless renewed, by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 
 /// The store as seen by one run's executor: every append is fenced by the
 /// replica's lease on that run.
@@ -122,21 +122,22 @@ impl RunStore for LeasedStore {
     }
 }
 
-/// Renews `owner`'s lease on `run_id` every third of [`LEASE`] until
-/// `done` fires; fires `lost` (and stops) when the lease cannot be renewed.
+/// Renews `owner`'s `lease` on `run_id` every third of it until `done`
+/// fires; fires `lost` (and stops) when the lease cannot be renewed.
 pub(crate) async fn keep_lease(
     store: Arc<dyn RunStore>,
     run_id: RunId,
     owner: Arc<str>,
+    lease: Duration,
     done: CancellationToken,
     lost: CancellationToken,
 ) {
     loop {
         tokio::select! {
             () = done.cancelled() => return,
-            () = tokio::time::sleep(LEASE / 3) => {}
+            () = tokio::time::sleep(lease / 3) => {}
         }
-        match store.renew_lease(run_id, &owner, LEASE).await {
+        match store.renew_lease(run_id, &owner, lease).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 tracing::warn!(run_id = %run_id, owner = %owner, "lease lost: another replica took the run over");

@@ -88,6 +88,8 @@ struct Inner {
     shutdown: CancellationToken,
     /// This replica's id: the owner of the leases it holds.
     owner: Arc<str>,
+    /// How long a run lease lasts unless renewed.
+    lease: Duration,
 }
 
 impl std::fmt::Debug for RunManager {
@@ -136,6 +138,7 @@ impl RunManager {
         config: ExecutorConfig,
         shutdown: CancellationToken,
         owner: String,
+        lease: Duration,
     ) -> Self {
         RunManager {
             inner: Arc::new(Inner {
@@ -149,6 +152,7 @@ impl RunManager {
                 tasks: TaskTracker::new(),
                 shutdown,
                 owner: owner.into(),
+                lease,
             }),
         }
     }
@@ -310,16 +314,31 @@ impl RunManager {
             last_seq: 0,
         };
         let store = &self.inner.store;
-        store.create_run_with_spec(record, spec).await?;
-        // Another replica may claim the fresh run first: then it runs it.
-        if store
-            .claim_run(run_id, &self.inner.owner, lease::LEASE)
-            .await?
-            .is_some()
-        {
-            self.spawn_execution(run_id, Arc::new(plan), workflow, inputs, None);
+        // Marked active before it exists, so this replica's takeover loop,
+        // which may claim the fresh run first, leaves it to this call.
+        lock(&self.inner.active).insert(run_id, CancellationToken::new());
+        let claimed = async {
+            store.create_run_with_spec(record, spec).await?;
+            store
+                .claim_run(run_id, &self.inner.owner, self.inner.lease)
+                .await
         }
-        Ok(run_id)
+        .await;
+        match claimed {
+            Ok(Some(_)) => {
+                self.spawn_execution(run_id, Arc::new(plan), workflow, inputs, None);
+                Ok(run_id)
+            }
+            // Another replica claimed the fresh run first: it runs it.
+            Ok(None) => {
+                lock(&self.inner.active).remove(&run_id);
+                Ok(run_id)
+            }
+            Err(error) => {
+                lock(&self.inner.active).remove(&run_id);
+                Err(error.into())
+            }
+        }
     }
 
     /// Executes a recorded run in the background: from the start, or resumed
@@ -353,6 +372,7 @@ impl RunManager {
                 inner.store.clone(),
                 run_id,
                 Arc::clone(&owner),
+                inner.lease,
                 done.clone(),
                 lost.clone(),
             ));
@@ -425,7 +445,7 @@ impl RunManager {
             let claimed = self
                 .inner
                 .store
-                .claim_run(record.run_id, &self.inner.owner, lease::LEASE)
+                .claim_run(record.run_id, &self.inner.owner, self.inner.lease)
                 .await?;
             if claimed.is_some() && self.resume_run(record.run_id, expert_wait).await? {
                 resumed += 1;
@@ -443,12 +463,12 @@ impl RunManager {
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(lease::LEASE / 2) => {}
+                    () = tokio::time::sleep(manager.inner.lease / 2) => {}
                 }
                 let claimed = manager
                     .inner
                     .store
-                    .claim_runs(&manager.inner.owner, lease::LEASE, 64)
+                    .claim_runs(&manager.inner.owner, manager.inner.lease, 64)
                     .await;
                 match claimed {
                     Ok(leases) => {

@@ -106,6 +106,23 @@ fn check_schema(schema: &str) -> Result<(), StoreError> {
 }
 
 impl PostgresStore {
+    /// Drops `schema` and everything in it (e.g. after a test that used
+    /// [`PostgresConfig::schema`]).
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        check_schema(schema)?;
+        let pool = sqlx::PgPool::connect(url)
+            .await
+            .map_err(|error| backend("cannot connect to PostgreSQL", error))?;
+        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .execute(&pool)
+        .await
+        .map_err(|error| backend("cannot drop a schema", error));
+        pool.close().await;
+        dropped.map(|_| ())
+    }
+
     /// Connects to `url` with the defaults of [`PostgresConfig::new`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(PostgresConfig::new(url)).await
