@@ -151,6 +151,7 @@ fn verify_plans(kb: &KnowledgeBase, path: &Path) -> Result<(), Box<dyn std::erro
                 .push((row[order].parse().unwrap_or(0), &row[technique]));
         }
     }
+    let mut corrupted = Vec::new();
     println!("\n| plan | steps | verdict | unknown | revoked | deprecated | tactic order | time |");
     println!("|---|---|---|---|---|---|---|---|");
     for (name, mut steps) in plans {
@@ -176,16 +177,80 @@ fn verify_plans(kb: &KnowledgeBase, path: &Path) -> Result<(), Box<dyn std::erro
             count(skills::ProblemKind::Deprecated),
             count(skills::ProblemKind::TacticOrder),
         );
+        let order_problems = checked
+            .problems
+            .iter()
+            .filter(|p| p.kind == skills::ProblemKind::TacticOrder);
         for problem in checked
             .problems
             .iter()
             .filter(|p| p.kind != skills::ProblemKind::TacticOrder)
-            .take(3)
+            .take(2)
+            .chain(order_problems)
         {
             println!("  {:?}: {}", problem.kind, problem.message);
         }
+        corrupted.extend(corruptions(kb, &chain));
+    }
+    println!(
+        "\n| corruption of each plan | plans | caught | with the right problem and suggestion |"
+    );
+    println!("|---|---|---|---|");
+    let mut names: Vec<&str> = corrupted.iter().map(|c| c.0).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let cases: Vec<&(&str, bool, bool)> = corrupted.iter().filter(|c| c.0 == name).collect();
+        let caught = cases.iter().filter(|c| c.1).count();
+        let right = cases.iter().filter(|c| c.2).count();
+        println!("| {name} | {} | {caught} | {right} |", cases.len());
     }
     Ok(())
+}
+
+/// Corrupts a real chain three ways and checks `verify` catches each:
+/// (corruption, caught, caught with the right problem kind and suggestion).
+fn corruptions(kb: &KnowledgeBase, chain: &[skills::ChainStep]) -> Vec<(&'static str, bool, bool)> {
+    let step = |id: &str| skills::ChainStep {
+        technique: id.to_owned(),
+        timestamp: None,
+    };
+    let middle = chain.len() / 2;
+    let baseline = skills::verify(kb, chain).problems.len();
+    let mut cases = Vec::new();
+    // A made-up id in the middle.
+    let mut fake = chain.to_vec();
+    fake.insert(middle, step("T1999.042"));
+    let v = skills::verify(kb, &fake);
+    let hit = v
+        .problems
+        .iter()
+        .any(|p| p.step == middle && p.kind == skills::ProblemKind::Unknown);
+    cases.push(("fake id inserted", v.problems.len() > baseline, hit));
+    // A revoked id (T1086 PowerShell, revoked by T1059.001) in the middle.
+    let mut revoked = chain.to_vec();
+    revoked.insert(middle, step("T1086"));
+    let v = skills::verify(kb, &revoked);
+    let hit = v.problems.iter().any(|p| {
+        p.step == middle
+            && p.kind == skills::ProblemKind::Revoked
+            && p.suggestion.as_ref().is_some_and(|s| s.id == "T1059.001")
+    });
+    cases.push(("revoked id inserted", v.problems.len() > baseline, hit));
+    // Initial access (spearphishing attachment) appended after the attack.
+    let mut late = chain.to_vec();
+    late.push(step("T1566.001"));
+    let v = skills::verify(kb, &late);
+    let hit = v
+        .problems
+        .iter()
+        .any(|p| p.step == chain.len() && p.kind == skills::ProblemKind::TacticOrder);
+    cases.push((
+        "initial access appended at the end",
+        v.problems.len() > baseline,
+        hit,
+    ));
+    cases
 }
 
 /// Minimal RFC 4180 reader (quoted fields, doubled quotes, newlines in quotes).

@@ -322,7 +322,10 @@ fn verify_accepts_a_consistent_chain() {
     );
     assert!(v.citations.contains(&"TA0008".to_owned()));
     // Inside the network tactics recur in any order (execution after discovery).
-    let v = skills::verify(kb, &steps(&["T1566", "T1003.001", "T1087", "T1059.001", "T1021"]));
+    let v = skills::verify(
+        kb,
+        &steps(&["T1566", "T1003.001", "T1087", "T1059.001", "T1021"]),
+    );
     assert_eq!(v.verdict, Verdict::Valid, "{:?}", v.problems);
     assert_eq!(v.steps[3].assigned_tactic.as_deref(), Some("execution"));
 }

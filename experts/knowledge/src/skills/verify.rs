@@ -334,20 +334,20 @@ fn time_order(chain: &[ChainStep], problems: &mut Vec<Problem>) -> Vec<usize> {
     order
 }
 
-/// Coarse phase of a tactic, after the Unified Kill Chain: preparation,
-/// getting in, moving through (tactics here recur in any order as the
-/// adversary spreads), acting on objectives.
+/// Coarse phase of a tactic: preparation, getting in, inside. Inside the
+/// network tactics recur in any order as the adversary spreads, and
+/// exfiltration or impact in one place does not end the attack elsewhere
+/// (real emulation plans exfiltrate over C2 and carry on), so they share a phase.
 fn phase(tactic: &str) -> u8 {
     match tactic {
         "reconnaissance" | "resource-development" => 0,
         "initial-access" => 1,
-        "exfiltration" | "impact" => 3,
         _ => 2,
     }
 }
 
 /// Places each step on one of its tactics so that the chain never goes back
-/// to an earlier phase (preparation, initial access, inside, objectives);
+/// to an earlier phase (preparation, initial access, inside);
 /// within a phase tactics may recur in any order. Prefers the earliest tactic
 /// at or after the previous one in matrix order. Steps whose every tactic
 /// belongs to an earlier phase are reported.
