@@ -119,6 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             });
     }
     report(&tallies, load_time, arg("--json").as_deref())?;
+    search_recall(&kb);
     if let Some(steps) = arg("--steps") {
         verify_plans(&kb, &steps)?;
     }
@@ -563,4 +564,73 @@ fn report(
         std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
     }
     Ok(())
+}
+
+/// Free-text retrieval: the second sentence of each current technique's
+/// description (the first usually paraphrases the name) asked to `answer`;
+/// is the technique among the ranked results?
+fn search_recall(kb: &KnowledgeBase) {
+    let (mut asked, mut top1, mut top5, mut reciprocal) = (0usize, 0usize, 0usize, 0.0f64);
+    let mut times = Tally::default();
+    let (mut raw1, mut raw5, mut misses) = (0usize, 0usize, Vec::<String>::new());
+    for object in kb
+        .objects()
+        .iter()
+        .filter(|o| o.kind == synod_expert_knowledge::Kind::Technique && o.is_current())
+    {
+        let Some(sentence) = object.description.split(". ").nth(1) else {
+            continue;
+        };
+        if sentence.split_whitespace().count() < 6 {
+            continue;
+        }
+        asked += 1;
+        let started = Instant::now();
+        let answer = skills::answer(kb, sentence, 5);
+        times.times.push(started.elapsed());
+        let raw = kb.search(sentence, 5, |o| {
+            o.is_current() && o.kind != synod_expert_knowledge::Kind::Analytic
+        });
+        if let Some(rank) = raw
+            .iter()
+            .position(|(i, _)| kb.object(*i).id() == object.id())
+        {
+            raw1 += usize::from(rank == 0);
+            raw5 += 1;
+        }
+        let first = answer.results.first().map_or("-", |r| r.object.id.as_str());
+        if misses.len() < 8 && first != object.id() {
+            misses.push(format!(
+                "{} <- {sentence:?} => {first} [{}]",
+                object.id(),
+                answer.intent
+            ));
+        }
+        if let Some(rank) = answer
+            .results
+            .iter()
+            .position(|r| r.object.id == object.id())
+        {
+            top1 += usize::from(rank == 0);
+            top5 += 1;
+            reciprocal += 1.0 / (rank + 1) as f64;
+        }
+    }
+    let n = asked.max(1) as f64;
+    println!(
+        "\nsearch (2nd description sentence -> technique, {asked} techniques): top-1 {:.1}%, top-5 {:.1}%, MRR@5 {:.3}, p50 {:.2?}, p99 {:.2?}",
+        100.0 * top1 as f64 / n,
+        100.0 * top5 as f64 / n,
+        reciprocal / n,
+        times.percentile(0.5),
+        times.percentile(0.99)
+    );
+    println!(
+        "  BM25 alone: top-1 {:.1}%, top-5 {:.1}%",
+        100.0 * raw1 as f64 / n,
+        100.0 * raw5 as f64 / n
+    );
+    for miss in misses {
+        println!("  miss {miss}");
+    }
 }

@@ -298,6 +298,21 @@ fn answers_cite_their_objects() {
     assert_eq!(links.intent, "links");
     assert!(links.citations.contains(&"CAPEC-66".to_owned()));
 
+    // A name mentioned in passing in a longer text does not make it the subject.
+    let passing = skills::answer(
+        kb,
+        "Keylogging is used to acquire credentials for new access when OS Credential Dumping is not effective and keystrokes must be intercepted",
+        5,
+    );
+    assert_eq!(passing.intent, "search");
+    let named = skills::answer(kb, "What is OS Credential Dumping?", 5);
+    assert_eq!(named.intent, "describe");
+    assert_eq!(named.results[0].object.id, "T1003");
+    assert!(
+        named.results.len() > 1,
+        "other candidates follow the subject"
+    );
+
     let search = skills::answer(kb, "emails with malicious attachments", 3);
     assert_eq!(search.intent, "search");
     assert_eq!(search.results[0].object.id, "T1566.001");

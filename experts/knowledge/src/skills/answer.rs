@@ -97,17 +97,17 @@ fn intent(question: &str, subject: Option<Kind>) -> Intent {
         Intent::Links
     } else if actor && has(&["technique", "ttp", "what does", "how does"]) {
         Intent::Techniques
-    } else if !actor && has(&["group", "actor", "who uses", "which apt", "adversar"]) {
+    } else if !actor && has(&["group", "actor", "who uses", "which apt"]) {
         Intent::Groups
     } else {
         Intent::Describe
     }
 }
 
-/// Finds the object a question is about: an explicit id, a quoted name, or
-/// the longest known name of two or more words (or a capitalised single word
-/// naming a group or software).
-fn subject(kb: &KnowledgeBase, question: &str) -> Option<usize> {
+/// Finds the object a question is about: an explicit id or quoted name
+/// (`true`), or the longest known name of two or more words, or a
+/// capitalised single word naming a group or software (`false`).
+fn subject(kb: &KnowledgeBase, question: &str) -> Option<(usize, bool)> {
     let words: Vec<&str> = question
         .split_whitespace()
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '.' && c != '-'))
@@ -122,7 +122,7 @@ fn subject(kb: &KnowledgeBase, question: &str) -> Option<usize> {
                 .next()
                 .is_some_and(|c| c.is_ascii_alphabetic());
         if id_like && let Some(&i) = kb.by_id(&upper).first() {
-            return Some(i);
+            return Some((i, true));
         }
     }
     for quote in ['"', '\'', '`', '“'] {
@@ -132,14 +132,14 @@ fn subject(kb: &KnowledgeBase, question: &str) -> Option<usize> {
         {
             let inner = &question[start + quote.len_utf8()..start + quote.len_utf8() + len];
             if let Some(&i) = kb.by_name(inner).first() {
-                return Some(i);
+                return Some((i, true));
             }
         }
     }
     for n in (2..=8.min(words.len())).rev() {
         for window in words.windows(n) {
             if let Some(&i) = kb.by_name(&window.join(" ")).first() {
-                return Some(i);
+                return Some((i, false));
             }
         }
     }
@@ -150,7 +150,24 @@ fn subject(kb: &KnowledgeBase, question: &str) -> Option<usize> {
             kb.by_name(w)
                 .into_iter()
                 .find(|&i| matches!(kb.object(i).kind, Kind::Group | Kind::Software))
+                .map(|i| (i, false))
         })
+}
+
+/// Whether a name found in a question is what the question is about: it
+/// makes up at least a third of the question's terms ("What is Remote
+/// Services?"), rather than being mentioned in passing in a longer text.
+fn name_is_topic(kb: &KnowledgeBase, i: usize, question_terms: &[String]) -> bool {
+    let object = kb.object(i);
+    let mut name_terms = tokenize(&object.full_name);
+    if !question_terms.iter().any(|t| name_terms.contains(t)) {
+        name_terms = tokenize(&object.name);
+    }
+    let shared = question_terms
+        .iter()
+        .filter(|t| name_terms.contains(t))
+        .count();
+    shared * 3 >= question_terms.len()
 }
 
 /// The sentence of `text` sharing the most terms with the question.
@@ -193,8 +210,13 @@ pub fn answer(kb: &KnowledgeBase, question: &str, limit: usize) -> Answer {
     let hits = kb.search(question, limit.max(1), |o| {
         o.is_current() && o.kind != Kind::Analytic
     });
-    let explicit = subject(kb, question);
-    let asked = intent(question, explicit.map(|i| kb.object(i).kind));
+    let found = subject(kb, question);
+    let asked = intent(question, found.map(|(i, _)| kb.object(i).kind));
+    let explicit = found
+        .filter(|&(i, explicit)| {
+            explicit || asked != Intent::Describe || name_is_topic(kb, i, &terms)
+        })
+        .map(|(i, _)| i);
     // Without a named subject, a structured question is about the best hit.
     let subject = explicit.or_else(|| {
         (asked != Intent::Describe)
@@ -301,6 +323,19 @@ pub fn answer(kb: &KnowledgeBase, question: &str, limit: usize) -> Answer {
         score: 1.0,
         object: c,
     }));
+    if asked == Intent::Describe {
+        // Other candidates, in search order.
+        results.extend(
+            hits.iter()
+                .filter(|(i, _)| *i != subject)
+                .take(limit.max(1).saturating_sub(1))
+                .map(|&(i, score)| RankedObject {
+                    object: Cite::of(kb, i),
+                    score,
+                    snippet: best_sentence(&kb.object(i).description, &terms),
+                }),
+        );
+    }
     Answer {
         question: question.to_owned(),
         intent: asked.name(),
