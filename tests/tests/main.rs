@@ -9,9 +9,10 @@
 //! self-registration, heartbeats), `static_experts`, `python_expert`.
 //! Events: `watch` (gRPC resume), `sse`, `persistent` (SQLite, restart).
 //! Workflows: `bindings` (if, for_each, HTTP bindings to a local receiver),
-//! `hooks` (signed webhooks starting runs).
+//! `hooks` (signed webhooks starting runs), `approvals` (approve, reject, timeout).
 //! Users' paths: `demo` (ioc-triage), `validate`, `cli`.
 
+mod approvals;
 mod bindings;
 mod cancel;
 mod cli;

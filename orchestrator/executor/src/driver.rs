@@ -16,6 +16,7 @@ use synod_planner::Plan;
 use synod_store::{RunStore, StoreError};
 use synod_types::error::{ErrorCode, StepError};
 use synod_types::{RunId, RunStatus};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -80,7 +81,6 @@ pub enum ExecutorError {
 }
 
 /// What the driver performs a run's actions with.
-#[derive(Clone)]
 pub struct Services {
     /// Runs step attempts.
     pub invoker: Arc<dyn Invoker>,
@@ -89,6 +89,24 @@ pub struct Services {
     /// Delivers workflow bindings; without one, every binding fails with a
     /// message saying bindings are not configured.
     pub deliverer: Option<Arc<dyn Deliverer>>,
+    /// Approval decisions for this run's bindings; without them, a binding
+    /// awaiting approval waits for its timeout or a cancel.
+    pub decisions: Option<mpsc::UnboundedReceiver<ApprovalDecision>>,
+}
+
+/// A human decision on a binding awaiting approval, sent to a running
+/// driver (see [`Services::decisions`]).
+#[derive(Debug)]
+pub struct ApprovalDecision {
+    /// The binding's name.
+    pub binding: String,
+    /// True to approve.
+    pub approved: bool,
+    /// The decider's comment.
+    pub comment: String,
+    /// Told whether the decision was taken (false: the binding was not
+    /// awaiting one).
+    pub reply: oneshot::Sender<bool>,
 }
 
 impl std::fmt::Debug for Services {
@@ -158,6 +176,7 @@ pub async fn execute(
         invoker,
         store,
         deliverer: None,
+        decisions: None,
     };
     drive(machine, actions, services, cancel)
         .instrument(span)
@@ -199,6 +218,7 @@ pub async fn resume(
             invoker,
             store,
             deliverer: None,
+            decisions: None,
         };
         drive(machine, actions, services, cancel).await
     }
@@ -216,6 +236,7 @@ async fn drive(
         invoker,
         store,
         deliverer,
+        mut decisions,
     } = services;
     let run_id = machine.run_id();
     // Attempts and retry timers; each task ends with the input it reports.
@@ -314,6 +335,12 @@ async fn drive(
                         MachineInput::RetryDue { step, attempt }
                     });
                 }
+                Action::ScheduleApprovalTimeout { binding, delay } => {
+                    tasks.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        MachineInput::ApprovalTimeout { binding }
+                    });
+                }
                 Action::AbortInFlight => tasks.abort_all(),
                 Action::Finish { status, result } => {
                     // Normally empty; after a cancel, waits until every
@@ -323,15 +350,37 @@ async fn drive(
                 }
             }
         }
-        if tasks.is_empty() {
+        if tasks.is_empty() && !machine.awaiting_approval() {
             // The machine finishes a run as soon as nothing is in flight and
             // nothing is ready; getting here means it did not.
             return Err(ExecutorError::Stalled { run_id });
         }
+        let decision = async {
+            match decisions.as_mut() {
+                Some(receiver) => receiver.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let joined = async {
+            if tasks.is_empty() {
+                std::future::pending().await
+            } else {
+                tasks.join_next().await
+            }
+        };
         let input = tokio::select! {
             biased;
             () = cancel.cancelled() => MachineInput::Cancel { reason: CANCEL_REASON.to_owned() },
-            joined = tasks.join_next() => match joined {
+            Some(decision) = decision => {
+                actions = machine.apply(MachineInput::ApprovalDecision {
+                    binding: decision.binding,
+                    approved: decision.approved,
+                    comment: decision.comment,
+                });
+                let _ = decision.reply.send(!actions.is_empty());
+                continue;
+            }
+            joined = joined => match joined {
                 Some(Ok(input)) => input,
                 // Aborted tasks (only after AbortInFlight) report nothing.
                 Some(Err(_aborted)) => continue,

@@ -26,7 +26,8 @@ pub mod machine;
 pub use binding::{BindingCall, BindingResult, Deliverer, DeliveryAttempt};
 pub use config::ExecutorConfig;
 pub use driver::{
-    ExecutorError, RunOutcome, Services, execute, execute_machine, resume, resume_machine,
+    ApprovalDecision, ExecutorError, RunOutcome, Services, execute, execute_machine, resume,
+    resume_machine,
 };
 pub use invoke::{Invocation, Invoker, Need, StepOutput, Usage};
 pub use machine::{Action, MachineInput, ResumeError, RunMachine};

@@ -119,6 +119,21 @@ pub enum MachineInput {
         /// What happened (redacted).
         result: BindingResult,
     },
+    /// A human approved or rejected a binding awaiting approval. Ignored
+    /// (no actions) when that binding does not await a decision.
+    ApprovalDecision {
+        /// The binding's name.
+        binding: String,
+        /// True to approve.
+        approved: bool,
+        /// The decider's comment.
+        comment: String,
+    },
+    /// The delay of an [`Action::ScheduleApprovalTimeout`] has passed.
+    ApprovalTimeout {
+        /// The binding's name.
+        binding: String,
+    },
     /// Stop the run.
     Cancel {
         /// Why, recorded in [`RunEventKind::RunCancelled`].
@@ -164,6 +179,13 @@ pub enum Action {
     /// Deliver this binding; report its end with
     /// [`MachineInput::BindingFinished`].
     Deliver(BindingCall),
+    /// After `delay`, report [`MachineInput::ApprovalTimeout`].
+    ScheduleApprovalTimeout {
+        /// The binding's name.
+        binding: String,
+        /// How long to wait for a decision.
+        delay: Duration,
+    },
     /// Abort every in-flight attempt, delivery and pending retry timer (on cancel).
     AbortInFlight,
     /// The run is over; no further action follows.
@@ -340,7 +362,9 @@ impl RunMachine {
             | (Phase::Created, MachineInput::RetryDue { .. })
             | (Phase::Created, MachineInput::ItemFinished { .. })
             | (Phase::Created, MachineInput::ItemRetryDue { .. })
-            | (Phase::Created, MachineInput::BindingFinished { .. }) => {
+            | (Phase::Created, MachineInput::BindingFinished { .. })
+            | (Phase::Created, MachineInput::ApprovalDecision { .. })
+            | (Phase::Created, MachineInput::ApprovalTimeout { .. }) => {
                 // Nothing was started or scheduled: not ours.
             }
             (Phase::Running, MachineInput::Start) => {
@@ -376,6 +400,17 @@ impl RunMachine {
             ) => self.item_retry_due(&step, item, attempt),
             (Phase::Running, MachineInput::BindingFinished { binding, result }) => {
                 self.binding_finished(&binding, result);
+            }
+            (
+                Phase::Running,
+                MachineInput::ApprovalDecision {
+                    binding,
+                    approved,
+                    comment,
+                },
+            ) => self.approval_decided(&binding, approved, comment),
+            (Phase::Running, MachineInput::ApprovalTimeout { binding }) => {
+                self.approval_timed_out(&binding);
             }
             (Phase::Running, MachineInput::Cancel { reason }) => self.cancel(reason),
             (Phase::Finished, _) => {
@@ -490,8 +525,10 @@ impl RunMachine {
 
     fn cancel(&mut self, reason: String) {
         self.phase = Phase::Finished;
-        let mut anything_to_abort =
-            self.in_flight > 0 || !self.fan_outs.is_empty() || self.binding_in_flight();
+        let mut anything_to_abort = self.in_flight > 0
+            || !self.fan_outs.is_empty()
+            || self.binding_in_flight()
+            || self.awaiting_approval();
         for state in &self.steps {
             if state.status == StepStatus::RetryScheduled {
                 anything_to_abort = true;

@@ -204,7 +204,8 @@ impl Orchestrator {
             manager: manager.clone(),
             registry: registry.clone(),
         })
-        .merge(hooks);
+        .merge(hooks)
+        .merge(crate::approvals::router(manager.clone()));
         let http_shutdown = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(http_listener, app)

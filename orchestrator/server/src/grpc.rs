@@ -291,10 +291,17 @@ impl pb::runs_server::Runs for RunsService {
 
     async fn decide(
         &self,
-        _request: Request<pb::DecideRequest>,
+        request: Request<pb::DecideRequest>,
     ) -> Result<Response<pb::DecideResponse>, Status> {
-        // Approvals arrive with workflow bindings; until then nothing waits.
-        Ok(Response::new(pb::DecideResponse { accepted: false }))
+        let request = request.into_inner();
+        let run_id: RunId = request.run_id.parse().map_err(|_| {
+            Status::invalid_argument(format!("`{}` is not a run id", request.run_id))
+        })?;
+        let accepted = self
+            .manager
+            .decide(run_id, &request.binding, request.approve, &request.comment)
+            .await;
+        Ok(Response::new(pb::DecideResponse { accepted }))
     }
 }
 

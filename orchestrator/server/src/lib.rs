@@ -9,6 +9,7 @@
 //!   restart) resumes runs; `recovery` holds the run specs it resumes from.
 //! - [`view`]: a run's picture folded from its events.
 //! - [`grpc`]: `synod.orchestrator.v1` Runs and Workflows services.
+//! - [`approvals`]: `POST /runs/{id}/approvals/{binding}`.
 //! - [`hooks`]: `POST /hooks/{name}`, signed webhooks starting runs.
 //! - [`http`]: the JSON API and the SSE event stream.
 //! - [`demo`]: starting the demo experts on loopback.
@@ -16,6 +17,7 @@
 //! - [`telemetry`]: logging set-up.
 
 pub mod app;
+pub mod approvals;
 pub mod bindings;
 pub mod cli;
 pub mod demo;

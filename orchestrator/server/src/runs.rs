@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::Value;
-use synod_executor::{Deliverer, ExecutorConfig, Invoker, RunMachine, Services};
+use synod_executor::{ApprovalDecision, Deliverer, ExecutorConfig, Invoker, RunMachine, Services};
 use synod_planner::{Plan, SkillCatalog};
 use synod_store::{RunRecord, RunStore};
 use synod_types::{RunEventKind, RunId, RunStatus, redact};
 use synod_workflow::{Diagnostics, Workflow};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -84,6 +85,8 @@ struct Inner {
     workflows: Mutex<BTreeMap<String, StoredWorkflow>>,
     /// Delivers workflow bindings (none: bindings fail saying so).
     deliverer: Mutex<Option<Arc<dyn Deliverer>>>,
+    /// Where approval decisions for each run executing here go.
+    deciders: Mutex<HashMap<RunId, mpsc::UnboundedSender<ApprovalDecision>>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
     /// This replica's id: the owner of the leases it holds.
@@ -149,6 +152,7 @@ impl RunManager {
                 active: Mutex::new(HashMap::new()),
                 workflows: Mutex::new(BTreeMap::new()),
                 deliverer: Mutex::new(None),
+                deciders: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
                 shutdown,
                 owner: owner.into(),
@@ -354,6 +358,8 @@ impl RunManager {
     ) {
         let cancel = self.inner.shutdown.child_token();
         lock(&self.inner.active).insert(run_id, cancel.clone());
+        let (decider, decisions) = mpsc::unbounded_channel();
+        lock(&self.inner.deciders).insert(run_id, decider);
         let manager = self.clone();
         self.inner.tasks.spawn(async move {
             let inner = &manager.inner;
@@ -366,6 +372,7 @@ impl RunManager {
                     owner: Arc::clone(&owner),
                 }),
                 deliverer: lock(&inner.deliverer).clone(),
+                decisions: Some(decisions),
             };
             let (done, lost) = (CancellationToken::new(), CancellationToken::new());
             inner.tasks.spawn(lease::keep_lease(
@@ -407,6 +414,7 @@ impl RunManager {
                 tracing::warn!(run_id = %run_id, error = %error, "cannot release the run's lease");
             }
             lock(&manager.inner.active).remove(&run_id);
+            lock(&manager.inner.deciders).remove(&run_id);
         });
     }
 
@@ -531,6 +539,25 @@ impl RunManager {
                 Ok(false)
             }
         }
+    }
+
+    /// Approves or rejects binding `binding` of run `run_id`. False when the
+    /// run does not execute here or that binding does not await a decision.
+    pub async fn decide(&self, run_id: RunId, binding: &str, approve: bool, comment: &str) -> bool {
+        let Some(decider) = lock(&self.inner.deciders).get(&run_id).cloned() else {
+            return false;
+        };
+        let (reply, taken) = oneshot::channel();
+        let decision = ApprovalDecision {
+            binding: binding.to_owned(),
+            approved: approve,
+            comment: comment.to_owned(),
+            reply,
+        };
+        if decider.send(decision).is_err() {
+            return false;
+        }
+        taken.await.unwrap_or(false)
     }
 
     /// Cancels a running run. False when it is not running here.

@@ -228,6 +228,33 @@ pub enum RunEventKind {
         /// Attempts made (0 when nothing was sent).
         attempts: u32,
     },
+    /// A binding waits for a human decision before it is sent.
+    ApprovalRequested {
+        /// Binding name.
+        binding: String,
+        /// Roles allowed to decide.
+        roles: Vec<String>,
+        /// How long the binding waits, in milliseconds (`None`: until decided).
+        timeout_ms: Option<u64>,
+    },
+    /// A human approved or rejected a binding. A rejected binding is not
+    /// sent and fails the run.
+    ApprovalDecided {
+        /// Binding name.
+        binding: String,
+        /// True when approved.
+        approved: bool,
+        /// The decider's comment, as given.
+        comment: String,
+    },
+    /// Nobody decided within the binding's approval timeout; it is not sent
+    /// and the run fails.
+    ApprovalTimedOut {
+        /// Binding name.
+        binding: String,
+        /// The timeout that passed, in milliseconds.
+        after_ms: u64,
+    },
     /// A binding will not be delivered (its `if`, `when` or `needs` rule it out).
     BindingSkipped {
         /// Binding name.
@@ -284,6 +311,9 @@ impl RunEventKind {
             RunEventKind::BindingDelivered { .. } => "synod.binding.delivered",
             RunEventKind::BindingFailed { .. } => "synod.binding.failed",
             RunEventKind::BindingSkipped { .. } => "synod.binding.skipped",
+            RunEventKind::ApprovalRequested { .. } => "synod.approval.requested",
+            RunEventKind::ApprovalDecided { .. } => "synod.approval.decided",
+            RunEventKind::ApprovalTimedOut { .. } => "synod.approval.timed_out",
             RunEventKind::RunSucceeded { .. } => "synod.run.succeeded",
             RunEventKind::RunFailed { .. } => "synod.run.failed",
             RunEventKind::RunCancelled { .. } => "synod.run.cancelled",
@@ -313,6 +343,9 @@ impl RunEventKind {
             | RunEventKind::BindingDelivered { .. }
             | RunEventKind::BindingFailed { .. }
             | RunEventKind::BindingSkipped { .. }
+            | RunEventKind::ApprovalRequested { .. }
+            | RunEventKind::ApprovalDecided { .. }
+            | RunEventKind::ApprovalTimedOut { .. }
             | RunEventKind::RunSucceeded { .. }
             | RunEventKind::RunFailed { .. }
             | RunEventKind::RunCancelled { .. } => None,
@@ -326,7 +359,10 @@ impl RunEventKind {
             | RunEventKind::BindingAttempt { binding, .. }
             | RunEventKind::BindingDelivered { binding, .. }
             | RunEventKind::BindingFailed { binding, .. }
-            | RunEventKind::BindingSkipped { binding, .. } => Some(binding),
+            | RunEventKind::BindingSkipped { binding, .. }
+            | RunEventKind::ApprovalRequested { binding, .. }
+            | RunEventKind::ApprovalDecided { binding, .. }
+            | RunEventKind::ApprovalTimedOut { binding, .. } => Some(binding),
             _ => None,
         }
     }

@@ -15,9 +15,14 @@
 //! - A failed binding (an `if` that cannot be evaluated, a refused
 //!   destination, a missing secret, a delivery that gave up) fails the run,
 //!   with the binding named in `RunFailed`'s error.
-//! - A binding with `approval` is failed without being sent: this executor
-//!   does not collect approvals yet, and sending it unapproved would be
-//!   wrong.
+//! - A binding with `approval` is not sent until a human decides:
+//!   `ApprovalRequested` is recorded (with the roles and timeout) and the
+//!   run waits (`MachineInput::ApprovalDecision`). Approved: it is
+//!   delivered as above. Rejected: `ApprovalDecided` + `BindingFailed`, it is
+//!   never sent and the run fails. Nobody decides within `timeout`
+//!   (`Action::ScheduleApprovalTimeout`): `ApprovalTimedOut` +
+//!   `BindingFailed`, the run fails. After a resume the timeout starts again
+//!   in full (the machine has no clock).
 
 use synod_types::RunEventKind;
 use synod_workflow::BindingWhen;
@@ -39,12 +44,17 @@ pub(crate) enum BindingStatus {
     Failed(String),
     /// Ruled out by `when`, `needs` or `if`.
     Skipped,
+    /// `ApprovalRequested` recorded; waiting for a decision.
+    AwaitingApproval,
+    /// Approved; to be delivered.
+    Approved,
 }
 
 /// What to do with the next pending binding.
 enum Decision {
     Skip(String),
     Fail(String),
+    AskApproval,
     Deliver,
 }
 
@@ -54,15 +64,141 @@ impl RunMachine {
         self.bindings.contains(&BindingStatus::InFlight)
     }
 
+    /// True while a binding waits for an approval decision.
+    pub fn awaiting_approval(&self) -> bool {
+        self.bindings.contains(&BindingStatus::AwaitingApproval)
+    }
+
+    /// `BindingStarted` and [`Action::Deliver`] for binding `index`.
+    fn start_delivery(&mut self, index: usize) {
+        let Some(workflow) = self.workflow.clone() else {
+            return;
+        };
+        let spec = &workflow.bindings[index];
+        self.bindings[index] = BindingStatus::InFlight;
+        self.actions
+            .push(Action::Emit(RunEventKind::BindingStarted {
+                binding: spec.name.clone(),
+                method: spec.http.method.clone(),
+                origin: spec.http.origin.clone(),
+            }));
+        self.actions.push(Action::Deliver(BindingCall {
+            run_id: self.run_id,
+            workflow: std::sync::Arc::clone(&workflow),
+            binding: spec.name.clone(),
+            scope: self.scope.clone(),
+        }));
+    }
+
+    /// Records a failed binding.
+    fn fail_binding(&mut self, index: usize, error: String) {
+        let Some(workflow) = &self.workflow else {
+            return;
+        };
+        let binding = workflow.bindings[index].name.clone();
+        self.bindings[index] = BindingStatus::Failed(error.clone());
+        self.actions.push(Action::Emit(RunEventKind::BindingFailed {
+            binding,
+            error,
+            attempts: 0,
+        }));
+    }
+
+    fn binding_index(&self, binding: &str) -> Option<usize> {
+        self.workflow
+            .as_ref()?
+            .bindings
+            .iter()
+            .position(|spec| spec.name == binding)
+    }
+
+    /// A human decided on binding `binding`; ignored unless it awaits one.
+    pub(super) fn approval_decided(&mut self, binding: &str, approved: bool, comment: String) {
+        let Some(index) = self.binding_index(binding) else {
+            return;
+        };
+        if self.bindings[index] != BindingStatus::AwaitingApproval {
+            return;
+        }
+        self.actions
+            .push(Action::Emit(RunEventKind::ApprovalDecided {
+                binding: binding.to_owned(),
+                approved,
+                comment: comment.clone(),
+            }));
+        if approved {
+            self.bindings[index] = BindingStatus::Approved;
+        } else {
+            let why = if comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {comment}")
+            };
+            self.fail_binding(
+                index,
+                format!("the approval was rejected{why}; it was not sent"),
+            );
+        }
+        self.finish_if_done();
+    }
+
+    /// The approval timeout of `binding` passed; ignored unless it still awaits a decision.
+    pub(super) fn approval_timed_out(&mut self, binding: &str) {
+        let Some(index) = self.binding_index(binding) else {
+            return;
+        };
+        if self.bindings[index] != BindingStatus::AwaitingApproval {
+            return;
+        }
+        let timeout = self.approval_timeout(index).unwrap_or_default();
+        let after_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.actions
+            .push(Action::Emit(RunEventKind::ApprovalTimedOut {
+                binding: binding.to_owned(),
+                after_ms,
+            }));
+        self.fail_binding(
+            index,
+            format!("nobody approved it within {timeout:?}; it was not sent"),
+        );
+        self.finish_if_done();
+    }
+
+    fn approval_timeout(&self, index: usize) -> Option<std::time::Duration> {
+        self.workflow.as_ref()?.bindings[index]
+            .approval
+            .as_ref()?
+            .timeout
+    }
+
+    /// [`Action::ScheduleApprovalTimeout`] for binding `index`, if it has a timeout.
+    pub(super) fn arm_approval_timeout(&mut self, index: usize) {
+        let (Some(timeout), Some(workflow)) = (self.approval_timeout(index), &self.workflow) else {
+            return;
+        };
+        self.actions.push(Action::ScheduleApprovalTimeout {
+            binding: workflow.bindings[index].name.clone(),
+            delay: timeout,
+        });
+    }
+
     /// Considers pending bindings in order until one is sent. True when no
     /// binding is in flight or pending any more (the run may end).
     pub(super) fn deliver_next_binding(&mut self) -> bool {
-        if self.binding_in_flight() {
+        if self.binding_in_flight() || self.awaiting_approval() {
             return false;
         }
         let Some(workflow) = self.workflow.clone() else {
             return true;
         };
+        if let Some(index) = self
+            .bindings
+            .iter()
+            .position(|status| *status == BindingStatus::Approved)
+        {
+            self.start_delivery(index);
+            return false;
+        }
         while let Some(index) = self
             .bindings
             .iter()
@@ -79,28 +215,29 @@ impl RunMachine {
                             reason,
                         }));
                 }
-                Decision::Fail(error) => {
-                    self.bindings[index] = BindingStatus::Failed(error.clone());
-                    self.actions.push(Action::Emit(RunEventKind::BindingFailed {
-                        binding,
-                        error,
-                        attempts: 0,
-                    }));
+                Decision::Fail(error) => self.fail_binding(index, error),
+                Decision::AskApproval => {
+                    let approval =
+                        spec.approval
+                            .clone()
+                            .unwrap_or_else(|| synod_workflow::ApprovalSpec {
+                                roles: Vec::new(),
+                                timeout: None,
+                            });
+                    self.bindings[index] = BindingStatus::AwaitingApproval;
+                    self.actions
+                        .push(Action::Emit(RunEventKind::ApprovalRequested {
+                            binding,
+                            roles: approval.roles,
+                            timeout_ms: approval
+                                .timeout
+                                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                        }));
+                    self.arm_approval_timeout(index);
+                    return false;
                 }
                 Decision::Deliver => {
-                    self.bindings[index] = BindingStatus::InFlight;
-                    self.actions
-                        .push(Action::Emit(RunEventKind::BindingStarted {
-                            binding: binding.clone(),
-                            method: spec.http.method.clone(),
-                            origin: spec.http.origin.clone(),
-                        }));
-                    self.actions.push(Action::Deliver(BindingCall {
-                        run_id: self.run_id,
-                        workflow: std::sync::Arc::clone(&workflow),
-                        binding,
-                        scope: self.scope.clone(),
-                    }));
+                    self.start_delivery(index);
                     return false;
                 }
             }
@@ -149,12 +286,8 @@ impl RunMachine {
                 ));
             }
         }
-        if let Some(approval) = &spec.approval {
-            return Decision::Fail(format!(
-                "binding `{}` needs approval by one of [{}], which this orchestrator cannot collect yet; it was not sent. Remove `approval` to deliver it without one",
-                spec.name,
-                approval.roles.join(", ")
-            ));
+        if spec.approval.is_some() {
+            return Decision::AskApproval;
         }
         Decision::Deliver
     }

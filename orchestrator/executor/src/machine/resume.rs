@@ -248,10 +248,24 @@ impl RunMachine {
                 );
             }
         }
-        for status in &mut self.bindings {
-            if *status == BindingStatus::InFlight {
-                // Delivered again, with the same idempotency key.
-                *status = BindingStatus::Pending;
+        for index in 0..self.bindings.len() {
+            match self.bindings[index] {
+                // Delivered again, with the same idempotency key (and without
+                // asking again when it was approved).
+                BindingStatus::InFlight => {
+                    let approval = self
+                        .workflow
+                        .as_ref()
+                        .is_some_and(|workflow| workflow.bindings[index].approval.is_some());
+                    self.bindings[index] = if approval {
+                        BindingStatus::Approved
+                    } else {
+                        BindingStatus::Pending
+                    };
+                }
+                // Still waiting: the timeout starts again in full.
+                BindingStatus::AwaitingApproval => self.arm_approval_timeout(index),
+                _ => {}
             }
         }
         for position in 0..self.steps.len() {
@@ -429,6 +443,12 @@ impl RunMachine {
                 self.bindings[index] = BindingStatus::Failed(error.clone());
             }
             RunEventKind::BindingSkipped { .. } => self.bindings[index] = BindingStatus::Skipped,
+            RunEventKind::ApprovalRequested { .. } => {
+                self.bindings[index] = BindingStatus::AwaitingApproval;
+            }
+            RunEventKind::ApprovalDecided { approved: true, .. } => {
+                self.bindings[index] = BindingStatus::Approved;
+            }
             _ => {}
         }
         Ok(())

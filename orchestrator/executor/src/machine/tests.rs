@@ -159,6 +159,9 @@ pub(super) fn describe(action: &Action) -> String {
             delay,
         } => format!("schedule_retry {step}[{item}]#{attempt} after {delay:?}"),
         Action::Deliver(call) => format!("deliver {}", call.binding),
+        Action::ScheduleApprovalTimeout { binding, delay } => {
+            format!("approval_timeout {binding} after {delay:?}")
+        }
         Action::AbortInFlight => "abort_in_flight".to_owned(),
         Action::Finish { status, .. } => format!("finish {}", status.as_str()),
     }

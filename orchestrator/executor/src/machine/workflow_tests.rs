@@ -383,9 +383,7 @@ fn a_false_binding_condition_skips_it() {
     assert_eq!(actions.last().unwrap(), "deliver audit");
 }
 
-#[test]
-fn a_binding_needing_approval_is_never_sent_unapproved() {
-    let source = r#"name: gated
+const GATED: &str = r#"name: gated
 steps:
   detect: { uses: demo/detect }
 bindings:
@@ -393,15 +391,92 @@ bindings:
     http: { method: POST, url: "https://firewall.example.org/block" }
     approval: { roles: [soc-lead], timeout: 30m }
 "#;
-    let mut machine = machine(source, json!({}), 8);
+
+/// A [`GATED`] run whose steps are done: the binding awaits approval.
+fn awaiting_approval() -> RunMachine {
+    let mut machine = machine(GATED, json!({}), 8);
     machine.apply(MachineInput::Start);
-    let actions = machine.apply(step_done("detect", json!({})));
+    let actions = lines(&machine.apply(step_done("detect", json!({}))));
+    assert_eq!(
+        actions[1..],
+        [
+            "ApprovalRequested { binding: \"block\", roles: [\"soc-lead\"], timeout_ms: Some(1800000) }",
+            "approval_timeout block after 1800s",
+        ]
+    );
+    assert!(machine.awaiting_approval());
+    machine
+}
+
+fn decide(approved: bool) -> MachineInput {
+    MachineInput::ApprovalDecision {
+        binding: "block".to_owned(),
+        approved,
+        comment: "checked the host".to_owned(),
+    }
+}
+
+#[test]
+fn an_approved_binding_is_delivered() {
+    let mut machine = awaiting_approval();
+    let actions = lines(&machine.apply(decide(true)));
+    assert_eq!(
+        actions,
+        [
+            "ApprovalDecided { binding: \"block\", approved: true, comment: \"checked the host\" }",
+            "BindingStarted { binding: \"block\", method: \"POST\", origin: \"https://firewall.example.org\" }",
+            "deliver block",
+        ]
+    );
+    // A second decision, or a late timeout, changes nothing.
+    assert!(machine.apply(decide(false)).is_empty());
+    assert!(
+        machine
+            .apply(MachineInput::ApprovalTimeout {
+                binding: "block".to_owned()
+            })
+            .is_empty()
+    );
+    let actions = machine.apply(delivered("block"));
+    assert_eq!(finish(&actions).unwrap().0, RunStatus::Succeeded);
+}
+
+#[test]
+fn a_rejected_binding_is_never_sent_and_fails_the_run() {
+    let mut machine = awaiting_approval();
+    let actions = machine.apply(decide(false));
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::Deliver(_)))
+    );
+    let described = lines(&actions);
+    assert_eq!(
+        described[1],
+        "BindingFailed { binding: \"block\", error: \"the approval was rejected: checked the host; it was not sent\", attempts: 0 }"
+    );
+    assert_eq!(finish(&actions).unwrap().0, RunStatus::Failed);
+}
+
+#[test]
+fn an_approval_that_times_out_is_never_sent_and_fails_the_run() {
+    let mut machine = awaiting_approval();
+    let actions = machine.apply(MachineInput::ApprovalTimeout {
+        binding: "block".to_owned(),
+    });
+    let described = lines(&actions);
+    assert_eq!(
+        described[0],
+        "ApprovalTimedOut { binding: \"block\", after_ms: 1800000 }"
+    );
     assert!(
         !actions
             .iter()
             .any(|action| matches!(action, Action::Deliver(_)))
     );
     assert_eq!(finish(&actions).unwrap().0, RunStatus::Failed);
+    // A decision after the timeout is not taken.
+    assert!(machine.apply(decide(true)).is_empty());
 }
 
 #[test]

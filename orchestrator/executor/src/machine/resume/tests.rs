@@ -121,6 +121,14 @@ fn simulate(
                         attempt,
                     });
                 }
+                Action::ScheduleApprovalTimeout { binding, .. } => {
+                    // The simulated approver approves at once.
+                    inputs.push_back(MachineInput::ApprovalDecision {
+                        binding,
+                        approved: true,
+                        comment: "ok".to_owned(),
+                    });
+                }
                 Action::Deliver(call) => {
                     invoked.push((format!("binding:{}", call.binding), 1));
                     inputs.push_back(MachineInput::BindingFinished {
@@ -417,6 +425,7 @@ bindings:
       method: POST
       url: "https://tickets.example.org/api/issues"
       body: { report: "${{ steps.report.output }}" }
+    approval: { roles: [soc-lead], timeout: 30m }
   audit:
     when: always
     http: { method: PUT, url: "https://audit.example.org/log" }
