@@ -191,3 +191,23 @@ async fn an_approval_timeout_fails_the_run_without_sending() -> anyhow::Result<(
     )));
     setup.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_rejects_and_then_reports_nothing_waiting() -> anyhow::Result<()> {
+    let setup = Setup::start().await?;
+    let run_id = setup.start_gated("10m").await?;
+    let server = setup.orchestrator.grpc_url();
+    synod_server::approvals::decide_from_cli(&server, &run_id, "block", false, "not now", true)
+        .await?;
+    let run = setup.orchestrator.finish(&run_id).await?;
+    assert_eq!(run.status(), RunStatus::Failed);
+    assert!(setup.receiver.received().is_empty());
+    let again =
+        synod_server::approvals::decide_from_cli(&server, &run_id, "block", true, "", true).await;
+    let error = again.expect_err("nothing waits any more").to_string();
+    assert!(
+        error.contains("no binding `block` waiting for approval"),
+        "{error}"
+    );
+    setup.shutdown().await
+}

@@ -58,3 +58,43 @@ async fn decide(
             .into_response()
     }
 }
+
+/// `synod runs approve|reject <run> <binding>`: sends the decision over gRPC
+/// `Decide` and prints the answer. Fails when nothing was waiting.
+pub async fn decide_from_cli(
+    server: &str,
+    run_id: &str,
+    binding: &str,
+    approve: bool,
+    comment: &str,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let channel = crate::cli::connect(server).await?;
+    let mut client = synod_proto::orchestrator::runs_client::RunsClient::new(channel);
+    let accepted = client
+        .decide(synod_proto::orchestrator::DecideRequest {
+            run_id: run_id.to_owned(),
+            binding: binding.to_owned(),
+            approve,
+            comment: comment.to_owned(),
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("{}", status.message()))?
+        .into_inner()
+        .accepted;
+    let verb = if approve { "approved" } else { "rejected" };
+    if as_json {
+        println!(
+            "{}",
+            json!({ "run_id": run_id, "binding": binding, "approve": approve, "accepted": accepted })
+        );
+    } else if accepted {
+        println!("{verb} binding `{binding}` of run {run_id}");
+    }
+    if !accepted {
+        anyhow::bail!(
+            "run {run_id} has no binding `{binding}` waiting for approval (it was already decided, timed out, or the run is not running on {server})"
+        );
+    }
+    Ok(())
+}

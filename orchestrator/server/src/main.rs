@@ -213,6 +213,30 @@ enum RunsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Approve a binding waiting for approval; it is sent at once.
+    Approve {
+        /// Run id.
+        run_id: String,
+        /// The binding's name.
+        binding: String,
+        /// Why (recorded in the run's events).
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Reject a binding waiting for approval; it is never sent and the run fails.
+    Reject {
+        /// Run id.
+        run_id: String,
+        /// The binding's name.
+        binding: String,
+        /// Why (recorded in the run's events and its error).
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Cancel a running run.
     Cancel {
         /// Run id.
@@ -379,6 +403,36 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 from_seq,
                 client,
             } => cli::runs_watch(&client.server, &run_id, from_seq, client.json).await,
+            RunsCommand::Approve {
+                run_id,
+                binding,
+                comment,
+                client,
+            } => synod_server::approvals::decide_from_cli(
+                &client.server,
+                &run_id,
+                &binding,
+                true,
+                &comment,
+                client.json,
+            )
+            .await
+            .map(|()| ok),
+            RunsCommand::Reject {
+                run_id,
+                binding,
+                comment,
+                client,
+            } => synod_server::approvals::decide_from_cli(
+                &client.server,
+                &run_id,
+                &binding,
+                false,
+                &comment,
+                client.json,
+            )
+            .await
+            .map(|()| ok),
             RunsCommand::Cancel {
                 run_id,
                 reason,
