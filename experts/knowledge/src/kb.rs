@@ -137,8 +137,8 @@ impl KnowledgeBase {
             v.sort_by_key(|&(i, strength)| {
                 (
                     !objects[i].is_current(),
-                    strength,
                     objects[i].kind.priority(),
+                    strength,
                 )
             })
         });
@@ -164,8 +164,14 @@ impl KnowledgeBase {
         let mut index = Bm25::new();
         for (i, object) in self.objects.iter().enumerate() {
             let mut text = String::new();
-            // The name counts three times: a hit on it matters most.
-            for _ in 0..3 {
+            // The name counts three times: a hit on it matters most (CAPEC
+            // courses of action are named by their own text).
+            let repeats = if object.kind == Kind::CapecMitigation {
+                1
+            } else {
+                3
+            };
+            for _ in 0..repeats {
                 text.push_str(&object.full_name);
                 text.push(' ');
             }
@@ -237,8 +243,9 @@ impl KnowledgeBase {
     }
 
     /// Objects with this name, qualified sub-technique name or alias
-    /// (case-insensitive): current objects first, then full names before
-    /// bare sub-technique names before aliases, then most specific kinds.
+    /// (case-insensitive): current objects first, then most specific kinds
+    /// (techniques, groups, software), then full names before bare
+    /// sub-technique names before aliases.
     pub fn by_name(&self, name: &str) -> Vec<usize> {
         self.by_name
             .get(&name_key(name))

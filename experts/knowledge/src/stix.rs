@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::model::{Kind, Object, clean_text};
+use crate::model::{Kind, Object, clean_text, summary};
 
 /// A relationship as read, by STIX ids.
 #[derive(Debug, Clone)]
@@ -97,6 +97,10 @@ fn object(value: &Value, kind: Kind) -> Object {
         .and_then(Value::as_str)
     {
         object.description = format!("{} {}", object.description, clean_text(extended));
+    }
+    if kind == Kind::CapecMitigation {
+        // CAPEC names its courses of action `coa-66-0`: show what they say.
+        object.full_name = summary(&object.description, 120);
     }
     object.revoked = value["revoked"].as_bool().unwrap_or(false);
     let status = str_field(value, "x_capec_status");

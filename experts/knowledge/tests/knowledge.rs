@@ -180,7 +180,8 @@ fn bm25_ranks_the_relevant_objects_first() {
             .to_owned()
     };
     assert_eq!(top("spearphishing email attachment"), "T1566.001");
-    assert_eq!(top("parameterized queries sql injection"), "CWE-89");
+    assert_eq!(top("vetted library persistence layers"), "CWE-89");
+    assert_eq!(top("prepared statements"), kb.object(kb.by_name("Use prepared statements (parameterized queries) instead of building SQL from user input.")[0]).id());
     assert_eq!(top("listing of valid accounts"), "T1087");
     // How mitigations apply, and analytics, are searchable.
     assert_eq!(top("credential guard"), "T1003.001");
@@ -293,6 +294,15 @@ fn answers_cite_their_objects() {
     let mitigate = skills::answer(kb, "How can I mitigate LSASS credential dumping?", 5);
     assert_eq!(mitigate.intent, "mitigations");
     assert_eq!(mitigate.citations, ["T1003.001", "M1043"]);
+
+    // Without a named subject the best hit of a suitable kind is the subject:
+    // a technique, not the detection strategy whose name matches best.
+    let detect = skills::answer(kb, "how to detect lsass memory access", 5);
+    assert_eq!(detect.intent, "detections");
+    assert_eq!(detect.citations, ["T1003.001", "DET0001"]);
+    let groups = skills::answer(kb, "Which groups use Mimikatz?", 5);
+    assert_eq!(groups.intent, "groups");
+    assert_eq!(groups.citations, ["S0002", "G0007"]);
 
     let links = skills::answer(kb, "Which CAPEC patterns are linked to CWE-89?", 5);
     assert_eq!(links.intent, "links");

@@ -95,10 +95,12 @@ fn intent(question: &str, subject: Option<Kind>) -> Intent {
         "maps to",
     ]) {
         Intent::Links
+    } else if !matches!(subject, Some(Kind::Group | Kind::Campaign))
+        && has(&["group", "actor", "who uses", "which apt"])
+    {
+        Intent::Groups
     } else if actor && has(&["technique", "ttp", "what does", "how does"]) {
         Intent::Techniques
-    } else if !actor && has(&["group", "actor", "who uses", "which apt"]) {
-        Intent::Groups
     } else {
         Intent::Describe
     }
@@ -106,7 +108,8 @@ fn intent(question: &str, subject: Option<Kind>) -> Intent {
 
 /// Finds the object a question is about: an explicit id or quoted name
 /// (`true`), or the longest known name of two or more words, or a
-/// capitalised single word naming a group or software (`false`).
+/// capitalised single word of four or more letters naming something
+/// (`Kerberoasting`, `Mimikatz`) (`false`).
 fn subject(kb: &KnowledgeBase, question: &str) -> Option<(usize, bool)> {
     let words: Vec<&str> = question
         .split_whitespace()
@@ -145,11 +148,11 @@ fn subject(kb: &KnowledgeBase, question: &str) -> Option<(usize, bool)> {
     }
     words
         .iter()
-        .filter(|w| w.chars().any(|c| c.is_uppercase() || c.is_ascii_digit()) && w.len() >= 3)
+        .filter(|w| w.chars().any(|c| c.is_uppercase() || c.is_ascii_digit()) && w.len() >= 4)
         .find_map(|w| {
             kb.by_name(w)
                 .into_iter()
-                .find(|&i| matches!(kb.object(i).kind, Kind::Group | Kind::Software))
+                .find(|&i| kb.object(i).kind != Kind::Analytic)
                 .map(|i| (i, false))
         })
 }
@@ -219,9 +222,20 @@ pub fn answer(kb: &KnowledgeBase, question: &str, limit: usize) -> Answer {
         .map(|(i, _)| i);
     // Without a named subject, a structured question is about the best hit.
     let subject = explicit.or_else(|| {
-        (asked != Intent::Describe)
-            .then(|| hits.first().map(|(i, _)| *i))
-            .flatten()
+        let suits = |kind: Kind| match asked {
+            Intent::Describe => false,
+            Intent::Techniques => matches!(kind, Kind::Group | Kind::Software | Kind::Campaign),
+            Intent::Links => matches!(kind, Kind::Technique | Kind::AttackPattern | Kind::Weakness),
+            Intent::Mitigations => {
+                matches!(kind, Kind::Technique | Kind::AttackPattern | Kind::Weakness)
+            }
+            Intent::Tactics => kind == Kind::Technique,
+            Intent::Detections => matches!(kind, Kind::Technique | Kind::Weakness),
+            Intent::Groups => matches!(kind, Kind::Technique | Kind::Software),
+        };
+        hits.iter()
+            .map(|(i, _)| *i)
+            .find(|&i| suits(kb.object(i).kind))
     });
     let Some(subject) = subject else {
         return search_answer(kb, question, &terms, &hits);
