@@ -214,6 +214,28 @@ impl Orchestrator {
                 .context("HTTP server failed")
         });
 
+        let scheduler = manager.clone();
+        let schedule_shutdown = shutdown.child_token();
+        tasks.spawn(async move {
+            crate::schedules::run_schedules(
+                &crate::schedules::SystemClock,
+                || scheduler.workflows(),
+                |run| {
+                    let scheduler = scheduler.clone();
+                    async move {
+                        scheduler
+                            .start_stored(&run.workflow, run.inputs)
+                            .await
+                            .map(|run_id| run_id.to_string())
+                            .map_err(|error| error.to_string())
+                    }
+                },
+                schedule_shutdown,
+            )
+            .await;
+            Ok(())
+        });
+
         for endpoint in &config.static_experts {
             // An expert that is not up yet is retried by the registry's
             // maintenance task; it must not keep the orchestrator down.

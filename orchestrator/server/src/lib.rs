@@ -7,6 +7,7 @@
 //!   (secrets, allowlist, HTTP with retries).
 //! - [`runs`]: [`runs::RunManager`], which starts, tracks and (after a
 //!   restart) resumes runs; `recovery` holds the run specs it resumes from.
+//! - [`schedules`]: the `on.schedule` cron loop of `synod serve`.
 //! - [`view`]: a run's picture folded from its events.
 //! - [`grpc`]: `synod.orchestrator.v1` Runs and Workflows services.
 //! - [`approvals`]: `POST /runs/{id}/approvals/{binding}`.
@@ -27,5 +28,6 @@ pub mod http;
 pub mod lease;
 mod recovery;
 pub mod runs;
+pub mod schedules;
 pub mod telemetry;
 pub mod view;
