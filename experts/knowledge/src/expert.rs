@@ -284,41 +284,43 @@ fn cited_output(required: &[&str]) -> Value {
     })
 }
 
-/// Input of `knowledge/verify`.
+/// Input of `knowledge/verify`: `chain` (or `steps`, as an attack chain
+/// artifact may name it), other fields ignored.
 pub(crate) fn verify_input_schema() -> Value {
+    let steps = json!({
+        "type": "array",
+        "maxItems": MAX_CHAIN,
+        "description": "Technique ids in attack order: strings (\"T1003.001\") or objects with `technique_id` (or `technique`/`id`) and an optional `timestamp` (RFC 3339 or Unix time).",
+        "items": {
+            "anyOf": [
+                { "type": "string", "minLength": 1 },
+                {
+                    "type": "object",
+                    "anyOf": [{ "required": ["technique_id"] }, { "required": ["technique"] }, { "required": ["id"] }],
+                    "properties": {
+                        "technique_id": { "type": "string" },
+                        "technique": { "type": "string" },
+                        "id": { "type": "string" },
+                        "timestamp": { "type": ["string", "number"] }
+                    }
+                }
+            ]
+        }
+    });
     json!({
         "type": "object",
-        "required": ["chain"],
-        "properties": {
-            "chain": {
-                "type": "array",
-                "maxItems": MAX_CHAIN,
-                "description": "Technique ids in attack order: strings (\"T1003.001\") or objects with `technique_id` (or `technique`/`id`) and an optional `timestamp` (RFC 3339 or Unix time).",
-                "items": {
-                    "anyOf": [
-                        { "type": "string", "minLength": 1 },
-                        {
-                            "type": "object",
-                            "anyOf": [{ "required": ["technique_id"] }, { "required": ["technique"] }, { "required": ["id"] }],
-                            "properties": {
-                                "technique_id": { "type": "string" },
-                                "technique": { "type": "string" },
-                                "id": { "type": "string" },
-                                "timestamp": { "type": ["string", "number"] }
-                            }
-                        }
-                    ]
-                }
-            }
-        }
+        "anyOf": [{ "required": ["chain"] }, { "required": ["steps"] }],
+        "properties": { "chain": steps, "steps": steps }
     })
 }
 
 fn chain_steps(input: &Value) -> Result<Vec<ChainStep>, SkillError> {
-    let items = input["chain"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let key = if input.get("chain").is_some() {
+        "chain"
+    } else {
+        "steps"
+    };
+    let items = input[key].as_array().map(Vec::as_slice).unwrap_or_default();
     items
         .iter()
         .enumerate()
@@ -334,7 +336,7 @@ fn chain_steps(input: &Value) -> Result<Vec<ChainStep>, SkillError> {
                 .find_map(|k| item[*k].as_str())
                 .ok_or_else(|| {
                     SkillError::invalid_input(
-                        format!("/chain/{i}"),
+                        format!("/{key}/{i}"),
                         "expected a technique id string or an object with `technique_id`",
                     )
                 })?;

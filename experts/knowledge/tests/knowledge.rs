@@ -528,6 +528,15 @@ async fn expert_serves_every_skill_through_the_sdk() {
         "T1059.001"
     );
     assert_eq!(verified.confidence, 0.2);
+    // An attack chain artifact with `steps` and other fields is accepted too.
+    let artifact = expert
+        .call(
+            "verify",
+            json!({ "steps": [{ "technique_id": "T1566.001", "tactic": "initial-access" }, { "technique_id": "T1003.001" }], "confidence": 0.7 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(artifact.output["verdict"], "valid");
     let rejected = expert
         .call("verify", json!({ "chain": [{ "time": 1 }] }))
         .await;
