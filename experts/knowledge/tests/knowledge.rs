@@ -546,3 +546,18 @@ async fn expert_serves_every_skill_through_the_sdk() {
     let shared = Arc::new(config().load().unwrap());
     assert!(TestExpert::new(expert_with_base(shared)).is_ok());
 }
+
+#[test]
+fn builds_from_values_and_rejects_non_bundles() {
+    let technique = json!({
+        "type": "attack-pattern", "id": "attack-pattern--1", "name": "Phishing",
+        "external_references": [{ "source_name": "mitre-attack", "external_id": "T1566" }]
+    });
+    let cwe = json!({ "Weaknesses": [{ "ID": 79, "Name": "XSS", "Description": "d", "RelatedAttackPatterns": [63] }] });
+    let kb = synod_expert_knowledge::from_values(&[json!([technique])], &[cwe]).unwrap();
+    assert_eq!(kb.object(kb.by_id("T1566")[0]).name, "Phishing");
+    assert_eq!(kb.object(kb.by_id("CWE-79")[0]).cites, ["CAPEC-63"]);
+    assert!(kb.tactic_order().is_empty());
+    let error = synod_expert_knowledge::from_values(&[json!("x")], &[]).unwrap_err();
+    assert!(error.contains("STIX bundle"), "{error}");
+}
