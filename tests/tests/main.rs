@@ -9,7 +9,7 @@
 //! self-registration, heartbeats), `static_experts`, `python_expert`.
 //! Events: `watch` (gRPC resume), `sse`, `persistent` (SQLite, restart).
 //! Workflows: `bindings` (if, for_each, HTTP bindings to a local receiver),
-//! `hooks` (signed webhooks starting runs), `approvals` (approve, reject, timeout).
+//! `hooks` (signed webhooks starting runs), `approvals` (approve, reject, timeout), `examples` (workflows/ with bindings).
 //! Users' paths: `demo` (ioc-triage), `validate`, `cli`.
 
 mod approvals;
@@ -21,6 +21,7 @@ mod crash;
 mod dag;
 mod deadline;
 mod demo;
+mod examples;
 mod failover;
 mod hooks;
 mod input_schema;

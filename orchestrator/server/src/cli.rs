@@ -800,10 +800,13 @@ pub async fn validate(
         }
         None => {
             let diagnostics = match synod_workflow::load(&source, &file) {
-                Ok(workflow) => match synod_planner::plan_workflow(&workflow, None) {
-                    Ok(_) => synod_workflow::Diagnostics::default(),
-                    Err(diagnostics) => diagnostics,
-                },
+                Ok(workflow) => {
+                    match synod_planner::plan_workflow_for(&workflow, None, crate::runs::EXECUTABLE)
+                    {
+                        Ok(_) => synod_workflow::Diagnostics::default(),
+                        Err(diagnostics) => diagnostics,
+                    }
+                }
                 Err(diagnostics) => diagnostics,
             };
             (
