@@ -336,3 +336,51 @@ async fn a_binding_whose_condition_is_false_is_skipped() -> anyhow::Result<()> {
     )));
     setup.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_renders_every_binding_and_sends_nothing() -> anyhow::Result<()> {
+    let setup = Setup::start(&[], true).await?;
+    let manager = &setup.orchestrator.orchestrator().manager;
+    let settings = synod_server::bindings::BindingSettings {
+        allowed_destinations: vec![setup.receiver.origin()],
+        secrets_dir: Some(setup._secrets.path().to_owned()),
+    };
+    let rendered = std::sync::Arc::new(synod_server::bindings::DryRunBindings::new(
+        synod_server::bindings::HttpBindings::new(&settings)?,
+    ));
+    manager.set_deliverer(rendered.clone());
+    manager.set_dry_run(true);
+
+    let run = setup.run(json!(["evil.example"])).await?;
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    assert!(
+        setup.receiver.received().is_empty(),
+        "a dry run sent a request"
+    );
+    assert!(run.events.iter().any(|event| matches!(
+        &event.kind,
+        RunEventKind::BindingSkipped { binding, reason } if binding == "ticket" && reason.starts_with("dry run: rendered for ")
+    )));
+    let shown = rendered.take();
+    assert_eq!(shown.len(), 1);
+    let ticket = &shown[0];
+    assert_eq!(ticket.method, "POST");
+    assert_eq!(
+        ticket.url,
+        format!(
+            "{}/api/queues/ioc-ticket/tickets?source=synod",
+            setup.receiver.origin()
+        )
+    );
+    assert!(ticket.destination_allowed);
+    assert!(ticket.problems.is_empty(), "{:?}", ticket.problems);
+    assert_eq!(
+        ticket.body,
+        Some(json!({ "summary": "malicious: evil.example", "malicious": 1 }))
+    );
+    let text = ticket.to_text();
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(text.contains("authorization: ***"), "{text}");
+    assert_secret_absent(&run.events, SECRET);
+    setup.shutdown().await
+}

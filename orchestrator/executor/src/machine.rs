@@ -251,6 +251,8 @@ pub struct RunMachine {
     fan_outs: BTreeMap<usize, fan_out::FanOut>,
     /// State of each binding of the workflow, in declaration order.
     bindings: Vec<bindings::BindingStatus>,
+    /// Bindings are rendered, not sent ([`RunMachine::with_dry_run`]).
+    dry_run: bool,
 }
 
 // === impl RunMachine ===
@@ -304,7 +306,18 @@ impl RunMachine {
             workflow: None,
             fan_outs: BTreeMap::new(),
             bindings: Vec::new(),
+            dry_run: false,
         }
+    }
+
+    /// Makes the bindings a dry run: approvals are not asked for, the
+    /// [`Deliverer`](crate::Deliverer) is expected to render without sending,
+    /// and each binding it rendered is recorded as `BindingSkipped`
+    /// (`dry run: …, not sent`) instead of `BindingDelivered`.
+    #[must_use]
+    pub fn with_dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
     }
 
     /// Runs the plan as `workflow` (the one it was planned from): steps'

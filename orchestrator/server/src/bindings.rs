@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 use synod_connectors::{
-    Allowlist, BindingRequest, DeliveryOutcome, DeliveryPolicy, DeliveryReport, HttpDelivery,
-    Redactor, RequestBody, ResolvedSecrets, Secrets, render_dry_run,
+    Allowlist, BindingRequest, DeliveryOutcome, DeliveryPolicy, DeliveryReport, DryRun,
+    HttpDelivery, Redactor, RequestBody, ResolvedSecrets, Secrets, render_dry_run,
 };
 use synod_executor::{BindingCall, BindingResult, Deliverer, DeliveryAttempt};
 use synod_workflow::runtime::render_binding;
@@ -54,22 +54,84 @@ impl HttpBindings {
     /// Renders `binding` of `workflow` as it would be sent, without sending
     /// it (`synod run --dry-run`): secrets that cannot be resolved stand as
     /// `***` and are listed among the problems.
-    pub fn dry_run(&self, workflow: &Workflow, binding: &BindingSpec, scope: &Value) -> Value {
+    pub fn dry_run(&self, workflow: &Workflow, binding: &BindingSpec, scope: &Value) -> DryRun {
         let (resolved, warnings) = self.secrets.resolve_for_dry_run(&workflow.secrets);
         let redactor = resolved.redactor();
-        match render_binding(binding, scope, &secrets_object(&resolved)) {
+        let mut shown = match render_binding(binding, scope, &secrets_object(&resolved)) {
             Ok(rendered) => {
                 let request = to_request(rendered);
-                let mut shown = render_dry_run(&request, &redactor, self.delivery.allowlist());
-                shown
-                    .problems
-                    .extend(warnings.iter().map(|warning| format!("{warning}")));
-                shown.to_json()
+                render_dry_run(&request, &redactor, self.delivery.allowlist())
             }
-            Err(error) => serde_json::json!({
-                "binding": binding.name,
-                "problems": [redactor.redact(&format!("the binding cannot be rendered: {error}"))],
-            }),
+            Err(error) => DryRun {
+                binding: binding.name.clone(),
+                method: binding.http.method.clone(),
+                url: binding.http.origin.clone(),
+                headers: Vec::new(),
+                body: None,
+                destination_allowed: false,
+                problems: vec![
+                    redactor.redact(&format!("the binding cannot be rendered: {error}")),
+                ],
+            },
+        };
+        shown
+            .problems
+            .extend(warnings.iter().map(|warning| format!("{warning}")));
+        shown
+    }
+}
+
+/// A [`Deliverer`] for `synod run --dry-run`: renders each binding as it
+/// would be sent ([`HttpBindings::dry_run`]), keeps it for the caller to
+/// show, and sends nothing. Runs using it are made dry runs
+/// (`RunMachine::with_dry_run`), so bindings end as `BindingSkipped`.
+#[derive(Debug)]
+pub struct DryRunBindings {
+    bindings: HttpBindings,
+    rendered: std::sync::Mutex<Vec<DryRun>>,
+}
+
+impl DryRunBindings {
+    /// Renders with `bindings`' secrets and allowlist.
+    pub fn new(bindings: HttpBindings) -> Self {
+        DryRunBindings {
+            bindings,
+            rendered: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The requests rendered so far, in order, taken out.
+    pub fn take(&self) -> Vec<DryRun> {
+        std::mem::take(
+            &mut *self
+                .rendered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl Deliverer for DryRunBindings {
+    async fn deliver(&self, call: BindingCall) -> BindingResult {
+        let Some(binding) = call
+            .workflow
+            .bindings
+            .iter()
+            .find(|spec| spec.name == call.binding)
+        else {
+            return BindingResult::not_sent("", format!("no binding `{}`", call.binding));
+        };
+        let shown = self.bindings.dry_run(&call.workflow, binding, &call.scope);
+        let url = shown.url.clone();
+        self.rendered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(shown);
+        BindingResult {
+            url,
+            attempts: Vec::new(),
+            outcome: Ok(0),
         }
     }
 }
@@ -199,4 +261,42 @@ fn to_result(url: String, report: DeliveryReport, redactor: &Redactor) -> Bindin
         attempts,
         outcome,
     }
+}
+
+/// `synod run --dry-run`: runs the workflow's steps on an embedded
+/// orchestrator with the demo experts, renders every binding as it would be
+/// sent (secrets that resolve are shown masked, the others as `***` with a
+/// warning) and prints the requests after the run; nothing is sent and no
+/// approval is asked for. Exit code as for `synod run`.
+pub async fn run_dry(
+    source: &str,
+    file: &str,
+    inputs: Value,
+    as_json: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    let (orchestrator, experts) = crate::cli::start_embedded().await?;
+    let rendered = std::sync::Arc::new(DryRunBindings::new(HttpBindings::new(
+        &BindingSettings::default(),
+    )?));
+    orchestrator.manager.set_deliverer(rendered.clone());
+    orchestrator.manager.set_dry_run(true);
+    let started = orchestrator.manager.start(source, file, inputs).await;
+    let outcome = match started {
+        Ok(run_id) => {
+            crate::cli::runs_watch(&orchestrator.grpc_url(), &run_id.to_string(), 0, as_json).await
+        }
+        Err(error) => Err(anyhow::anyhow!("{error}")),
+    };
+    for shown in rendered.take() {
+        if as_json {
+            println!("{}", shown.to_json());
+        } else {
+            println!("\n{}", shown.to_text());
+        }
+    }
+    orchestrator.shutdown().await?;
+    for expert in experts {
+        expert.stop().await;
+    }
+    outcome
 }

@@ -120,6 +120,10 @@ enum Command {
         /// Do not draw a progress bar (events are printed as lines).
         #[arg(long)]
         no_progress: bool,
+        /// Run the steps on an embedded orchestrator and print every binding
+        /// request as it would be sent, without sending it (no approvals).
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -347,9 +351,16 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
             set,
             embedded,
             no_progress,
+            dry_run,
             client,
         } => {
             let inputs = cli::read_inputs(input.as_deref(), &set)?;
+            if dry_run {
+                let source = std::fs::read_to_string(&workflow)
+                    .with_context(|| format!("cannot read workflow file {}", workflow.display()))?;
+                let file = workflow.display().to_string();
+                return synod_server::bindings::run_dry(&source, &file, inputs, client.json).await;
+            }
             let source = std::fs::read_to_string(&workflow)
                 .with_context(|| format!("cannot read workflow file {}", workflow.display()))?;
             let output = Output::new(client.json, !no_progress);

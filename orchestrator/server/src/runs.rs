@@ -85,6 +85,8 @@ struct Inner {
     workflows: Mutex<BTreeMap<String, StoredWorkflow>>,
     /// Delivers workflow bindings (none: bindings fail saying so).
     deliverer: Mutex<Option<Arc<dyn Deliverer>>>,
+    /// Bindings are rendered, not sent (`synod run --dry-run`).
+    dry_run: std::sync::atomic::AtomicBool,
     /// Where approval decisions for each run executing here go.
     deciders: Mutex<HashMap<RunId, mpsc::UnboundedSender<ApprovalDecision>>>,
     tasks: TaskTracker,
@@ -153,6 +155,7 @@ impl RunManager {
                 workflows: Mutex::new(BTreeMap::new()),
                 deliverer: Mutex::new(None),
                 deciders: Mutex::new(HashMap::new()),
+                dry_run: std::sync::atomic::AtomicBool::new(false),
                 tasks: TaskTracker::new(),
                 shutdown,
                 owner: owner.into(),
@@ -164,6 +167,14 @@ impl RunManager {
     /// Delivers the bindings of runs started from now on with `deliverer`.
     pub fn set_deliverer(&self, deliverer: Arc<dyn Deliverer>) {
         *lock(&self.inner.deliverer) = Some(deliverer);
+    }
+
+    /// Makes the bindings of runs started from now on dry runs (rendered
+    /// by a dry-run deliverer, never sent, no approvals asked).
+    pub fn set_dry_run(&self, dry_run: bool) {
+        self.inner
+            .dry_run
+            .store(dry_run, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The run store.
@@ -387,6 +398,9 @@ impl RunManager {
                 RunMachine::new(run_id, Arc::clone(&plan), inputs, inner.config.clone());
             if let Some(workflow) = workflow {
                 machine = machine.with_workflow(workflow);
+            }
+            if inner.dry_run.load(std::sync::atomic::Ordering::SeqCst) {
+                machine = machine.with_dry_run();
             }
             let execution = async {
                 match resume_after {

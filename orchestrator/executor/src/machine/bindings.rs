@@ -286,7 +286,7 @@ impl RunMachine {
                 ));
             }
         }
-        if spec.approval.is_some() {
+        if spec.approval.is_some() && !self.dry_run {
             return Decision::AskApproval;
         }
         Decision::Deliver
@@ -330,6 +330,14 @@ impl RunMachine {
                 }));
         }
         match result.outcome {
+            Ok(_) if self.dry_run => {
+                self.bindings[index] = BindingStatus::Skipped;
+                self.actions
+                    .push(Action::Emit(RunEventKind::BindingSkipped {
+                        binding: binding.to_owned(),
+                        reason: format!("dry run: rendered for {}, not sent", result.url),
+                    }));
+            }
             Ok(status) => {
                 self.bindings[index] = BindingStatus::Delivered;
                 self.actions

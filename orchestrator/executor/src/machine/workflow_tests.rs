@@ -502,3 +502,24 @@ fn cancelling_during_a_fan_out_or_delivery_aborts_it() {
 fn machine_bindings() -> RunMachine {
     machine(BINDINGS, json!({"alert": true}), 8)
 }
+
+#[test]
+fn a_dry_run_asks_no_approval_and_records_rendered_bindings_as_skipped() {
+    let mut machine = machine(GATED, json!({}), 8).with_dry_run();
+    machine.apply(MachineInput::Start);
+    let actions = lines(&machine.apply(step_done("detect", json!({}))));
+    assert_eq!(actions.last().unwrap(), "deliver block", "{actions:?}");
+    let actions = machine.apply(MachineInput::BindingFinished {
+        binding: "block".to_owned(),
+        result: BindingResult {
+            url: "https://firewall.example.org/block".to_owned(),
+            attempts: Vec::new(),
+            outcome: Ok(0),
+        },
+    });
+    assert_eq!(
+        lines(&actions)[0],
+        "BindingSkipped { binding: \"block\", reason: \"dry run: rendered for https://firewall.example.org/block, not sent\" }"
+    );
+    assert_eq!(finish(&actions).unwrap().0, RunStatus::Succeeded);
+}
