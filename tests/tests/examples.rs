@@ -3,7 +3,9 @@
 //! at a local axum receiver (the file's hosts replaced by the receiver's
 //! origin) and their tokens in a secrets directory.
 
-use serde_json::json;
+use serde_json::{Value, json};
+use synod_expert_sdk::{ExpertServer, ExpertServerBuilder, SkillDefinition, SkillOutput, skill_fn};
+use synod_integration_tests::experts::{object_schema, serve};
 use synod_integration_tests::{TempDir, TestOrchestrator, fast_config, repo_file};
 use synod_proto::orchestrator as pb;
 use synod_proto::orchestrator::RunStatus;
@@ -21,7 +23,7 @@ async fn incident_response_tickets_at_once_and_blocks_only_after_approval() -> a
     let yaml = repo_file("workflows/incident-response.yaml")?
         .replace("https://tickets.example.org", &receiver.origin())
         .replace("https://firewall.example.org", &receiver.origin());
-    let input: serde_json::Value =
+    let input: Value =
         serde_json::from_str(&repo_file("workflows/examples/ioc-triage.input.json")?)?;
     let secrets = TempDir::new()?;
     std::fs::write(secrets.path().join("TICKET_TOKEN"), TICKET_TOKEN)?;
@@ -102,5 +104,126 @@ async fn incident_response_tickets_at_once_and_blocks_only_after_approval() -> a
     for expert in experts {
         expert.stop().await;
     }
+    Ok(())
+}
+
+/// A test expert with the skill contracts `workflows/dlp-scan.yaml` names:
+/// `scan` finds card-like numbers and `SECRET` markers; `summarize` lists
+/// the documents with findings and counts them.
+fn dlp_expert() -> ExpertServerBuilder {
+    let scan = SkillDefinition::new("scan")
+        .input_schema(object_schema(
+            json!({ "name": { "type": "string" }, "text": { "type": "string" } }),
+        ))
+        .output_schema(object_schema(json!({
+            "name": { "type": "string" },
+            "findings": { "type": "array" }
+        })));
+    let summarize = SkillDefinition::new("summarize")
+        .input_schema(object_schema(json!({ "results": { "type": "array" } })))
+        .output_schema(object_schema(json!({
+            "documents": { "type": "array", "items": { "type": "string" } },
+            "total": { "type": "integer" }
+        })));
+    ExpertServer::builder("dlp", "0.1.0")
+        .skill(skill_fn(scan, |_ctx, input| async move {
+            let text = input["text"].as_str().unwrap_or_default();
+            let mut findings = Vec::new();
+            for word in text.split_whitespace() {
+                let digits = word.chars().filter(char::is_ascii_digit).count();
+                if digits >= 16 {
+                    findings.push(json!({ "kind": "card-number", "excerpt": "****" }));
+                }
+                if word == "SECRET" {
+                    findings.push(json!({ "kind": "classification-marker", "excerpt": word }));
+                }
+            }
+            Ok(SkillOutput::new(
+                json!({ "name": input["name"], "findings": findings }),
+            ))
+        }))
+        .skill(skill_fn(summarize, |_ctx, input| async move {
+            let results = input["results"].as_array().cloned().unwrap_or_default();
+            let mut documents = Vec::new();
+            let mut total = 0;
+            for result in &results {
+                let found = result["findings"].as_array().map_or(0, Vec::len);
+                if found > 0 {
+                    documents.push(result["name"].clone());
+                    total += found;
+                }
+            }
+            Ok(SkillOutput::new(
+                json!({ "documents": documents, "total": total }),
+            ))
+        }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlp_scan_fans_out_over_the_documents_and_reports_one_case() -> anyhow::Result<()> {
+    const CASES_TOKEN: &str = "cases-5e1d-example";
+    let receiver = Receiver::start(&[]).await?;
+    let yaml = repo_file("workflows/dlp-scan.yaml")?
+        .replace("https://cases.example.org", &receiver.origin());
+    let secrets = TempDir::new()?;
+    std::fs::write(secrets.path().join("CASES_TOKEN"), CASES_TOKEN)?;
+    let dlp = serve(dlp_expert()).await?;
+    let mut config = fast_config();
+    config.static_experts = vec![dlp.endpoint().to_owned()];
+    config.allowed_destinations = vec![receiver.origin()];
+    config.secrets_dir = Some(secrets.path().to_owned());
+    let orchestrator = TestOrchestrator::start_with(config).await?;
+
+    let documents = json!([
+        { "name": "minutes.txt", "text": "budget review, nothing sensitive" },
+        { "name": "export.csv", "text": "card 4111-1111-1111-1111 exp 12/29" },
+        { "name": "memo.txt", "text": "SECRET plan for Q3" },
+        { "name": "readme.md", "text": "how to build" },
+        { "name": "dump.txt", "text": "SECRET 5500000000000004" },
+    ]);
+    let run = orchestrator
+        .run(&yaml, json!({ "documents": documents }))
+        .await?;
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    let items = run
+        .events
+        .iter()
+        .filter(|event| matches!(event.kind, RunEventKind::StepItemSucceeded { .. }))
+        .count();
+    assert_eq!(items, 5, "one attempt per document");
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    let case = &received[0];
+    assert_eq!(case.method, "POST");
+    assert_eq!(case.uri, "/api/dlp/cases");
+    assert_eq!(
+        case.headers["authorization"],
+        format!("Bearer {CASES_TOKEN}").as_str()
+    );
+    assert_eq!(
+        case.headers["idempotency-key"],
+        format!("{}-dlp-case", run.run_id).as_str()
+    );
+    assert_eq!(
+        case.body,
+        json!({
+            "run": run.run_id,
+            "documents": ["export.csv", "memo.txt", "dump.txt"],
+            "total": 4
+        })
+    );
+    assert_secret_absent(&run.events, CASES_TOKEN);
+
+    // A clean batch opens no case.
+    let clean = orchestrator
+        .run(
+            &yaml,
+            json!({ "documents": [{ "name": "a.txt", "text": "hello" }] }),
+        )
+        .await?;
+    assert_eq!(clean.status(), RunStatus::Succeeded);
+    assert_eq!(receiver.received().len(), 1);
+    orchestrator.shutdown().await?;
+    dlp.shutdown().await?;
     Ok(())
 }
