@@ -253,6 +253,9 @@ pub struct RunMachine {
     bindings: Vec<bindings::BindingStatus>,
     /// Bindings are rendered, not sent ([`RunMachine::with_dry_run`]).
     dry_run: bool,
+    /// String values of the inputs under secret-looking keys (e.g.
+    /// `api_token`): masked wherever they appear in events.
+    known_secrets: Vec<String>,
 }
 
 // === impl RunMachine ===
@@ -307,7 +310,25 @@ impl RunMachine {
             fan_outs: BTreeMap::new(),
             bindings: Vec::new(),
             dry_run: false,
+            known_secrets: Vec::new(),
         }
+        .with_input_secrets()
+    }
+
+    /// Collects the secret-named inputs' values into `known_secrets`.
+    fn with_input_secrets(mut self) -> Self {
+        let mut found = Vec::new();
+        secret_values(&self.scope["inputs"], false, &mut found);
+        found.sort();
+        found.dedup();
+        self.known_secrets = found;
+        self
+    }
+
+    /// `value` with secret-looking keys and known secret values masked, for events.
+    fn redact(&self, value: &Value) -> Value {
+        let known: Vec<&str> = self.known_secrets.iter().map(String::as_str).collect();
+        redacted(value, &known)
     }
 
     /// Makes the bindings a dry run: approvals are not asked for, the
@@ -447,7 +468,7 @@ impl RunMachine {
         }
         self.actions.push(Action::Emit(RunEventKind::RunStarted {
             workflow: self.plan.name.clone(),
-            inputs: redacted(&self.scope["inputs"], &[]),
+            inputs: self.redact(&self.scope["inputs"]),
             steps: planned,
         }));
         if let Some(note) = &self.plan.note {
@@ -627,7 +648,7 @@ impl RunMachine {
                     step: step.id.clone(),
                     attempt,
                     uses: step.uses.clone(),
-                    input: redacted(&input, &[]),
+                    input: self.redact(&input),
                 }));
                 let call = self.invocation(step, attempt, input);
                 self.actions.push(Action::Invoke(call));
@@ -653,7 +674,7 @@ impl RunMachine {
         self.actions.push(Action::Emit(RunEventKind::StepSucceeded {
             step: plan.graph()[node].id.clone(),
             attempt: self.steps[position].attempt,
-            output: redacted(&output.output, &[]),
+            output: self.redact(&output.output),
             confidence: output.confidence,
             duration_ms: output.duration_ms,
             instance: output.instance,
@@ -814,7 +835,7 @@ impl RunMachine {
         let result = self.take_result();
         if summaries.is_empty() {
             self.actions.push(Action::Emit(RunEventKind::RunSucceeded {
-                result: redacted(&result, &[]),
+                result: self.redact(&result),
             }));
             self.actions.push(Action::Finish {
                 status: RunStatus::Succeeded,
@@ -942,6 +963,30 @@ impl RunMachine {
 
 mod bindings;
 mod fan_out;
+/// Pushes every string under a secret-looking key of `value` (anywhere
+/// below one when `inside` is true) onto `found`. Strings shorter than 4
+/// characters are left out: masking them would mask ordinary text.
+fn secret_values(value: &Value, inside: bool, found: &mut Vec<String>) {
+    match value {
+        Value::String(text) if inside && text.chars().count() >= 4 => found.push(text.clone()),
+        Value::Array(items) => {
+            for item in items {
+                secret_values(item, inside, found);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                secret_values(
+                    item,
+                    inside || synod_types::redact::is_secret_key(key),
+                    found,
+                );
+            }
+        }
+        Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// The source of an `if`, for skip reasons.
 fn condition_text(site: Option<&synod_workflow::ExpressionSite>) -> &str {
     site.map(|site| site.expression.source.as_str())

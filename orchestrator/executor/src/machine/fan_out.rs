@@ -20,7 +20,6 @@
 
 use serde_json::Value;
 use synod_types::error::StepError;
-use synod_types::redact::redacted;
 use synod_types::{RetryPolicy, RunEventKind, StepId};
 use synod_workflow::runtime::item_scope;
 
@@ -160,7 +159,7 @@ impl RunMachine {
                         step: step.id.clone(),
                         item: index(item),
                         attempt,
-                        input: redacted(&input, &[]),
+                        input: self.redact(&input),
                     }));
                 let call = self.invocation(step, attempt, input);
                 self.actions.push(Action::InvokeItem {
@@ -200,6 +199,10 @@ impl RunMachine {
         };
         let plan = std::sync::Arc::clone(&self.plan);
         let spec = &plan.graph()[plan.topological_order()[position]];
+        let shown = outcome
+            .as_ref()
+            .map(|output| self.redact(&output.output))
+            .unwrap_or_default();
         let Some(fan) = self.fan_outs.get_mut(&position) else {
             return; // not fanned out (any more)
         };
@@ -218,7 +221,7 @@ impl RunMachine {
                         step: step.clone(),
                         item,
                         attempt,
-                        output: redacted(&output.output, &[]),
+                        output: shown,
                         confidence: output.confidence,
                         duration_ms: output.duration_ms,
                         instance: output.instance.clone(),

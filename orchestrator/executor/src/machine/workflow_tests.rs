@@ -523,3 +523,39 @@ fn a_dry_run_asks_no_approval_and_records_rendered_bindings_as_skipped() {
     );
     assert_eq!(finish(&actions).unwrap().0, RunStatus::Succeeded);
 }
+
+#[test]
+fn values_of_secret_named_inputs_are_masked_wherever_they_reach_events() {
+    let source = r#"name: token-flow
+inputs:
+  api_token: { type: string }
+  hosts: { type: array }
+steps:
+  call:
+    uses: demo/call
+    for_each: "${{ inputs.hosts }}"
+    with: { header: "Bearer ${{ inputs.api_token }}", host: "${{ item }}" }
+"#;
+    let mut machine = machine(
+        source,
+        json!({"api_token": "tok-3f9a1c", "hosts": ["a"]}),
+        8,
+    );
+    let started = machine.apply(MachineInput::Start);
+    let done = machine.apply(item_done("call", 0, 1, json!({"echo": "tok-3f9a1c"})));
+    for action in started.iter().chain(&done) {
+        if let Action::Emit(kind) = action {
+            let json = serde_json::to_string(kind).unwrap();
+            assert!(!json.contains("tok-3f9a1c"), "{json}");
+        }
+    }
+    // The expert still gets the real value.
+    let sent = started
+        .iter()
+        .find_map(|action| match action {
+            Action::InvokeItem { call, .. } => Some(call.input.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(sent["header"], "Bearer tok-3f9a1c");
+}
