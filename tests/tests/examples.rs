@@ -227,3 +227,60 @@ async fn dlp_scan_fans_out_over_the_documents_and_reports_one_case() -> anyhow::
     dlp.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_ticket_tickets_the_alerts_and_pages_on_critical_ones() -> anyhow::Result<()> {
+    const TICKET_TOKEN: &str = "tt-9b2e-alerts";
+    const PAGER_TOKEN: &str = "pg-31d0-alerts";
+    let receiver = Receiver::start(&[]).await?;
+    let yaml = repo_file("workflows/alert-ticket.yaml")?
+        .replace("https://tickets.example.org", &receiver.origin())
+        .replace("https://pager.example.org", &receiver.origin());
+    let input: Value =
+        serde_json::from_str(&repo_file("workflows/examples/sysmon-events.input.json")?)?;
+    let secrets = TempDir::new()?;
+    std::fs::write(secrets.path().join("TICKET_TOKEN"), TICKET_TOKEN)?;
+    std::fs::write(secrets.path().join("PAGER_TOKEN"), PAGER_TOKEN)?;
+    let experts = start_demo_experts().await?;
+    let mut config = fast_config();
+    config.static_experts = experts.iter().map(|e| e.endpoint.clone()).collect();
+    config.allowed_destinations = vec![receiver.origin()];
+    config.secrets_dir = Some(secrets.path().to_owned());
+    let orchestrator = TestOrchestrator::start_with(config).await?;
+
+    let run = orchestrator.run(&yaml, input).await?;
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "{received:#?}");
+    let (ticket, page) = (&received[0], &received[1]);
+    assert_eq!(ticket.uri, "/api/queues/soc-tier-1/issues");
+    assert_eq!(
+        ticket.headers["authorization"],
+        format!("Bearer {TICKET_TOKEN}").as_str()
+    );
+    assert_eq!(
+        ticket.headers["idempotency-key"],
+        format!("{}-ticket", run.run_id).as_str()
+    );
+    assert_eq!(ticket.body["title"], "7 alerts in 15 events");
+    assert_eq!(ticket.body["by_level"]["critical"], 1);
+    assert_eq!(ticket.body["techniques"]["T1003.001"], 2);
+    assert_eq!(ticket.body["alerts"].as_array().map(Vec::len), Some(7));
+    assert_eq!(page.uri, "/api/pages");
+    assert_eq!(
+        page.headers["authorization"],
+        format!("Bearer {PAGER_TOKEN}").as_str()
+    );
+    assert_eq!(
+        page.body["summary"],
+        format!("1 critical alert(s), run {}", run.run_id)
+    );
+    assert_eq!(page.body["critical"].as_array().map(Vec::len), Some(1));
+    assert_secret_absent(&run.events, TICKET_TOKEN);
+    assert_secret_absent(&run.events, PAGER_TOKEN);
+    orchestrator.shutdown().await?;
+    for expert in experts {
+        expert.stop().await;
+    }
+    Ok(())
+}
