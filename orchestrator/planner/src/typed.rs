@@ -292,16 +292,19 @@ impl Search {
         let mut best: HashMap<String, Best> = HashMap::new();
         let mut skill_cost = HashMap::new();
         let mut heap = BinaryHeap::new();
-        // Skills by consumed type, and how many distinct types each still lacks.
+        // Each skill's distinct consumed types, skills by consumed type, and
+        // how many distinct types each still lacks.
+        let distinct: Vec<BTreeSet<&str>> = skills
+            .iter()
+            .map(|skill| skill.consumes.iter().map(String::as_str).collect())
+            .collect();
         let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut lacking: Vec<usize> = Vec::with_capacity(skills.len());
-        for (index, skill) in skills.iter().enumerate() {
-            let distinct: BTreeSet<&str> = skill.consumes.iter().map(String::as_str).collect();
-            for artifact in &distinct {
+        for (index, types) in distinct.iter().enumerate() {
+            for artifact in types {
                 consumers.entry(artifact).or_default().push(index);
             }
-            lacking.push(distinct.len());
         }
+        let mut lacking: Vec<usize> = distinct.iter().map(BTreeSet::len).collect();
         for artifact in task.given.keys() {
             let key = Key {
                 cost: 0.0,
@@ -326,10 +329,9 @@ impl Search {
                 if task.given.contains_key(&skill.produces) {
                     return;
                 }
-                let distinct: BTreeSet<&str> = skill.consumes.iter().map(String::as_str).collect();
                 let mut cost = weights[index];
                 let mut steps = 1;
-                for artifact in distinct {
+                for &artifact in &distinct[index] {
                     let input = &best[artifact].key;
                     cost += input.cost;
                     steps += input.steps;
