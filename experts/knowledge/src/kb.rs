@@ -20,6 +20,8 @@ pub struct KnowledgeBase {
     by_name: HashMap<String, Vec<(usize, u8)>>,
     /// Tactic short names in matrix order.
     tactic_order: Vec<String>,
+    /// Tactic short name -> the first tactic object with it.
+    by_tactic: HashMap<String, usize>,
     /// External id (`CWE-79`, `CAPEC-66`, `T1003`) -> external ids linked to it.
     links: HashMap<String, BTreeSet<String>>,
     index: Bm25,
@@ -51,6 +53,11 @@ impl KnowledgeBase {
         kb.objects.extend(cwe);
         for (i, object) in kb.objects.iter().enumerate() {
             kb.by_stix.insert(object.stix_id.clone(), i);
+            if object.kind == Kind::Tactic
+                && let Some(shortname) = &object.shortname
+            {
+                kb.by_tactic.entry(shortname.clone()).or_insert(i);
+            }
         }
         kb.outgoing = vec![Vec::new(); kb.objects.len()];
         kb.incoming = vec![Vec::new(); kb.objects.len()];
@@ -220,9 +227,7 @@ impl KnowledgeBase {
 
     /// The tactic object with this short name.
     pub fn tactic(&self, shortname: &str) -> Option<usize> {
-        self.objects
-            .iter()
-            .position(|o| o.kind == Kind::Tactic && o.shortname.as_deref() == Some(shortname))
+        self.by_tactic.get(shortname).copied()
     }
 
     /// Relationships whose ends were not loaded.
