@@ -70,7 +70,7 @@ pub async fn decide_from_cli(
     as_json: bool,
 ) -> anyhow::Result<()> {
     let channel = crate::cli::connect(server).await?;
-    let mut client = synod_proto::orchestrator::runs_client::RunsClient::new(channel);
+    let mut client = crate::cli::runs_client(channel);
     let accepted = client
         .decide(synod_proto::orchestrator::DecideRequest {
             run_id: run_id.to_owned(),

@@ -52,7 +52,8 @@ pub async fn connect(server: &str) -> anyhow::Result<Channel> {
     })
 }
 
-fn runs_client(channel: Channel) -> RunsClient<Channel> {
+/// A `Runs` client that accepts messages up to `MAX_MESSAGE_BYTES`.
+pub(crate) fn runs_client(channel: Channel) -> RunsClient<Channel> {
     RunsClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
@@ -88,10 +89,14 @@ pub fn read_inputs(file: Option<&Path>, overrides: &[String]) -> anyhow::Result<
         let (name, raw) = item
             .split_once('=')
             .with_context(|| format!("`--set {item}` needs the form name=value"))?;
-        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
-        map.insert(name.to_owned(), value);
+        map.insert(name.to_owned(), json_or_string(raw));
     }
     Ok(inputs)
+}
+
+/// `raw` as JSON, else as a string.
+fn json_or_string(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
 }
 
 /// Reads `NAME=@FILE` (JSON, else the file's text) and `NAME=VALUE` (JSON,
@@ -111,9 +116,9 @@ pub fn read_named_inputs(items: &[String]) -> anyhow::Result<Value> {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read input `{name}` from {path}"))?;
-                serde_json::from_str(&text).unwrap_or(Value::String(text))
+                json_or_string(&text)
             }
-            None => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())),
+            None => json_or_string(raw),
         };
         inputs.insert(name.to_owned(), value);
     }
