@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use synod_types::{SkillRef, StepId};
-use synod_workflow::{ValueTemplate, codes, load};
+use synod_workflow::{Diagnostics, ValueTemplate, codes, load};
 
 use crate::{Plan, PlanProblem, PlanStep, SkillInfo, StaticCatalog, plan_workflow};
 
@@ -23,6 +23,14 @@ steps:
     needs: [extract]
     with: { iocs: "${{ steps.extract.output.iocs }}" }
 "#;
+
+/// Each diagnostic's code, line and column.
+fn positions(diagnostics: &Diagnostics) -> Vec<(&'static str, usize, usize)> {
+    diagnostics
+        .iter()
+        .map(|d| (d.code, d.line, d.column))
+        .collect()
+}
 
 fn skill(uses: &str, output_schema: serde_json::Value) -> SkillInfo {
     SkillInfo {
@@ -87,12 +95,8 @@ steps:
     let workflow = load(source, "t.yaml").unwrap();
     let catalog = catalog();
     let diagnostics = plan_workflow(&workflow, Some(&catalog)).unwrap_err();
-    let found: Vec<_> = diagnostics
-        .iter()
-        .map(|d| (d.code, d.line, d.column))
-        .collect();
     assert_eq!(
-        found,
+        positions(&diagnostics),
         [
             (codes::UNKNOWN_SKILL, 4, 11),
             (codes::UNKNOWN_EXPERT, 6, 11),
@@ -229,12 +233,8 @@ bindings:
     let workflow = load(source, "t.yaml").unwrap();
     let catalog = catalog();
     let diagnostics = plan_workflow(&workflow, Some(&catalog)).unwrap_err();
-    let found: Vec<_> = diagnostics
-        .iter()
-        .map(|d| (d.code, d.line, d.column))
-        .collect();
     assert_eq!(
-        found,
+        positions(&diagnostics),
         [
             (codes::NOT_EXECUTABLE_YET, 3, 3),
             (codes::NOT_EXECUTABLE_YET, 5, 14),
@@ -275,12 +275,8 @@ steps:
     let catalog = catalog();
     let diagnostics =
         crate::compile_workflow(source, "t.yaml", Some(&catalog), Default::default()).unwrap_err();
-    let found: Vec<_> = diagnostics
-        .iter()
-        .map(|d| (d.code, d.line, d.column))
-        .collect();
     assert_eq!(
-        found,
+        positions(&diagnostics),
         [
             (codes::UNKNOWN_NEED, 5, 13),
             (codes::UNKNOWN_EXPERT, 7, 11),
