@@ -174,11 +174,12 @@ impl Pattern {
 
 /// Wildcard matching over characters: linear except when backtracking to
 /// the last `*`, which makes it O(n·m) in the worst case.
+/// `t` and the star's text position are byte offsets on character boundaries.
 fn glob(pattern: &[Piece], text: &str) -> bool {
-    let text: Vec<char> = text.chars().collect();
+    let char_len = |at: usize| text[at..].chars().next().map_or(0, char::len_utf8);
     let (mut p, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
+    while let Some(current) = text[t..].chars().next() {
         match pattern.get(p) {
             Some(Piece::Many) => {
                 star = Some((p, t));
@@ -186,17 +187,18 @@ fn glob(pattern: &[Piece], text: &str) -> bool {
             }
             Some(Piece::One) => {
                 p += 1;
-                t += 1;
+                t += current.len_utf8();
             }
-            Some(Piece::Lit(c)) if *c == text[t] => {
+            Some(Piece::Lit(c)) if *c == current => {
                 p += 1;
-                t += 1;
+                t += current.len_utf8();
             }
             _ => match star {
                 Some((sp, st)) => {
+                    let next = st + char_len(st);
                     p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
+                    t = next;
+                    star = Some((sp, next));
                 }
                 None => return false,
             },
@@ -252,6 +254,15 @@ mod tests {
         assert!(matches("*a?c*", "zzabczz"));
         assert!(matches("*aab", "aaab"));
         assert!(matches("ß*", "ßx"));
+    }
+
+    #[test]
+    fn wildcards_step_over_multibyte_characters() {
+        assert!(matches("a?c", "aéc"));
+        assert!(!matches("a?c", "aééc"));
+        assert!(matches("*ü?b", "üüxüéb"));
+        assert!(matches("x*€?z*", "x€€€€yz!"));
+        assert!(!matches("x*€?z", "x€€€€yz!"));
     }
 
     #[test]
