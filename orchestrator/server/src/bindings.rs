@@ -114,12 +114,7 @@ impl DryRunBindings {
 #[async_trait::async_trait]
 impl Deliverer for DryRunBindings {
     async fn deliver(&self, call: BindingCall) -> BindingResult {
-        let Some(binding) = call
-            .workflow
-            .bindings
-            .iter()
-            .find(|spec| spec.name == call.binding)
-        else {
+        let Some(binding) = binding_of(&call) else {
             return BindingResult::not_sent("", format!("no binding `{}`", call.binding));
         };
         let shown = self.bindings.dry_run(&call.workflow, binding, &call.scope);
@@ -136,6 +131,14 @@ impl Deliverer for DryRunBindings {
     }
 }
 
+/// The spec of the binding `call` delivers, if its workflow has it.
+fn binding_of(call: &BindingCall) -> Option<&BindingSpec> {
+    call.workflow
+        .bindings
+        .iter()
+        .find(|spec| spec.name == call.binding)
+}
+
 /// Parses the allowlist, reporting every bad entry.
 pub fn parse_allowlist(rules: &[String]) -> anyhow::Result<Allowlist> {
     Allowlist::parse(rules).map_err(|errors| {
@@ -147,12 +150,7 @@ pub fn parse_allowlist(rules: &[String]) -> anyhow::Result<Allowlist> {
 #[async_trait::async_trait]
 impl Deliverer for HttpBindings {
     async fn deliver(&self, call: BindingCall) -> BindingResult {
-        let Some(binding) = call
-            .workflow
-            .bindings
-            .iter()
-            .find(|spec| spec.name == call.binding)
-        else {
+        let Some(binding) = binding_of(&call) else {
             return BindingResult::not_sent(
                 "",
                 format!(
