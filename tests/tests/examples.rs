@@ -17,6 +17,26 @@ use crate::bindings::{Receiver, assert_secret_absent};
 const TICKET_TOKEN: &str = "tt-0c51-example";
 const FIREWALL_TOKEN: &str = "fw-77aa-example";
 
+/// An orchestrator over the experts at `experts` whose bindings may reach
+/// `receiver`, reading `secrets` (name, value) from a fresh secrets
+/// directory; the directory lives as long as the returned [`TempDir`].
+async fn start_orchestrator(
+    experts: Vec<String>,
+    receiver: &Receiver,
+    secrets: &[(&str, &str)],
+) -> anyhow::Result<(TempDir, TestOrchestrator)> {
+    let dir = TempDir::new()?;
+    for (name, value) in secrets {
+        std::fs::write(dir.path().join(name), value)?;
+    }
+    let mut config = fast_config();
+    config.static_experts = experts;
+    config.allowed_destinations = vec![receiver.origin()];
+    config.secrets_dir = Some(dir.path().to_owned());
+    let orchestrator = TestOrchestrator::start_with(config).await?;
+    Ok((dir, orchestrator))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incident_response_tickets_at_once_and_blocks_only_after_approval() -> anyhow::Result<()> {
     let receiver = Receiver::start(&[]).await?;
@@ -25,15 +45,16 @@ async fn incident_response_tickets_at_once_and_blocks_only_after_approval() -> a
         .replace("https://firewall.example.org", &receiver.origin());
     let input: Value =
         serde_json::from_str(&repo_file("workflows/examples/ioc-triage.input.json")?)?;
-    let secrets = TempDir::new()?;
-    std::fs::write(secrets.path().join("TICKET_TOKEN"), TICKET_TOKEN)?;
-    std::fs::write(secrets.path().join("FIREWALL_TOKEN"), FIREWALL_TOKEN)?;
     let experts = start_demo_experts().await?;
-    let mut config = fast_config();
-    config.static_experts = experts.iter().map(|e| e.endpoint.clone()).collect();
-    config.allowed_destinations = vec![receiver.origin()];
-    config.secrets_dir = Some(secrets.path().to_owned());
-    let orchestrator = TestOrchestrator::start_with(config).await?;
+    let (_secrets, orchestrator) = start_orchestrator(
+        experts.iter().map(|e| e.endpoint.clone()).collect(),
+        &receiver,
+        &[
+            ("TICKET_TOKEN", TICKET_TOKEN),
+            ("FIREWALL_TOKEN", FIREWALL_TOKEN),
+        ],
+    )
+    .await?;
 
     let run_id = orchestrator.start_run(&yaml, input).await?;
     orchestrator
@@ -165,14 +186,13 @@ async fn dlp_scan_fans_out_over_the_documents_and_reports_one_case() -> anyhow::
     let receiver = Receiver::start(&[]).await?;
     let yaml = repo_file("workflows/dlp-scan.yaml")?
         .replace("https://cases.example.org", &receiver.origin());
-    let secrets = TempDir::new()?;
-    std::fs::write(secrets.path().join("CASES_TOKEN"), CASES_TOKEN)?;
     let dlp = serve(dlp_expert()).await?;
-    let mut config = fast_config();
-    config.static_experts = vec![dlp.endpoint().to_owned()];
-    config.allowed_destinations = vec![receiver.origin()];
-    config.secrets_dir = Some(secrets.path().to_owned());
-    let orchestrator = TestOrchestrator::start_with(config).await?;
+    let (_secrets, orchestrator) = start_orchestrator(
+        vec![dlp.endpoint().to_owned()],
+        &receiver,
+        &[("CASES_TOKEN", CASES_TOKEN)],
+    )
+    .await?;
 
     let documents = json!([
         { "name": "minutes.txt", "text": "budget review, nothing sensitive" },
@@ -238,15 +258,13 @@ async fn alert_ticket_tickets_the_alerts_and_pages_on_critical_ones() -> anyhow:
         .replace("https://pager.example.org", &receiver.origin());
     let input: Value =
         serde_json::from_str(&repo_file("workflows/examples/sysmon-events.input.json")?)?;
-    let secrets = TempDir::new()?;
-    std::fs::write(secrets.path().join("TICKET_TOKEN"), TICKET_TOKEN)?;
-    std::fs::write(secrets.path().join("PAGER_TOKEN"), PAGER_TOKEN)?;
     let experts = start_demo_experts().await?;
-    let mut config = fast_config();
-    config.static_experts = experts.iter().map(|e| e.endpoint.clone()).collect();
-    config.allowed_destinations = vec![receiver.origin()];
-    config.secrets_dir = Some(secrets.path().to_owned());
-    let orchestrator = TestOrchestrator::start_with(config).await?;
+    let (_secrets, orchestrator) = start_orchestrator(
+        experts.iter().map(|e| e.endpoint.clone()).collect(),
+        &receiver,
+        &[("TICKET_TOKEN", TICKET_TOKEN), ("PAGER_TOKEN", PAGER_TOKEN)],
+    )
+    .await?;
 
     let run = orchestrator.run(&yaml, input).await?;
     assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
