@@ -515,6 +515,25 @@ fn assert_well_located(source: &str) {
     }
 }
 
+/// `base` with each `(position, removed, inserted)` edit applied in turn:
+/// `removed` bytes at `position` (moved to char boundaries) replaced by
+/// `inserted`.
+fn mutated(base: &str, edits: Vec<(prop::sample::Index, usize, String)>) -> String {
+    let mut source = base.to_owned();
+    for (position, removed, inserted) in edits {
+        let mut at = position.index(source.len() + 1);
+        while !source.is_char_boundary(at) {
+            at -= 1;
+        }
+        let mut end = (at + removed).min(source.len());
+        while !source.is_char_boundary(end) {
+            end += 1;
+        }
+        source.replace_range(at..end, &inserted);
+    }
+    source
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -534,19 +553,7 @@ proptest! {
     fn load_never_panics_on_mutated_workflows(
         edits in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..4, "\\PC{0,3}"), 1..6)
     ) {
-        let mut source = GOOD.to_owned();
-        for (position, removed, inserted) in edits {
-            let mut at = position.index(source.len() + 1);
-            while !source.is_char_boundary(at) {
-                at -= 1;
-            }
-            let mut end = (at + removed).min(source.len());
-            while !source.is_char_boundary(end) {
-                end += 1;
-            }
-            source.replace_range(at..end, &inserted);
-        }
-        assert_well_located(&source);
+        assert_well_located(&mutated(GOOD, edits));
     }
 }
 
@@ -599,19 +606,7 @@ proptest! {
     fn load_never_panics_on_mutated_full_workflows(
         edits in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..6, "[${}:\\[\\],.'\" a-z|&-]{0,4}"), 1..5)
     ) {
-        let mut source = FULL.to_owned();
-        for (position, removed, inserted) in edits {
-            let mut at = position.index(source.len() + 1);
-            while !source.is_char_boundary(at) {
-                at -= 1;
-            }
-            let mut end = (at + removed).min(source.len());
-            while !source.is_char_boundary(end) {
-                end += 1;
-            }
-            source.replace_range(at..end, &inserted);
-        }
-        assert_well_located(&source);
+        assert_well_located(&mutated(FULL, edits));
     }
 }
 
