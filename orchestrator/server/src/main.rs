@@ -287,6 +287,12 @@ impl ServerArgs {
         }
     }
 
+    /// `synod serve` (`with_demo_experts`: `synod up`).
+    async fn serve(self, with_demo_experts: bool) -> anyhow::Result<()> {
+        let store = self.store_options();
+        cli::serve(self.into_config(), with_demo_experts, store).await
+    }
+
     fn into_config(self) -> synod_server::app::ServerConfig {
         let mut config = synod_server::app::ServerConfig {
             grpc_addr: self.grpc_addr,
@@ -333,18 +339,8 @@ fn main() -> std::process::ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
     let ok = std::process::ExitCode::SUCCESS;
     match command {
-        Command::Serve(args) => {
-            let store = args.store_options();
-            cli::serve(args.into_config(), false, store)
-                .await
-                .map(|()| ok)
-        }
-        Command::Up { server } => {
-            let store = server.store_options();
-            cli::serve(server.into_config(), true, store)
-                .await
-                .map(|()| ok)
-        }
+        Command::Serve(args) => args.serve(false).await.map(|()| ok),
+        Command::Up { server } => server.serve(true).await.map(|()| ok),
         Command::Run {
             workflow,
             input,
@@ -355,20 +351,15 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
             client,
         } => {
             let inputs = cli::read_inputs(input.as_deref(), &set)?;
-            if dry_run {
-                let source = std::fs::read_to_string(&workflow)
-                    .with_context(|| format!("cannot read workflow file {}", workflow.display()))?;
-                let file = workflow.display().to_string();
-                return synod_server::bindings::run_dry(&source, &file, inputs, client.json).await;
-            }
             let source = std::fs::read_to_string(&workflow)
                 .with_context(|| format!("cannot read workflow file {}", workflow.display()))?;
+            let file = workflow.display().to_string();
+            if dry_run {
+                return synod_server::bindings::run_dry(&source, &file, inputs, client.json).await;
+            }
             let output = Output::new(client.json, !no_progress);
             cli::run(cli::RunRequest {
-                what: cli::RunWhat::Workflow {
-                    source,
-                    file: workflow.display().to_string(),
-                },
+                what: cli::RunWhat::Workflow { source, file },
                 inputs,
                 server: client.server,
                 embedded,
