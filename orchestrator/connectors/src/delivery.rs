@@ -126,6 +126,7 @@ struct AttemptResult {
     status: Option<u16>,
     failure: Option<(ErrorClass, String)>,
     excerpt: Option<String>,
+    /// The response's `Retry-After`; [`after_failure`] reads it only for retryable failures.
     retry_after: Option<Duration>,
 }
 
@@ -352,7 +353,7 @@ impl HttpDelivery {
             status: Some(status.as_u16()),
             failure,
             excerpt,
-            retry_after: retry_after.filter(|_| failure_is_retryable(status)),
+            retry_after,
         }
     }
 }
@@ -421,10 +422,6 @@ fn after_failure(
         };
     }
     AfterFailure::Retry(delay)
-}
-
-fn failure_is_retryable(status: StatusCode) -> bool {
-    ErrorClass::from_status(status.as_u16()).is_some_and(ErrorClass::is_retryable)
 }
 
 fn status_message(class: ErrorClass, status: StatusCode, location: Option<String>) -> String {
