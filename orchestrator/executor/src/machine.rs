@@ -710,12 +710,13 @@ impl RunMachine {
         let attempt = self.steps[position].attempt;
         let plan = Arc::clone(&self.plan);
         let step = &plan.graph()[plan.topological_order()[position]];
-        let policy: &RetryPolicy = step.retry.as_ref().unwrap_or(&self.config.default_retry);
-        let delay = if error.retryable {
-            policy.delay_after(attempt, self.rng.f64())
-        } else {
-            None
-        };
+        let delay = retry_delay(
+            step,
+            &self.config.default_retry,
+            &mut self.rng,
+            attempt,
+            &error,
+        );
         match (self.steps[position].status, delay) {
             (StepStatus::Running | StepStatus::TimedOut, Some(delay)) => {
                 let step = step.id.clone();
@@ -730,7 +731,7 @@ impl RunMachine {
                     .push(Action::Emit(RunEventKind::StepRetryScheduled {
                         step: step.clone(),
                         next_attempt: attempt + 1,
-                        delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        delay_ms: millis(delay),
                     }));
                 self.actions.push(Action::ScheduleRetry {
                     step,
@@ -758,19 +759,24 @@ impl RunMachine {
     /// `-> Failed`, then every pending transitive dependent `-> Skipped`.
     fn fail_for_good(&mut self, position: usize, error: StepError) {
         let plan = Arc::clone(&self.plan);
-        let node = plan.topological_order()[position];
-        let failed = &plan.graph()[node].id;
-        let state = &mut self.steps[position];
-        state.status = StepStatus::Failed;
-        state.error = Some(error.clone());
-        self.open_steps -= 1;
+        let failed = &plan.graph()[plan.topological_order()[position]].id;
+        self.mark_failed(position, error.clone());
         self.actions.push(Action::Emit(RunEventKind::StepFailed {
             step: failed.clone(),
-            attempt: state.attempt,
+            attempt: self.steps[position].attempt,
             error,
             will_retry: false,
         }));
         self.skip_dependents(position, &format!("upstream step `{failed}` failed"));
+    }
+
+    /// Marks the step at `position` failed for good with `error` (the caller
+    /// records the event).
+    fn mark_failed(&mut self, position: usize, error: StepError) {
+        let state = &mut self.steps[position];
+        state.status = StepStatus::Failed;
+        state.error = Some(error);
+        self.open_steps -= 1;
     }
 
     /// Every pending transitive dependent of the failed or skipped step at
@@ -985,6 +991,28 @@ fn secret_values(value: &Value, inside: bool, found: &mut Vec<String>) {
         }
         Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
+}
+
+/// The delay before attempt `attempt + 1` of `step` (or of one of its
+/// items) after `error` under the step's retry policy (or `default`), or
+/// `None` when it is not retried.
+fn retry_delay(
+    step: &PlanStep,
+    default: &RetryPolicy,
+    rng: &mut fastrand::Rng,
+    attempt: u32,
+    error: &StepError,
+) -> Option<Duration> {
+    if !error.retryable {
+        return None;
+    }
+    let policy = step.retry.as_ref().unwrap_or(default);
+    policy.delay_after(attempt, rng.f64())
+}
+
+/// `duration` in whole milliseconds, as events record it.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The source of an `if`, for skip reasons.

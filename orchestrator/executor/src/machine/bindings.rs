@@ -104,7 +104,7 @@ impl RunMachine {
         }));
     }
 
-    fn binding_index(&self, binding: &str) -> Option<usize> {
+    pub(super) fn binding_index(&self, binding: &str) -> Option<usize> {
         self.workflow
             .as_ref()?
             .bindings
@@ -151,7 +151,7 @@ impl RunMachine {
             return;
         }
         let timeout = self.approval_timeout(index).unwrap_or_default();
-        let after_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let after_ms = super::millis(timeout);
         self.actions
             .push(Action::Emit(RunEventKind::ApprovalTimedOut {
                 binding: binding.to_owned(),
@@ -229,9 +229,7 @@ impl RunMachine {
                         .push(Action::Emit(RunEventKind::ApprovalRequested {
                             binding,
                             roles: approval.roles,
-                            timeout_ms: approval
-                                .timeout
-                                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                            timeout_ms: approval.timeout.map(super::millis),
                         }));
                     self.arm_approval_timeout(index);
                     return false;

@@ -20,10 +20,10 @@
 
 use serde_json::Value;
 use synod_types::error::StepError;
-use synod_types::{RetryPolicy, RunEventKind, StepId};
+use synod_types::{RunEventKind, StepId};
 use synod_workflow::runtime::item_scope;
 
-use super::{Action, RunMachine, expression_error};
+use super::{Action, RunMachine, expression_error, millis, retry_delay};
 use crate::invoke::{StepOutput, Usage};
 
 /// Where one item is.
@@ -114,16 +114,27 @@ impl RunMachine {
         max_parallel: Option<u32>,
     ) {
         let step = self.step_at(position).id.clone();
-        self.steps[position].status = synod_types::StepStatus::Running;
-        self.steps[position].attempt = 1;
         self.actions.push(Action::Emit(RunEventKind::StepFannedOut {
             step,
             items: index(items.len()),
             max_parallel,
         }));
+        self.enter_fan_out(position, items, max_parallel);
+        self.conclude_fan_out(position);
+    }
+
+    /// Marks the step at `position` running as a fan-out over `items` (the
+    /// caller records the event).
+    pub(super) fn enter_fan_out(
+        &mut self,
+        position: usize,
+        items: Vec<Value>,
+        max_parallel: Option<u32>,
+    ) {
+        self.steps[position].status = synod_types::StepStatus::Running;
+        self.steps[position].attempt = 1;
         self.fan_outs
             .insert(position, FanOut::new(items, max_parallel));
-        self.conclude_fan_out(position);
     }
 
     /// The first `(position, item)` that may start now, in topological order.
@@ -230,15 +241,14 @@ impl RunMachine {
                 state.output = Some(output);
             }
             Err(error) => {
-                let policy: &RetryPolicy =
-                    spec.retry.as_ref().unwrap_or(&self.config.default_retry);
-                let delay = if error.retryable {
-                    policy.delay_after(attempt, self.rng.f64())
-                } else {
-                    None
-                };
-                let retry_in_ms =
-                    delay.map(|delay| u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                let delay = retry_delay(
+                    spec,
+                    &self.config.default_retry,
+                    &mut self.rng,
+                    attempt,
+                    &error,
+                );
+                let retry_in_ms = delay.map(millis);
                 state.status = if delay.is_some() {
                     ItemStatus::RetryScheduled
                 } else {

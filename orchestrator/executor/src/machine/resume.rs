@@ -21,7 +21,7 @@ use synod_planner::Plan;
 use synod_types::{RunEvent, RunEventKind, RunId, StepId, StepStatus};
 
 use super::bindings::BindingStatus;
-use super::fan_out::{FanOut, ItemStatus};
+use super::fan_out::ItemStatus;
 use super::{Phase, RunMachine};
 use crate::config::ExecutorConfig;
 
@@ -179,14 +179,11 @@ impl RunMachine {
                     if !*will_retry {
                         machine.fan_outs.remove(&position);
                     }
-                    let state = &mut machine.steps[position];
-                    state.attempt = *attempt;
+                    machine.steps[position].attempt = *attempt;
                     if *will_retry {
-                        state.status = StepStatus::RetryScheduled;
+                        machine.steps[position].status = StepStatus::RetryScheduled;
                     } else {
-                        state.status = StepStatus::Failed;
-                        state.error = Some(error.clone());
-                        machine.open_steps -= 1;
+                        machine.mark_failed(position, error.clone());
                     }
                 }
                 RunEventKind::StepRetryScheduled { next_attempt, .. } => {
@@ -353,10 +350,7 @@ impl RunMachine {
             ));
         }
         let max_parallel = spec.for_each.as_ref().and_then(|each| each.max_parallel);
-        self.steps[position].status = StepStatus::Running;
-        self.steps[position].attempt = 1;
-        self.fan_outs
-            .insert(position, FanOut::new(items, max_parallel));
+        self.enter_fan_out(position, items, max_parallel);
         Ok(())
     }
 
@@ -422,18 +416,9 @@ impl RunMachine {
 
     /// Replays one binding event.
     fn replay_binding(&mut self, binding: &str, kind: &RunEventKind) -> Result<(), String> {
-        let index = self
-            .workflow
-            .as_ref()
-            .and_then(|workflow| {
-                workflow
-                    .bindings
-                    .iter()
-                    .position(|spec| spec.name == binding)
-            })
-            .ok_or_else(|| {
-                format!("binding `{binding}` is not in the workflow the run is resumed with")
-            })?;
+        let index = self.binding_index(binding).ok_or_else(|| {
+            format!("binding `{binding}` is not in the workflow the run is resumed with")
+        })?;
         match kind {
             RunEventKind::BindingStarted { .. } => self.bindings[index] = BindingStatus::InFlight,
             RunEventKind::BindingDelivered { .. } => {
