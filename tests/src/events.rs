@@ -149,3 +149,15 @@ pub fn failures<'a>(events: &'a [RunEvent], step: &str) -> Vec<(u32, &'a StepErr
         })
         .collect()
 }
+
+/// No event, in its wire form, holds the secret.
+pub fn assert_secret_absent(events: &[RunEvent], secret: &str) {
+    for event in events {
+        let json = event.to_cloud_event_json();
+        assert!(
+            !json.contains(secret),
+            "secret in event #{}: {json}",
+            event.seq
+        );
+    }
+}

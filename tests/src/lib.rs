@@ -10,6 +10,7 @@
 //! - [`rogue`]: a hand-written expert (no SDK) that breaks its own output
 //!   schema, to exercise the orchestrator's output validation.
 //! - [`events`]: decoding run events from the wire and checking sequences.
+//! - [`receiver`]: a local HTTP receiver that records what bindings send.
 //! - [`sse`]: a minimal Server-Sent Events reader over reqwest.
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use anyhow::Context as _;
 pub mod events;
 pub mod experts;
 pub mod orchestrator;
+pub mod receiver;
 pub mod rogue;
 pub mod sse;
 

@@ -10,7 +10,9 @@ use synod_proto::orchestrator as pb;
 use synod_proto::orchestrator::RunStatus;
 use synod_types::RunEventKind;
 
-use crate::bindings::{Receiver, intel_expert};
+use synod_integration_tests::receiver::Receiver;
+
+use crate::bindings::intel_expert;
 
 fn workflow(origin: &str, timeout: &str) -> String {
     format!(

@@ -4,97 +4,15 @@
 //! `Idempotency-Key`, and that the secret appears only in the header it was
 //! put in, never in any event.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::Method;
 use serde_json::{Value, json};
 use synod_expert_sdk::{ExpertServer, ExpertServerBuilder, SkillDefinition, SkillOutput, skill_fn};
+use synod_integration_tests::events::assert_secret_absent;
 use synod_integration_tests::experts::{object_schema, serve};
+use synod_integration_tests::receiver::Receiver;
 use synod_integration_tests::{Finished, TempDir, TestOrchestrator, fast_config};
 use synod_proto::orchestrator::RunStatus;
-use synod_types::{RunEvent, RunEventKind};
-
-/// One request as the receiver saw it.
-#[derive(Debug, Clone)]
-pub(crate) struct Received {
-    pub(crate) method: Method,
-    /// Path and query.
-    pub(crate) uri: String,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Value,
-}
-
-/// A local HTTP receiver: records every request and answers with the next
-/// status of its script (then 201).
-#[derive(Debug, Clone)]
-pub(crate) struct Receiver {
-    pub(crate) addr: SocketAddr,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-#[derive(Clone)]
-struct ReceiverState {
-    received: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<Vec<u16>>>,
-}
-
-async fn record(
-    State(state): State<ReceiverState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    state
-        .received
-        .lock()
-        .expect("receiver lock")
-        .push(Received {
-            method,
-            uri: uri.to_string(),
-            headers,
-            body,
-        });
-    let mut script = state.script.lock().expect("receiver lock");
-    let status = if script.is_empty() {
-        201
-    } else {
-        script.remove(0)
-    };
-    StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED)
-}
-
-impl Receiver {
-    /// Starts a receiver on a free loopback port answering `script` first.
-    pub(crate) async fn start(script: &[u16]) -> anyhow::Result<Receiver> {
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let state = ReceiverState {
-            received: Arc::clone(&received),
-            script: Arc::new(Mutex::new(script.to_vec())),
-        };
-        let app = axum::Router::new().fallback(record).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Receiver { addr, received })
-    }
-
-    /// `http://127.0.0.1:<port>`, for allowlists and URLs.
-    pub(crate) fn origin(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Every request received so far.
-    pub(crate) fn received(&self) -> Vec<Received> {
-        self.received.lock().expect("receiver lock").clone()
-    }
-}
+use synod_types::RunEventKind;
 
 /// Expert `intel`: `lookup` `{ioc}` → `{ioc, malicious}` (malicious when the
 /// IOC contains `evil`); `summarize` `{verdicts: [..]}` → `{malicious, total,
@@ -219,18 +137,6 @@ impl Setup {
         self.orchestrator.shutdown().await?;
         self.intel.shutdown().await?;
         Ok(())
-    }
-}
-
-/// No event, in its wire form, holds the secret.
-pub(crate) fn assert_secret_absent(events: &[RunEvent], secret: &str) {
-    for event in events {
-        let json = event.to_cloud_event_json();
-        assert!(
-            !json.contains(secret),
-            "secret in event #{}: {json}",
-            event.seq
-        );
     }
 }
 

@@ -5,14 +5,14 @@
 
 use serde_json::{Value, json};
 use synod_expert_sdk::{ExpertServer, ExpertServerBuilder, SkillDefinition, SkillOutput, skill_fn};
+use synod_integration_tests::events::assert_secret_absent;
 use synod_integration_tests::experts::{object_schema, serve};
+use synod_integration_tests::receiver::Receiver;
 use synod_integration_tests::{TempDir, TestOrchestrator, fast_config, repo_file};
 use synod_proto::orchestrator as pb;
 use synod_proto::orchestrator::RunStatus;
 use synod_server::demo::start_demo_experts;
 use synod_types::RunEventKind;
-
-use crate::bindings::{Receiver, assert_secret_absent};
 
 const TICKET_TOKEN: &str = "tt-0c51-example";
 const FIREWALL_TOKEN: &str = "fw-77aa-example";
