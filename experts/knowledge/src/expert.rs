@@ -108,7 +108,7 @@ pub fn expert_with_base(kb: Arc<KnowledgeBase>) -> ExpertServerBuilder {
                     "type": "object", "additionalProperties": false, "required": ["query"],
                     "properties": {
                         "query": { "type": "string", "minLength": 1, "description": "An id (T1003.001, G0007, S0002, CAPEC-66, CWE-79) or a name/alias." },
-                        "kinds": { "type": "array", "items": { "enum": KIND_NAMES }, "description": "Only these kinds (default: all)." },
+                        "kinds": { "type": "array", "items": { "enum": KINDS.map(|(name, _)| name) }, "description": "Only these kinds (default: all)." },
                         "limit": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT }
                     }
                 }))
@@ -233,45 +233,29 @@ fn limit(input: &Value) -> usize {
         .min(MAX_LIMIT) as usize
 }
 
-/// Kind names as serialised.
-const KIND_NAMES: [&str; 13] = [
-    "technique",
-    "tactic",
-    "group",
-    "software",
-    "campaign",
-    "mitigation",
-    "detection-strategy",
-    "analytic",
-    "data-component",
-    "attack-pattern",
-    "capec-mitigation",
-    "weakness",
-    "category",
+/// Every kind with its serialised name.
+const KINDS: [(&str, Kind); 13] = [
+    ("technique", Kind::Technique),
+    ("tactic", Kind::Tactic),
+    ("group", Kind::Group),
+    ("software", Kind::Software),
+    ("campaign", Kind::Campaign),
+    ("mitigation", Kind::Mitigation),
+    ("detection-strategy", Kind::DetectionStrategy),
+    ("analytic", Kind::Analytic),
+    ("data-component", Kind::DataComponent),
+    ("attack-pattern", Kind::AttackPattern),
+    ("capec-mitigation", Kind::CapecMitigation),
+    ("weakness", Kind::Weakness),
+    ("category", Kind::Category),
 ];
 
 fn parse_kind(name: &str) -> Option<Kind> {
-    KIND_NAMES
+    KINDS
         .iter()
-        .position(|k| *k == name)
-        .and_then(|i| ALL_KINDS.get(i).copied())
+        .find(|(known, _)| *known == name)
+        .map(|&(_, kind)| kind)
 }
-
-const ALL_KINDS: [Kind; 13] = [
-    Kind::Technique,
-    Kind::Tactic,
-    Kind::Group,
-    Kind::Software,
-    Kind::Campaign,
-    Kind::Mitigation,
-    Kind::DetectionStrategy,
-    Kind::Analytic,
-    Kind::DataComponent,
-    Kind::AttackPattern,
-    Kind::CapecMitigation,
-    Kind::Weakness,
-    Kind::Category,
-];
 
 /// Output schema: an object with these required fields and cited ids.
 fn cited_output(required: &[&str]) -> Value {
@@ -351,4 +335,18 @@ fn chain_steps(input: &Value) -> Result<Vec<ChainStep>, SkillError> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_the_serialised_names() {
+        for (name, kind) in KINDS {
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            assert_eq!(parse_kind(name), Some(kind));
+        }
+        assert_eq!(parse_kind("Technique"), None);
+    }
 }
