@@ -136,10 +136,15 @@ impl Orchestrator {
             replica_id(&config),
             config.lease,
         );
-        let bindings = crate::bindings::HttpBindings::new(&crate::bindings::BindingSettings {
-            allowed_destinations: config.allowed_destinations.clone(),
-            secrets_dir: config.secrets_dir.clone(),
-        })
+        // One snapshot of the secrets for bindings and webhooks alike.
+        let secrets = synod_connectors::Secrets::from_process_env(config.secrets_dir.clone());
+        let bindings = crate::bindings::HttpBindings::with_secrets(
+            &crate::bindings::BindingSettings {
+                allowed_destinations: config.allowed_destinations.clone(),
+                secrets_dir: config.secrets_dir.clone(),
+            },
+            secrets.clone(),
+        )
         .context("invalid binding settings (--allow-destination)")?;
         manager.set_deliverer(Arc::new(bindings));
 
@@ -196,9 +201,7 @@ impl Orchestrator {
 
         let hooks = crate::hooks::router(crate::hooks::HooksState {
             manager: manager.clone(),
-            secrets: Arc::new(synod_connectors::Secrets::from_process_env(
-                config.secrets_dir.clone(),
-            )),
+            secrets: Arc::new(secrets),
         });
         let app = router(HttpState {
             manager: manager.clone(),
