@@ -767,7 +767,7 @@ impl RunMachine {
             error,
             will_retry: false,
         }));
-        self.skip_dependents(position, &format!("upstream step `{failed}` failed"));
+        self.skip_dependents(position);
     }
 
     /// Marks the step at `position` failed for good with `error` (the caller
@@ -780,10 +780,22 @@ impl RunMachine {
     }
 
     /// Every pending transitive dependent of the failed or skipped step at
-    /// `position` `-> Skipped`, with `reason`.
-    fn skip_dependents(&mut self, position: usize, reason: &str) {
+    /// `position` `-> Skipped`, naming it as the reason; nothing for a step
+    /// in any other state.
+    fn skip_dependents(&mut self, position: usize) {
         let plan = Arc::clone(&self.plan);
         let node = plan.topological_order()[position];
+        let id = &plan.graph()[node].id;
+        let reason = match self.steps[position].status {
+            StepStatus::Failed => format!("upstream step `{id}` failed"),
+            StepStatus::Skipped => format!("upstream step `{id}` was skipped"),
+            StepStatus::Pending
+            | StepStatus::Running
+            | StepStatus::RetryScheduled
+            | StepStatus::TimedOut
+            | StepStatus::Succeeded
+            | StepStatus::Cancelled => return,
+        };
         let mut to_skip = BTreeSet::new();
         // Already skipped dependents are walked through too: after a resume,
         // their own dependents may still be pending.
@@ -809,7 +821,7 @@ impl RunMachine {
             self.ready.remove(&skipped);
             self.actions.push(Action::Emit(RunEventKind::StepSkipped {
                 step: self.step_at(skipped).id.clone(),
-                reason: reason.to_owned(),
+                reason: reason.clone(),
             }));
         }
     }
@@ -896,7 +908,7 @@ impl RunMachine {
                     step: id.clone(),
                     reason: format!("its condition `if: ${{{{ {condition} }}}}` is false"),
                 }));
-                self.skip_dependents(position, &format!("upstream step `{id}` was skipped"));
+                self.skip_dependents(position);
                 return true;
             }
             Err(error) => {

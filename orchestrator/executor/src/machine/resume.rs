@@ -300,16 +300,7 @@ impl RunMachine {
             }));
         // Skips that a crash after a StepFailed or StepSkipped may have cut off.
         for position in 0..self.steps.len() {
-            let id = self.step_at(position).id.clone();
-            match self.steps[position].status {
-                StepStatus::Failed => {
-                    self.skip_dependents(position, &format!("upstream step `{id}` failed"));
-                }
-                StepStatus::Skipped => {
-                    self.skip_dependents(position, &format!("upstream step `{id}` was skipped"));
-                }
-                _ => {}
-            }
+            self.skip_dependents(position);
         }
         // Fan-outs whose every item ended before the crash.
         let fanned: Vec<usize> = self.fan_outs.keys().copied().collect();
