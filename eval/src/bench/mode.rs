@@ -309,17 +309,11 @@ pub fn executor_run_fn(
         Box::pin(async move {
             let run_id = RunId::new();
             store
-                .create_run(RunRecord {
+                .create_run(RunRecord::pending(
                     run_id,
-                    workflow: plan.name.clone(),
-                    status: RunStatus::Pending,
-                    created_at: Utc::now(),
-                    ended_at: None,
-                    inputs: inputs.clone(),
-                    result: None,
-                    error: None,
-                    last_seq: 0,
-                })
+                    plan.name.clone(),
+                    inputs.clone(),
+                ))
                 .await?;
             let outcome = execute(
                 run_id,

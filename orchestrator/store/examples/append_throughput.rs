@@ -7,13 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use serde_json::json;
 use synod_store::{
     MemoryStore, PostgresConfig, PostgresStore, RunRecord, RunStore, SqliteConfig, SqliteStore,
     Synchronous,
 };
-use synod_types::{RunEventKind, RunId, RunStatus, StepId};
+use synod_types::{RunEventKind, RunId, StepId};
 
 fn event(n: usize) -> RunEventKind {
     RunEventKind::StepSucceeded {
@@ -29,17 +28,7 @@ fn event(n: usize) -> RunEventKind {
 async fn new_run(store: &dyn RunStore) -> RunId {
     let run_id = RunId::new();
     store
-        .create_run(RunRecord {
-            run_id,
-            workflow: "bench".into(),
-            status: RunStatus::Pending,
-            created_at: Utc::now(),
-            ended_at: None,
-            inputs: json!({}),
-            result: None,
-            error: None,
-            last_seq: 0,
-        })
+        .create_run(RunRecord::pending(run_id, "bench", json!({})))
         .await
         .expect("create run");
     run_id

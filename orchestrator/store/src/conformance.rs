@@ -110,17 +110,11 @@ async fn postgres() -> Option<Fixture<PostgresStore>> {
 // === helpers ===
 
 fn new_record() -> RunRecord {
-    RunRecord {
-        run_id: RunId::new(),
-        workflow: "triage".into(),
-        status: RunStatus::Pending,
-        created_at: crate::record::now(),
-        ended_at: None,
-        inputs: json!({"alert": {"host": "ws-17", "score": 0.93}}),
-        result: None,
-        error: None,
-        last_seq: 0,
-    }
+    RunRecord::pending(
+        RunId::new(),
+        "triage",
+        json!({"alert": {"host": "ws-17", "score": 0.93}}),
+    )
 }
 
 async fn new_run<S: RunStore>(store: &S) -> RunId {

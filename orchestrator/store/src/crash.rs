@@ -9,9 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::json;
-use synod_types::{RunEventKind, RunId, RunStatus, StepId};
+use synod_types::{RunEventKind, RunId, StepId};
 
 use crate::SqliteStore;
 use crate::store::{RunRecord, RunStore};
@@ -20,17 +19,7 @@ const CHILD_DB: &str = "SYNOD_CRASH_DB";
 const WRITERS: usize = 4;
 
 fn record(run_id: RunId) -> RunRecord {
-    RunRecord {
-        run_id,
-        workflow: "crash".into(),
-        status: RunStatus::Pending,
-        created_at: Utc::now(),
-        ended_at: None,
-        inputs: json!({}),
-        result: None,
-        error: None,
-        last_seq: 0,
-    }
+    RunRecord::pending(run_id, "crash", json!({}))
 }
 
 /// Child side: appends forever on `WRITERS` runs, printing `<run> <seq>`

@@ -173,7 +173,7 @@ mod tests {
     use crate::MemoryStore;
     use crate::store::RunRecord;
     use serde_json::json;
-    use synod_types::{RunEventKind, RunStatus, StepId};
+    use synod_types::{RunEventKind, StepId};
 
     fn skipped(n: usize) -> RunEventKind {
         RunEventKind::StepSkipped {
@@ -189,17 +189,7 @@ mod tests {
         let store = MemoryStore::new();
         let run_id = RunId::new();
         store
-            .create_run(RunRecord {
-                run_id,
-                workflow: "wf".into(),
-                status: RunStatus::Pending,
-                created_at: crate::record::now(),
-                ended_at: None,
-                inputs: json!({}),
-                result: None,
-                error: None,
-                last_seq: 0,
-            })
+            .create_run(RunRecord::pending(run_id, "wf", json!({})))
             .await
             .unwrap();
         let first = store.append(run_id, skipped(1)).await.unwrap();

@@ -342,17 +342,7 @@ mod tests {
     use synod_types::{RunStatus, StepId};
 
     fn record(run_id: RunId) -> RunRecord {
-        RunRecord {
-            run_id,
-            workflow: "wf".into(),
-            status: RunStatus::Pending,
-            created_at: Utc::now(),
-            ended_at: None,
-            inputs: json!({}),
-            result: None,
-            error: None,
-            last_seq: 0,
-        }
+        RunRecord::pending(run_id, "wf", json!({}))
     }
 
     fn skipped(n: usize) -> RunEventKind {

@@ -312,17 +312,7 @@ mod tests {
 
     #[test]
     fn terminal_events_end_the_record() {
-        let mut record = RunRecord {
-            run_id: RunId::new(),
-            workflow: "wf".into(),
-            status: RunStatus::Pending,
-            created_at: now(),
-            ended_at: None,
-            inputs: json!({}),
-            result: None,
-            error: None,
-            last_seq: 0,
-        };
+        let mut record = RunRecord::pending(RunId::new(), "wf", json!({}));
         let event = RunEvent {
             run_id: record.run_id,
             seq: 4,

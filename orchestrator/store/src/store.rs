@@ -31,6 +31,24 @@ pub struct RunRecord {
     pub last_seq: u64,
 }
 
+impl RunRecord {
+    /// A fresh run of `workflow`, pending, created now (to the microsecond,
+    /// as stores keep it), with no events yet.
+    pub fn pending(run_id: RunId, workflow: impl Into<String>, inputs: Value) -> Self {
+        RunRecord {
+            run_id,
+            workflow: workflow.into(),
+            status: RunStatus::Pending,
+            created_at: crate::record::now(),
+            ended_at: None,
+            inputs,
+            result: None,
+            error: None,
+            last_seq: 0,
+        }
+    }
+}
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::{Value, json};
 use synod_planner::PlanStep;
 use synod_store::{MemoryStore, RunRecord, RunStore, StoreError};
@@ -139,17 +138,7 @@ fn config() -> ExecutorConfig {
 async fn create_run(store: &MemoryStore) -> RunId {
     let run_id = RunId::new();
     store
-        .create_run(RunRecord {
-            run_id,
-            workflow: "test".to_owned(),
-            status: RunStatus::Pending,
-            created_at: Utc::now(),
-            ended_at: None,
-            inputs: json!({}),
-            result: None,
-            error: None,
-            last_seq: 0,
-        })
+        .create_run(RunRecord::pending(run_id, "test", json!({})))
         .await
         .unwrap();
     run_id
