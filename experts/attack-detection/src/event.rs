@@ -319,18 +319,17 @@ impl Event {
         let Value::Array(items) = value else {
             return false;
         };
-        let name_of = |item: &Value| {
+        fn name_of(item: &Value) -> Option<&str> {
             item.get("@Name")
                 .or_else(|| item.get("Name"))
                 .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
+        }
         if items.is_empty() || !items.iter().all(|i| name_of(i).is_some()) {
             return false;
         }
         for item in items {
             if let Some(name) = name_of(item) {
-                self.add_value(&name, item.get("#text").unwrap_or(&Value::Null));
+                self.add_value(name, item.get("#text").unwrap_or(&Value::Null));
             }
         }
         true
