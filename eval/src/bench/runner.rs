@@ -122,20 +122,14 @@ struct GrpcHost {
 }
 
 impl GrpcHost {
-    fn calls(&self, kind: ExpertKind) -> u64 {
+    /// Expert calls and HTTP requests made so far by `kind`'s bodies.
+    fn counts(&self, kind: ExpertKind) -> (u64, u64) {
         self.bodies
             .iter()
             .filter(|b| b.kind() == kind)
-            .map(|b| b.calls())
-            .sum()
-    }
-
-    fn requests(&self, kind: ExpertKind) -> u64 {
-        self.bodies
-            .iter()
-            .filter(|b| b.kind() == kind)
-            .map(|b| b.requests())
-            .sum()
+            .fold((0, 0), |(calls, requests), b| {
+                (calls + b.calls(), requests + b.requests())
+            })
     }
 }
 
@@ -198,11 +192,7 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Value> {
     let mut calibration = dispatch(options, &job(JobKind::Calibrate))
         .await
         .context("calibration failed")?;
-    if options.process_model == ProcessModel::Child {
-        children_cpu += take_cpu(&mut calibration);
-    } else {
-        take_cpu(&mut calibration);
-    }
+    children_cpu += child_cpu(options, &mut calibration);
 
     let combos = plan_combos(options);
     let bar = progress_bar(options.progress, combos.len());
@@ -230,9 +220,7 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Value> {
             let t0 = Instant::now();
             let busy = sys::machine_busy_s().unwrap_or(0.0);
             let own = own_cpu(0.0);
-            let host_calls0 = host
-                .as_ref()
-                .map(|h| (h.calls(combo.expert), h.requests(combo.expert)));
+            let host_calls0 = host.as_ref().map(|h| h.counts(combo.expert));
             let outcome = dispatch(
                 options,
                 &job(JobKind::Combo {
@@ -245,12 +233,7 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Value> {
             .await;
             let wall = t0.elapsed().as_secs_f64();
             let outcome = outcome.and_then(|mut r| {
-                let child_cpu = take_cpu(&mut r);
-                let child_cpu = if options.process_model == ProcessModel::Child {
-                    child_cpu
-                } else {
-                    0.0
-                };
+                let child_cpu = child_cpu(options, &mut r);
                 children_cpu += child_cpu;
                 let busy_s = sys::machine_busy_s().unwrap_or(0.0) - busy;
                 r["foreign_cpu_frac"] = json!(sys::foreign_fraction(
@@ -262,8 +245,9 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Value> {
                 if combo.transport == Transport::Grpc
                     && let (Some(h), Some((calls0, requests0))) = (&host, host_calls0)
                 {
-                    r["expert_calls"] = json!(h.calls(combo.expert) - calls0);
-                    r["http_requests"] = json!(h.requests(combo.expert) - requests0);
+                    let (calls, requests) = h.counts(combo.expert);
+                    r["expert_calls"] = json!(calls - calls0);
+                    r["http_requests"] = json!(requests - requests0);
                 }
                 check_calls(&r, &combo)?;
                 Ok(r)
@@ -376,6 +360,18 @@ fn take_cpu(report: &mut Value) -> f64 {
         .and_then(|m| m.remove("process_cpu_s"))
         .and_then(|v| v.as_f64())
         .unwrap_or(0.0)
+}
+
+/// The CPU time a job reported (removed from its result), counted only when
+/// it ran in a child process: an in-process job's CPU time is already this
+/// process's.
+fn child_cpu(options: &BenchOptions, report: &mut Value) -> f64 {
+    let cpu = take_cpu(report);
+    if options.process_model == ProcessModel::Child {
+        cpu
+    } else {
+        0.0
+    }
 }
 
 /// Every expert call happened once per node execution of every run.
