@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::expr::EvalError;
 use crate::template::{TemplatePart, ValueTemplate};
-use crate::workflow::{BindingSpec, StepSpec, Workflow};
+use crate::workflow::{BindingSpec, ExpressionSite, StepSpec, Workflow};
 
 /// A binding's request with every template rendered, ready for a sender
 /// (which still checks the destination against its allowlist).
@@ -113,15 +113,17 @@ fn percent_encode(text: &str) -> String {
 
 /// Whether `step` runs: `true` without `if`, else the condition's value.
 pub fn step_should_run(step: &StepSpec, scope: &Value) -> Result<bool, EvalError> {
-    match &step.condition {
-        None => Ok(true),
-        Some(site) => site.expression.evaluate_bool(scope),
-    }
+    condition_holds(step.condition.as_ref(), scope)
 }
 
 /// Whether `binding` delivers: `true` without `if`, else the condition's value.
 pub fn binding_should_run(binding: &BindingSpec, scope: &Value) -> Result<bool, EvalError> {
-    match &binding.condition {
+    condition_holds(binding.condition.as_ref(), scope)
+}
+
+/// `true` without an `if`, else the condition's value.
+fn condition_holds(condition: Option<&ExpressionSite>, scope: &Value) -> Result<bool, EvalError> {
+    match condition {
         None => Ok(true),
         Some(site) => site.expression.evaluate_bool(scope),
     }
