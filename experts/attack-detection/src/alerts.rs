@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::engine::RuleSet;
 use crate::event::Event;
 use crate::input::EventRef;
-use crate::rule::{LEVELS, Rule, RuleMeta};
+use crate::rule::{LEVELS, Rule, RuleMeta, level_rank};
 
 /// A matched event: where it came from and its key fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,10 +181,9 @@ impl<'a> Detector<'a> {
                 events,
             })
             .collect();
-        let rank = |level: &str| LEVELS.iter().position(|l| *l == level).unwrap_or(0);
         alerts.sort_by(|a, b| {
-            rank(&b.rule.level)
-                .cmp(&rank(&a.rule.level))
+            level_rank(&b.rule.level)
+                .cmp(&level_rank(&a.rule.level))
                 .then(b.count.cmp(&a.count))
                 .then(a.rule.title.cmp(&b.rule.title))
         });

@@ -15,7 +15,7 @@ use crate::engine::{LoadFailure, RuleSet};
 use crate::event::Event;
 use crate::input::{EventRef, read_file};
 use crate::matcher::Placeholders;
-use crate::rule::LEVELS;
+use crate::rule::{LEVELS, level_rank};
 
 /// Version reported on the expert card.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -192,8 +192,9 @@ fn detect(
     }
     let mut report = detector.finish();
     if let Some(min) = input["min_level"].as_str() {
-        let rank = |l: &str| LEVELS.iter().position(|x| *x == l).unwrap_or(0);
-        report.alerts.retain(|a| rank(&a.rule.level) >= rank(min));
+        report
+            .alerts
+            .retain(|a| level_rank(&a.rule.level) >= level_rank(min));
     }
     Ok(output(rules, &report, paths.len(), bad_records))
 }

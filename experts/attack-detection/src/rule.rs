@@ -18,6 +18,11 @@ use crate::prefilter;
 /// Severity of a rule, in Sigma's order.
 pub const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
 
+/// Position of `level` in [`LEVELS`] (higher is more severe); unknown levels rank lowest.
+pub(crate) fn level_rank(level: &str) -> usize {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(0)
+}
+
 /// The descriptive part of a rule.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RuleMeta {
