@@ -74,15 +74,13 @@ pub async fn serve_named(
     addr: SocketAddr,
     orchestrator: Option<String>,
 ) -> anyhow::Result<()> {
-    let Some(mut builder) = builders()
-        .into_iter()
-        .find(|builder| builder.name() == name)
-    else {
-        anyhow::bail!(
-            "no expert named `{name}`; available: {}",
-            expert_names().join(", ")
-        );
+    // Built once: the reference experts load their data when built.
+    let mut available = builders();
+    let Some(position) = available.iter().position(|builder| builder.name() == name) else {
+        let names: Vec<&str> = available.iter().map(ExpertServerBuilder::name).collect();
+        anyhow::bail!("no expert named `{name}`; available: {}", names.join(", "));
     };
+    let mut builder = available.swap_remove(position);
     if let Some(url) = orchestrator {
         builder = builder.register_with(url);
     }
