@@ -185,12 +185,14 @@ impl PostgresStore {
         &self.inner.pool
     }
 
-    async fn status_of(&self, run_id: RunId) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(sql::STATUS_OF)
+    /// `Ok` when the run exists, else `RunNotFound`.
+    async fn require_run(&self, run_id: RunId) -> Result<(), StoreError> {
+        let status: Option<String> = sqlx::query_scalar(sql::STATUS_OF)
             .bind(run_id.0)
             .fetch_optional(&self.inner.pool)
             .await
-            .map_err(|error| backend("cannot read a run's status", error))
+            .map_err(|error| backend("cannot read a run's status", error))?;
+        sql::require_run(run_id, status)
     }
 
     async fn outbox_entry(&self, run_id: RunId, binding: &str) -> Result<OutboxEntry, StoreError> {
@@ -201,7 +203,7 @@ impl PostgresStore {
             .await
             .map_err(|error| backend("cannot read an outbox entry", error))?;
         let Some(row) = row else {
-            sql::require_run(run_id, self.status_of(run_id).await?)?;
+            self.require_run(run_id).await?;
             return Err(StoreError::OutboxEntryNotFound {
                 run_id,
                 binding: binding.to_owned(),
@@ -346,7 +348,7 @@ impl RunStore for PostgresStore {
             .await
             .map_err(|error| backend("cannot read events", error))?;
         if rows.is_empty() {
-            sql::require_run(run_id, self.status_of(run_id).await?)?;
+            self.require_run(run_id).await?;
         }
         sql::decode_events(run_id, &rows, Ok)
     }
@@ -422,7 +424,7 @@ impl RunStore for PostgresStore {
         match row {
             Some(row) => Ok(Some(lease_from_row(&row, owner)?)),
             None => {
-                sql::require_run(run_id, self.status_of(run_id).await?)?;
+                self.require_run(run_id).await?;
                 Ok(None)
             }
         }
@@ -447,7 +449,7 @@ impl RunStore for PostgresStore {
         match row {
             Some(row) => Ok(Some(lease_from_row(&row, owner)?)),
             None => {
-                sql::require_run(run_id, self.status_of(run_id).await?)?;
+                self.require_run(run_id).await?;
                 Ok(None)
             }
         }
@@ -463,7 +465,7 @@ impl RunStore for PostgresStore {
         if released.rows_affected() == 1 {
             return Ok(true);
         }
-        sql::require_run(run_id, self.status_of(run_id).await?)?;
+        self.require_run(run_id).await?;
         Ok(false)
     }
 
@@ -477,7 +479,7 @@ impl RunStore for PostgresStore {
     }
 
     async fn record_intent(&self, intent: OutboxIntent) -> Result<OutboxEntry, StoreError> {
-        sql::require_run(intent.run_id, self.status_of(intent.run_id).await?)?;
+        self.require_run(intent.run_id).await?;
         sqlx::query(sql::RECORD_INTENT)
             .bind(intent.run_id.0)
             .bind(&intent.binding)
@@ -527,7 +529,7 @@ impl RunStore for PostgresStore {
             .await
             .map_err(|error| backend("cannot read the outbox", error))?;
         if rows.is_empty() {
-            sql::require_run(run_id, self.status_of(run_id).await?)?;
+            self.require_run(run_id).await?;
         }
         rows.iter()
             .map(|row| sql::decode_outbox_entry(row, |id: Uuid| Ok(RunId(id)), Ok))

@@ -161,12 +161,14 @@ impl SqliteStore {
         self.inner.reader.close().await;
     }
 
-    async fn status_of(&self, run_id: RunId) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(sql::STATUS_OF)
+    /// `Ok` when the run exists, else `RunNotFound`.
+    async fn require_run(&self, run_id: RunId) -> Result<(), StoreError> {
+        let status: Option<String> = sqlx::query_scalar(sql::STATUS_OF)
             .bind(run_id.to_string())
             .fetch_optional(&self.inner.reader)
             .await
-            .map_err(|error| backend("cannot read a run's status", error))
+            .map_err(|error| backend("cannot read a run's status", error))?;
+        sql::require_run(run_id, status)
     }
 
     async fn outbox_entry(&self, run_id: RunId, binding: &str) -> Result<OutboxEntry, StoreError> {
@@ -177,7 +179,7 @@ impl SqliteStore {
             .await
             .map_err(|error| backend("cannot read an outbox entry", error))?;
         let Some(row) = row else {
-            sql::require_run(run_id, self.status_of(run_id).await?)?;
+            self.require_run(run_id).await?;
             return Err(StoreError::OutboxEntryNotFound {
                 run_id,
                 binding: binding.to_owned(),
@@ -276,7 +278,7 @@ impl RunStore for SqliteStore {
             .await
             .map_err(|error| backend("cannot read events", error))?;
         if rows.is_empty() {
-            sql::require_run(run_id, self.status_of(run_id).await?)?;
+            self.require_run(run_id).await?;
         }
         sql::decode_events(run_id, &rows, time_from_micros)
     }
@@ -357,7 +359,7 @@ impl RunStore for SqliteStore {
         .await
         .map_err(|error| backend("cannot claim a run", error))?;
         if claimed.rows_affected() == 0 {
-            sql::require_run(run_id, self.status_of(run_id).await?)?;
+            self.require_run(run_id).await?;
             return Ok(None);
         }
         Ok(Some(Lease {
@@ -390,7 +392,7 @@ impl RunStore for SqliteStore {
                 expires_at,
             }));
         }
-        sql::require_run(run_id, self.status_of(run_id).await?)?;
+        self.require_run(run_id).await?;
         Ok(None)
     }
 
@@ -404,7 +406,7 @@ impl RunStore for SqliteStore {
         if released.rows_affected() == 1 {
             return Ok(true);
         }
-        sql::require_run(run_id, self.status_of(run_id).await?)?;
+        self.require_run(run_id).await?;
         Ok(false)
     }
 
@@ -418,7 +420,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn record_intent(&self, intent: OutboxIntent) -> Result<OutboxEntry, StoreError> {
-        sql::require_run(intent.run_id, self.status_of(intent.run_id).await?)?;
+        self.require_run(intent.run_id).await?;
         sqlx::query(sql::RECORD_INTENT)
             .bind(intent.run_id.to_string())
             .bind(&intent.binding)
@@ -468,7 +470,7 @@ impl RunStore for SqliteStore {
             .await
             .map_err(|error| backend("cannot read the outbox", error))?;
         if rows.is_empty() {
-            sql::require_run(run_id, self.status_of(run_id).await?)?;
+            self.require_run(run_id).await?;
         }
         rows.iter()
             .map(|row| {
