@@ -90,8 +90,8 @@ impl RunMachine {
         }));
     }
 
-    /// Records a failed binding.
-    fn fail_binding(&mut self, index: usize, error: String) {
+    /// Records a failed binding after `attempts` delivery attempts.
+    fn fail_binding(&mut self, index: usize, error: String, attempts: u32) {
         let Some(workflow) = &self.workflow else {
             return;
         };
@@ -100,7 +100,7 @@ impl RunMachine {
         self.actions.push(Action::Emit(RunEventKind::BindingFailed {
             binding,
             error,
-            attempts: 0,
+            attempts,
         }));
     }
 
@@ -137,6 +137,7 @@ impl RunMachine {
             self.fail_binding(
                 index,
                 format!("the approval was rejected{why}; it was not sent"),
+                0,
             );
         }
         self.finish_if_done();
@@ -160,6 +161,7 @@ impl RunMachine {
         self.fail_binding(
             index,
             format!("nobody approved it within {timeout:?}; it was not sent"),
+            0,
         );
         self.finish_if_done();
     }
@@ -215,7 +217,7 @@ impl RunMachine {
                             reason,
                         }));
                 }
-                Decision::Fail(error) => self.fail_binding(index, error),
+                Decision::Fail(error) => self.fail_binding(index, error, 0),
                 Decision::AskApproval => {
                     let approval =
                         spec.approval
@@ -302,14 +304,7 @@ impl RunMachine {
     }
 
     pub(super) fn binding_finished(&mut self, binding: &str, result: BindingResult) {
-        let Some(workflow) = self.workflow.clone() else {
-            return;
-        };
-        let Some(index) = workflow
-            .bindings
-            .iter()
-            .position(|spec| spec.name == binding)
-        else {
+        let Some(index) = self.binding_index(binding) else {
             return;
         };
         if self.bindings[index] != BindingStatus::InFlight {
@@ -346,14 +341,7 @@ impl RunMachine {
                         attempts,
                     }));
             }
-            Err(error) => {
-                self.bindings[index] = BindingStatus::Failed(error.clone());
-                self.actions.push(Action::Emit(RunEventKind::BindingFailed {
-                    binding: binding.to_owned(),
-                    error,
-                    attempts,
-                }));
-            }
+            Err(error) => self.fail_binding(index, error, attempts),
         }
         self.finish_if_done();
     }
