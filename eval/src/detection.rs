@@ -27,6 +27,8 @@ use synod_expert_attack_detection::evaluation::{
 };
 use synod_expert_attack_detection::{RuleSet, scan_files_with_progress};
 
+use crate::bench::sys::status_mb;
+
 /// Regression tests on which the expected rule must fire.
 const REGRESSION_GOAL: usize = 198;
 /// Labelled files whose technique must be among the alerts' tags.
@@ -114,7 +116,7 @@ pub fn run(args: &DetectionArgs) -> anyhow::Result<ExitCode> {
         doc["evtx_to_mitre"] =
             techniques_json(&score_techniques(&cases, &scans), started.elapsed());
     }
-    doc["peak_rss_mib"] = peak_rss_mib().map_or(Value::Null, Value::from);
+    doc["peak_rss_mib"] = status_mb("VmHWM").map_or(Value::Null, Value::from);
     write_reports(&args.out, &doc)?;
     eprintln!("{}", table(&doc));
     eprintln!(
@@ -242,14 +244,6 @@ fn techniques_json(outcomes: &[TechniqueOutcome], scan_time: Duration) -> Value 
         "scan_s": scan_time.as_secs_f64(),
         "misses": misses,
     })
-}
-
-/// Peak resident memory of this process (Linux `VmHWM`).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 /// The summary table (Markdown, also printed).
