@@ -654,14 +654,10 @@ impl RunMachine {
                 self.actions.push(Action::Invoke(call));
             }
             Err(render_error) => {
-                let mut error = StepError::new(
-                    ErrorCode::BindingError,
-                    format!(
-                        "the input of step `{}` cannot be rendered: {render_error}; fix the reference or add the missing input",
-                        step.id
-                    ),
-                );
-                error.retryable = false;
+                let error = expression_error(format!(
+                    "the input of step `{}` cannot be rendered: {render_error}; fix the reference or add the missing input",
+                    step.id
+                ));
                 self.fail_for_good(position, error);
             }
         }
@@ -1033,7 +1029,8 @@ fn condition_text(site: Option<&synod_workflow::ExpressionSite>) -> &str {
         .unwrap_or_default()
 }
 
-/// A non-retryable [`ErrorCode::BindingError`] about an expression.
+/// A non-retryable [`ErrorCode::BindingError`] about an expression or a
+/// template that does not evaluate.
 fn expression_error(message: String) -> StepError {
     let mut error = StepError::new(ErrorCode::BindingError, message);
     error.retryable = false;
