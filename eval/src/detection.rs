@@ -310,12 +310,8 @@ fn table(doc: &Value) -> String {
 }
 
 fn write_reports(out: &Path, doc: &Value) -> anyhow::Result<()> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let json_path = out.with_extension("json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(doc)? + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    // Creates the folder the Markdown report goes to as well.
+    crate::write_json(&out.with_extension("json"), doc)?;
     let mut md = String::from("# synod-eval detection\n\n");
     md.push_str(&table(doc));
     let r = &doc["sigma_regression"];

@@ -5,5 +5,18 @@
 //! - [`detection`]: `synod-eval detection`, the attack-detection expert's
 //!   Sigma engine on the shared datasets (regression set, EVTX-to-MITRE).
 
+use std::path::Path;
+
+use anyhow::Context as _;
+
 pub mod bench;
 pub mod detection;
+
+/// Writes `doc` as pretty JSON to `path`, creating its folder.
+pub fn write_json(path: &Path, doc: &serde_json::Value) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, serde_json::to_string_pretty(doc)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,9 +1,8 @@
 //! `synod-eval`: synod's evaluation harnesses. See `synod-eval --help`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use synod_eval::bench::echo::{EchoChoice, find_python};
 use synod_eval::bench::expert::{EXPERTS, ExpertKind};
@@ -245,20 +244,16 @@ impl BenchArgs {
 
 fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let options = args.options()?;
-    // The parent hosts the echo, the gRPC experts and waits for children.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cpu_count())
-        .enable_all()
-        .build()?;
     let doc = match options.process_model {
-        ProcessModel::Child => rt.block_on(run_bench(&options))?,
-        ProcessModel::Inline => {
-            let rt_inline = options.runtime.build()?;
-            drop(rt);
-            rt_inline.block_on(run_bench(&options))?
-        }
+        // The parent hosts the echo, the gRPC experts and waits for children.
+        ProcessModel::Child => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpu_count())
+            .enable_all()
+            .build()?
+            .block_on(run_bench(&options))?,
+        ProcessModel::Inline => options.runtime.build()?.block_on(run_bench(&options))?,
     };
-    write_doc(&args.out, &doc)?;
+    synod_eval::write_json(&args.out, &doc)?;
     let summary = doc["summary"].as_array().cloned().unwrap_or_default();
     eprintln!("{}", report::table(&summary));
     if let Some(rows) = doc["grpc_vs_raw_rtt"]["rows"].as_array() {
@@ -298,14 +293,6 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn write_doc(path: &Path, doc: &serde_json::Value) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(doc)? + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn main() -> ExitCode {
