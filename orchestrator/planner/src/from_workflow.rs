@@ -50,9 +50,20 @@ pub fn plan_workflow_for(
     catalog: Option<&dyn SkillCatalog>,
     executable: Executable,
 ) -> Result<Plan, Diagnostics> {
+    plan_checked(workflow, catalog, executable, false)
+}
+
+/// [`plan_workflow_for`]; `type_checked` says the loader already checked
+/// the expressions against the catalog's output schemas.
+fn plan_checked(
+    workflow: &Workflow,
+    catalog: Option<&dyn SkillCatalog>,
+    executable: Executable,
+    type_checked: bool,
+) -> Result<Plan, Diagnostics> {
     let mut diagnostics = Vec::new();
     if let Some(catalog) = catalog {
-        check_against_catalog(workflow, catalog, &mut diagnostics);
+        check_against_catalog(workflow, catalog, type_checked, &mut diagnostics);
     }
     report_unsupported(workflow, executable, &mut diagnostics);
     let mut steps = Vec::with_capacity(workflow.steps.len());
@@ -133,7 +144,8 @@ pub fn compile_workflow(
         return Err(diagnostics);
     }
     workflow.warnings = diagnostics.0;
-    let plan = plan_workflow_for(&workflow, catalog, executable)?;
+    // The loader type-checked against the catalog's schemas already.
+    let plan = plan_checked(&workflow, catalog, executable, true)?;
     Ok((workflow, plan))
 }
 
@@ -224,6 +236,7 @@ fn problem_span(workflow: &Workflow, problem: &PlanProblem) -> Span {
 fn check_against_catalog(
     workflow: &Workflow,
     catalog: &dyn SkillCatalog,
+    type_checked: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     for step in &workflow.steps {
@@ -240,8 +253,10 @@ fn check_against_catalog(
             report_unknown_skill(workflow, step, uses, span, catalog, diagnostics);
         }
     }
-    let schemas = CatalogSchemas { catalog };
-    diagnostics.extend(check_workflow(workflow, Some(&schemas)));
+    if !type_checked {
+        let schemas = CatalogSchemas { catalog };
+        diagnostics.extend(check_workflow(workflow, Some(&schemas)));
+    }
 }
 
 /// `uses` (or a critic) must name a skill some expert offers.
