@@ -14,6 +14,7 @@
 //! - [`sse`]: a minimal Server-Sent Events reader over reqwest.
 
 use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,6 +56,12 @@ where
         }
     })
     .await?
+}
+
+/// A loopback address whose port was free a moment ago: nobody listens on
+/// it until a test binds it.
+pub fn free_addr() -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 /// A path in the repository, e.g. `workflows/ioc-triage.yaml`.

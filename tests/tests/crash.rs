@@ -9,7 +9,6 @@
 //! variables, so the test needs no separately built `synod` binary.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 use synod_expert_sdk::{ExpertServer, SkillDefinition, SkillError, SkillOutput, skill_fn};
 use synod_integration_tests::experts::{object_schema, serve};
-use synod_integration_tests::{TempDir, fast_config};
+use synod_integration_tests::{TempDir, fast_config, free_addr};
 use synod_proto::orchestrator::runs_client::RunsClient;
 use synod_proto::orchestrator::{ListRunsRequest, RunStatus, StartRunRequest, start_run_request};
 use synod_store::{PostgresConfig, PostgresStore, RunStore};
@@ -119,14 +118,10 @@ fn idempotent_expert(ledger: Arc<Mutex<Ledger>>) -> synod_expert_sdk::ExpertServ
     }))
 }
 
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
 /// Starts the orchestrator child on `db`, returning it and its gRPC URL
 /// once it answers.
 async fn start_child(settings: &ChildSettings) -> anyhow::Result<(Child, String)> {
-    let grpc = free_port()?;
+    let grpc = free_addr()?;
     let mut command = Command::new(std::env::current_exe()?);
     if let Some(schema) = &settings.pg_schema {
         command.env(CHILD_PG_SCHEMA, schema);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use synod_integration_tests::experts::{serve, text_expert};
-use synod_integration_tests::{TestOrchestrator, eventually, fast_config};
+use synod_integration_tests::{TestOrchestrator, eventually, fast_config, free_addr};
 use synod_proto::orchestrator::{
     DeregisterRequest, ExpertInfo, InstanceHealth, RegisterRequest, RunStatus,
 };
@@ -207,7 +207,7 @@ async fn register_rejects_unreachable_endpoints_and_mismatched_cards() -> anyhow
         "{mismatch}"
     );
 
-    let free = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let free = free_addr()?;
     let unreachable = registry
         .register(RegisterRequest {
             endpoint: format!("http://{free}"),

@@ -1,15 +1,13 @@
 //! Static experts (listed in the server config) that are not up yet when the
 //! orchestrator starts.
 
-use std::net::{SocketAddr, TcpListener};
-
 use synod_integration_tests::experts::text_expert;
-use synod_integration_tests::{TestOrchestrator, eventually, fast_config};
+use synod_integration_tests::{TestOrchestrator, eventually, fast_config, free_addr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_expert_that_starts_later_is_added_when_it_comes_up() -> anyhow::Result<()> {
     // A free port nobody listens on yet.
-    let addr: SocketAddr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let addr = free_addr()?;
     let mut config = fast_config();
     config.static_experts = vec![format!("http://{addr}")];
 
