@@ -150,6 +150,14 @@ pub fn failures<'a>(events: &'a [RunEvent], step: &str) -> Vec<(u32, &'a StepErr
         .collect()
 }
 
+/// The error of the run's `RunFailed` event, if it failed.
+pub fn run_error(events: &[RunEvent]) -> Option<String> {
+    events.iter().find_map(|event| match &event.kind {
+        RunEventKind::RunFailed { error, .. } => Some(error.clone()),
+        _ => None,
+    })
+}
+
 /// No event, in its wire form, holds the secret.
 pub fn assert_secret_absent(events: &[RunEvent], secret: &str) {
     for event in events {

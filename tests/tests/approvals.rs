@@ -4,6 +4,7 @@
 //! timeout passes (never sent, run failed).
 
 use serde_json::{Value, json};
+use synod_integration_tests::events::run_error;
 use synod_integration_tests::experts::serve;
 use synod_integration_tests::{TestOrchestrator, fast_config};
 use synod_proto::orchestrator as pb;
@@ -154,14 +155,7 @@ async fn a_rejection_over_http_fails_the_run_without_sending() -> anyhow::Result
     let run = setup.orchestrator.finish(&run_id).await?;
     assert_eq!(run.status(), RunStatus::Failed);
     assert!(setup.receiver.received().is_empty());
-    let error = run
-        .events
-        .iter()
-        .find_map(|event| match &event.kind {
-            RunEventKind::RunFailed { error, .. } => Some(error.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
+    let error = run_error(&run.events).unwrap_or_default();
     assert_eq!(
         error,
         "binding `block` failed: the approval was rejected: false positive; it was not sent"

@@ -7,7 +7,7 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 use synod_expert_sdk::{ExpertServer, ExpertServerBuilder, SkillDefinition, SkillOutput, skill_fn};
-use synod_integration_tests::events::assert_secret_absent;
+use synod_integration_tests::events::{assert_secret_absent, run_error};
 use synod_integration_tests::experts::{object_schema, serve};
 use synod_integration_tests::receiver::Receiver;
 use synod_integration_tests::{Finished, TempDir, TestOrchestrator, fast_config};
@@ -216,14 +216,7 @@ async fn a_destination_outside_the_allowlist_fails_the_run_and_sends_nothing() -
     let run = setup.run(json!(["evil.example"])).await?;
     assert_eq!(run.status(), RunStatus::Failed, "{:#?}", run.events);
     assert!(setup.receiver.received().is_empty());
-    let error = run
-        .events
-        .iter()
-        .find_map(|event| match &event.kind {
-            RunEventKind::RunFailed { error, .. } => Some(error.clone()),
-            _ => None,
-        })
-        .expect("RunFailed");
+    let error = run_error(&run.events).expect("RunFailed");
     assert!(error.starts_with("binding `ticket` failed:"), "{error}");
     assert!(error.contains("127.0.0.1"), "{error}");
     assert_secret_absent(&run.events, SECRET);
