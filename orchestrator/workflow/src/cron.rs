@@ -226,7 +226,10 @@ fn parse_field(text: &str, spec: &FieldSpec) -> Result<u64, CronError> {
         let mut current = low;
         while current <= high {
             set |= 1 << current;
-            current += step;
+            let Some(next) = current.checked_add(step) else {
+                break; // a step past u32::MAX: nothing further in range
+            };
+            current = next;
         }
     }
     Ok(set)
@@ -268,6 +271,13 @@ fn value(text: &str, spec: &FieldSpec, start: usize) -> Result<u32, CronError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_step_selects_only_the_start_without_overflowing() {
+        let schedule = CronSchedule::parse("1-59/4294967295 * * * *").unwrap();
+        assert!(schedule.matches(1, 0, 1, 1, 0));
+        assert!(!schedule.matches(0, 0, 1, 1, 0));
+    }
 
     #[test]
     fn parses_fields_names_and_macros() {
