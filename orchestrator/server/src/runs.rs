@@ -5,12 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::Value;
 use synod_executor::{ApprovalDecision, Deliverer, ExecutorConfig, Invoker, RunMachine, Services};
 use synod_planner::{Plan, SkillCatalog};
 use synod_store::{RunRecord, RunStore};
-use synod_types::{RunEventKind, RunId, RunStatus, redact};
+use synod_types::{RunEventKind, RunId, redact};
 use synod_workflow::{Diagnostics, Workflow};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -317,17 +316,7 @@ impl RunManager {
         spec: Value,
     ) -> Result<RunId, StartError> {
         let run_id = RunId::new();
-        let record = RunRecord {
-            run_id,
-            workflow: plan.name.clone(),
-            status: RunStatus::Pending,
-            created_at: Utc::now(),
-            ended_at: None,
-            inputs: redact::redacted(&inputs, &[]),
-            result: None,
-            error: None,
-            last_seq: 0,
-        };
+        let record = RunRecord::pending(run_id, plan.name.clone(), redact::redacted(&inputs, &[]));
         let store = &self.inner.store;
         // Marked active before it exists, so this replica's takeover loop,
         // which may claim the fresh run first, leaves it to this call.
