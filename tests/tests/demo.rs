@@ -127,3 +127,47 @@ async fn ioc_triage_example_runs_through_the_demo_experts() -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// What `synod up` does: every workflow in `workflows/` is stored at start,
+/// even those naming experts that are not registered (yet); their runs are
+/// refused at start, naming the unknown expert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_example_workflows_are_stored_even_with_experts_not_registered() -> anyhow::Result<()> {
+    let experts = start_demo_experts().await?;
+    let mut config = fast_config();
+    config.static_experts = experts.iter().map(|e| e.endpoint.clone()).collect();
+    config.workflow_paths = vec![repo_path("workflows")];
+    let orchestrator = TestOrchestrator::start_with(config).await?;
+    let stored: Vec<String> = orchestrator
+        .workflows()
+        .list(ListWorkflowsRequest {})
+        .await?
+        .into_inner()
+        .workflows
+        .into_iter()
+        .map(|workflow| workflow.name)
+        .collect();
+    for name in ["ioc-triage", "ioc-intel", "dlp-scan", "detect"] {
+        assert!(stored.iter().any(|s| s == name), "{name} not in {stored:?}");
+    }
+    let refused = orchestrator
+        .runs()
+        .start_run(StartRunRequest {
+            source: Some(start_run_request::Source::WorkflowName("ioc-intel".into())),
+            inputs: Some(synod_proto::json::json_to_struct(&json!({ "text": "x" }))?),
+            file_name: String::new(),
+            goal_type: String::new(),
+        })
+        .await
+        .expect_err("the `intel` expert is not registered");
+    assert!(
+        refused.message().contains("unknown expert `intel`"),
+        "{}",
+        refused.message()
+    );
+    orchestrator.shutdown().await?;
+    for expert in experts {
+        expert.stop().await;
+    }
+    Ok(())
+}

@@ -196,9 +196,13 @@ impl RunManager {
         }
     }
 
-    /// Validates and stores a workflow under its name.
+    /// Validates a workflow on its own (syntax, fields, expressions,
+    /// references, cycles) and stores it under its name. Its experts and
+    /// skills are checked against the registry when a run of it starts:
+    /// experts register at any time, so a stored workflow may name one that
+    /// is not registered yet (e.g. `synod up` loading `workflows/`).
     pub fn put_workflow(&self, source: &str, file: &str) -> Result<String, StartError> {
-        let (workflow, _) = self.compile(source, file)?;
+        let (workflow, _) = compile_against(source, file, None)?;
         let name = workflow.name.clone();
         lock(&self.inner.workflows).insert(
             name.clone(),
