@@ -1,0 +1,1 @@
+//! Data-protection expert: PII and secret detection with validators, document classification and redaction.
