@@ -1,8 +1,10 @@
 //! Crash recovery with real processes: the orchestrator runs as a child
 //! process on a SQLite file and is killed with SIGKILL several times while
 //! 100 runs are in flight, then restarted. Every run must complete, no step
-//! may be executed twice at the expert, and every run's event log must be
-//! gap-free with each step succeeding once.
+//! may be executed twice at the expert, every run's event log must be
+//! gap-free with each step succeeding once, and each run's binding must
+//! reach a real local HTTP receiver under one idempotency key that the
+//! receiver applies once (resends after a kill carry the same key).
 //!
 //! The child is this test binary itself, re-run with `--ignored --exact
 //! crash::crash_child_orchestrator` and the settings in environment
@@ -16,6 +18,7 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 use synod_expert_sdk::{ExpertServer, SkillDefinition, SkillError, SkillOutput, skill_fn};
 use synod_integration_tests::experts::{object_schema, serve};
+use synod_integration_tests::receiver::Receiver;
 use synod_integration_tests::{TempDir, fast_config, free_addr};
 use synod_proto::orchestrator::runs_client::RunsClient;
 use synod_proto::orchestrator::{ListRunsRequest, RunStatus, StartRunRequest, start_run_request};
@@ -31,6 +34,7 @@ const CHILD_EXPERT: &str = "SYNOD_CRASH_CHILD_EXPERT";
 const CHILD_REPLICA: &str = "SYNOD_CRASH_CHILD_REPLICA";
 const CHILD_PG_SCHEMA: &str = "SYNOD_CRASH_CHILD_PG_SCHEMA";
 const CHILD_LEASE_MS: &str = "SYNOD_CRASH_CHILD_LEASE_MS";
+const CHILD_ALLOW: &str = "SYNOD_CRASH_CHILD_ALLOW";
 
 /// How a child orchestrator is set up.
 #[derive(Debug, Clone)]
@@ -45,8 +49,11 @@ struct ChildSettings {
     pg_schema: Option<String>,
     /// Lease duration.
     lease: Duration,
+    /// The one destination bindings may reach (the receiver's origin).
+    allow: String,
 }
 
+/// The workflow of every run; `RECEIVER` stands for the receiver's origin.
 const WORKFLOW: &str = r#"
 name: crash-chain
 inputs:
@@ -63,6 +70,15 @@ steps:
     needs: [b]
     uses: crash/work
     with: { value: "${{ steps.b.output.value }}" }
+bindings:
+  record:
+    needs: [c]
+    http:
+      method: POST
+      url: "RECEIVER/apply"
+      body:
+        n: "${{ inputs.n }}"
+        value: "${{ steps.c.output.value }}"
 "#;
 
 /// An idempotent expert, as experts behind an at-least-once orchestrator
@@ -138,6 +154,7 @@ async fn start_child(settings: &ChildSettings) -> anyhow::Result<(Child, String)
         .env(CHILD_EXPERT, &settings.expert)
         .env(CHILD_REPLICA, &settings.replica)
         .env(CHILD_LEASE_MS, settings.lease.as_millis().to_string())
+        .env(CHILD_ALLOW, &settings.allow)
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -176,6 +193,7 @@ async fn crash_child_orchestrator() -> anyhow::Result<()> {
     let mut config = fast_config();
     config.grpc_addr = grpc.parse()?;
     config.static_experts = vec![expert];
+    config.allowed_destinations = std::env::var(CHILD_ALLOW).into_iter().collect();
     config.replica_id = std::env::var(CHILD_REPLICA).ok();
     if let Ok(ms) = std::env::var(CHILD_LEASE_MS) {
         config.lease = Duration::from_millis(ms.parse()?);
@@ -186,20 +204,22 @@ async fn crash_child_orchestrator() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `count` runs of [`WORKFLOW`] with inputs `n = first..`, returning
-/// run id -> n.
+/// Starts `count` runs of [`WORKFLOW`], its binding aimed at `receiver`,
+/// with inputs `n = first..`, returning run id -> n.
 async fn start_runs(
     url: &str,
+    receiver: &Receiver,
     first: usize,
     count: usize,
 ) -> anyhow::Result<HashMap<String, usize>> {
+    let workflow = WORKFLOW.replace("RECEIVER", &receiver.origin());
     let mut client = RunsClient::connect(url.to_owned()).await?;
     let mut inputs_of = HashMap::new();
     for n in first..first + count {
         let inputs = json!({ "n": n });
         let run_id = client
             .start_run(StartRunRequest {
-                source: Some(start_run_request::Source::WorkflowYaml(WORKFLOW.to_owned())),
+                source: Some(start_run_request::Source::WorkflowYaml(workflow.clone())),
                 inputs: Some(synod_proto::json::json_to_struct(&inputs)?),
                 file_name: "crash-chain.yaml".to_owned(),
                 goal_type: String::new(),
@@ -320,6 +340,55 @@ async fn check_record(
     Ok(resumed_runs)
 }
 
+/// Checks that each run's binding reached `receiver` under the run's default
+/// idempotency key with the run's result, and that the durable record
+/// holds one delivery per run; returns how many requests were resends of a
+/// key already received (a kill between sending and recording the
+/// delivery), which the receiver applies once by that key.
+async fn check_deliveries(
+    store: &dyn RunStore,
+    receiver: &Receiver,
+    inputs_of: &HashMap<String, usize>,
+) -> anyhow::Result<usize> {
+    let mut by_key: HashMap<String, Vec<Value>> = HashMap::new();
+    for request in receiver.received() {
+        let key = request
+            .headers
+            .get("idempotency-key")
+            .context("a binding request without an Idempotency-Key")?
+            .to_str()?
+            .to_owned();
+        by_key.entry(key).or_default().push(request.body);
+    }
+    for (run_id, n) in inputs_of {
+        let key = format!("synod-{run_id}-record");
+        let bodies = by_key
+            .get(&key)
+            .with_context(|| format!("run {run_id}: its binding never reached the receiver"))?;
+        for body in bodies {
+            let sent = (body["n"].as_f64(), body["value"].as_f64());
+            assert_eq!(
+                sent,
+                (Some(*n as f64), Some(*n as f64 + 3.0)),
+                "run {run_id}: every send of {key} carries the run's result, got {body}"
+            );
+        }
+        let events = store.events(run_id.parse()?, 0).await?;
+        let delivered = events
+            .iter()
+            .filter(|e| matches!(&e.kind, RunEventKind::BindingDelivered { binding, .. } if binding == "record"))
+            .count();
+        assert_eq!(delivered, 1, "run {run_id}: one BindingDelivered");
+    }
+    assert_eq!(
+        by_key.len(),
+        inputs_of.len(),
+        "one idempotency key per run, no other requests: {:?}",
+        by_key.keys().collect::<Vec<_>>()
+    );
+    Ok(by_key.values().map(|bodies| bodies.len() - 1).sum())
+}
+
 /// Waits (at most 20 s) until some run is running, then returns how many
 /// runs are unfinished.
 async fn unfinished_once_running(url: &str) -> anyhow::Result<usize> {
@@ -354,6 +423,7 @@ async fn kill(child: &mut Child) -> anyhow::Result<()> {
 async fn killed_orchestrators_resume_every_run_without_repeating_steps() -> anyhow::Result<()> {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let expert = serve(idempotent_expert(Arc::clone(&ledger))).await?;
+    let receiver = Receiver::start(&[]).await?;
     let dir = TempDir::new()?;
     // The same replica id across restarts: it takes its runs back at once.
     let settings = ChildSettings {
@@ -362,10 +432,11 @@ async fn killed_orchestrators_resume_every_run_without_repeating_steps() -> anyh
         replica: "crash-test".to_owned(),
         pg_schema: None,
         lease: Duration::from_secs(10),
+        allow: receiver.origin(),
     };
 
     let (mut child, url) = start_child(&settings).await?;
-    let inputs_of = start_runs(&url, 0, RUNS).await?;
+    let inputs_of = start_runs(&url, &receiver, 0, RUNS).await?;
     assert!(
         unfinished_once_running(&url).await? > 0,
         "runs finished too fast to be interrupted"
@@ -384,12 +455,13 @@ async fn killed_orchestrators_resume_every_run_without_repeating_steps() -> anyh
     // The durable record, read straight from the file.
     let store = synod_store::open(&settings.db).await?;
     let resumed_runs = check_record(store.as_ref(), &inputs_of, &ledger).await?;
+    let resends = check_deliveries(store.as_ref(), &receiver, &inputs_of).await?;
     assert!(
         resumed_runs > 0,
         "the kills should have interrupted some runs; none was resumed"
     );
     eprintln!(
-        "crash test: {resumed_runs} of {RUNS} runs resumed after {KILLS} kills; {} calls answered from the expert's record",
+        "crash test: {resumed_runs} of {RUNS} runs resumed after {KILLS} kills; {} calls answered from the expert's record; {resends} binding resends deduplicated by idempotency key",
         ledger.lock().unwrap().replays
     );
     Ok(())
@@ -405,6 +477,7 @@ async fn a_killed_replicas_runs_are_taken_over_on_postgresql() -> anyhow::Result
     };
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let expert = serve(idempotent_expert(Arc::clone(&ledger))).await?;
+    let receiver = Receiver::start(&[]).await?;
     let schema = format!("synod_replicas_{}", RunId::new().0.simple());
     let settings = |replica: &str| ChildSettings {
         db: url.clone(),
@@ -412,12 +485,13 @@ async fn a_killed_replicas_runs_are_taken_over_on_postgresql() -> anyhow::Result
         replica: replica.to_owned(),
         pg_schema: Some(schema.clone()),
         lease: Duration::from_millis(1500),
+        allow: receiver.origin(),
     };
     let outcome = async {
         let (mut a, url_a) = start_child(&settings("replica-a")).await?;
         let (mut b, url_b) = start_child(&settings("replica-b")).await?;
-        let mut inputs_of = start_runs(&url_a, 0, 20).await?;
-        inputs_of.extend(start_runs(&url_b, 20, 20).await?);
+        let mut inputs_of = start_runs(&url_a, &receiver, 0, 20).await?;
+        inputs_of.extend(start_runs(&url_b, &receiver, 20, 20).await?);
         // Kill a while it drives some of its runs.
         let left_unfinished = unfinished_once_running(&url_a).await?;
         kill(&mut a).await?;
@@ -428,6 +502,7 @@ async fn a_killed_replicas_runs_are_taken_over_on_postgresql() -> anyhow::Result
         postgres.schema = Some(schema.clone());
         let store = PostgresStore::connect_with(postgres).await?;
         let resumed = check_record(&store, &inputs_of, &ledger).await?;
+        check_deliveries(&store, &receiver, &inputs_of).await?;
         eprintln!(
             "replica test: {left_unfinished} runs unfinished when a was killed, all completed by b ({resumed} resumed mid-way)"
         );

@@ -127,6 +127,8 @@ impl Orchestrator {
     ) -> anyhow::Result<Orchestrator> {
         let shutdown = CancellationToken::new();
         let registry = Registry::new(config.registry.clone());
+        let metrics = crate::metrics::Metrics::default();
+        let store = metrics.observe_store(store);
         let manager = RunManager::new(
             store,
             Arc::new(registry.invoker()),
@@ -156,6 +158,16 @@ impl Orchestrator {
             .with_context(|| format!("cannot listen for HTTP on {}; is another synod running? pick another port with --http-addr", config.http_addr))?;
         let grpc_addr = grpc_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
+
+        for endpoint in &config.static_experts {
+            // Registered before the servers answer, so a client that sees
+            // the orchestrator up can use them. An expert that is not up yet
+            // is retried by the registry's maintenance task; it must not keep
+            // the orchestrator down.
+            if let Err(error) = registry.add_static(endpoint).await {
+                tracing::warn!(endpoint = %endpoint, error = %error, "static expert not reachable yet; will keep trying");
+            }
+        }
 
         let mut tasks = JoinSet::new();
         let maintenance = registry.spawn_maintenance(shutdown.child_token());
@@ -208,7 +220,13 @@ impl Orchestrator {
             registry: registry.clone(),
         })
         .merge(hooks)
-        .merge(crate::approvals::router(manager.clone()));
+        .merge(crate::approvals::router(manager.clone()))
+        .merge(crate::metrics::router(crate::metrics::MetricsState {
+            metrics,
+            manager: manager.clone(),
+            registry: registry.clone(),
+        }))
+        .merge(crate::dashboard::router());
         let http_shutdown = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(http_listener, app)
@@ -239,13 +257,6 @@ impl Orchestrator {
             Ok(())
         });
 
-        for endpoint in &config.static_experts {
-            // An expert that is not up yet is retried by the registry's
-            // maintenance task; it must not keep the orchestrator down.
-            if let Err(error) = registry.add_static(endpoint).await {
-                tracing::warn!(endpoint = %endpoint, error = %error, "static expert not reachable yet; will keep trying");
-            }
-        }
         for path in &config.workflow_paths {
             load_workflows(&manager, path)?;
         }

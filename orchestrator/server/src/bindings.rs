@@ -187,7 +187,10 @@ impl Deliverer for HttpBindings {
             }
         };
         let url = redactor.redact(&rendered.url);
-        let request = to_request(rendered);
+        let mut request = to_request(rendered);
+        if request.idempotency_key.is_none() && !has_idempotency_header(&request) {
+            request.idempotency_key = Some(default_idempotency_key(&call));
+        }
         let report = match &binding.retry {
             None => self.delivery.deliver(&request, &redactor).await,
             Some(retry) => {
@@ -225,6 +228,20 @@ fn secrets_object(resolved: &ResolvedSecrets) -> Value {
         }
     }
     Value::Object(map)
+}
+
+/// The `Idempotency-Key` of a binding that sets none: the same for every
+/// attempt and every resend after a restart, so a receiver that honours the
+/// header applies the binding once per run.
+fn default_idempotency_key(call: &BindingCall) -> String {
+    format!("synod-{}-{}", call.run_id, call.binding)
+}
+
+fn has_idempotency_header(request: &BindingRequest) -> bool {
+    request
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(synod_connectors::IDEMPOTENCY_KEY_HEADER))
 }
 
 fn to_request(rendered: synod_workflow::runtime::RenderedBinding) -> BindingRequest {

@@ -391,7 +391,7 @@ pub const BINDING: &[Field] = &[
     field("http", "The HTTP request.", Shape::Object(HTTP), true),
     field(
         "idempotency_key",
-        "Sent as the `Idempotency-Key` header; a template, e.g. `${{ run.id }}-ticket`.",
+        "Sent as the `Idempotency-Key` header on every attempt and resend; a template, e.g. `${{ run.id }}-ticket`. Default: `synod-<run id>-<binding name>`.",
         Shape::Template,
         false,
     ),
