@@ -225,6 +225,7 @@ impl TestOrchestrator {
             .watch_run(pb::WatchRunRequest {
                 run_id: run_id.to_owned(),
                 after_seq,
+                recorded_only: false,
             })
             .await
             .map_err(|status| anyhow::anyhow!("WatchRun {run_id} failed: {status}"))?;

@@ -90,6 +90,7 @@ async fn watch_resumes_from_a_sequence_number_without_gaps_or_duplicates() -> an
         .watch_run(WatchRunRequest {
             run_id: "00000000-0000-4000-8000-000000000000".to_owned(),
             after_seq: 0,
+            recorded_only: false,
         })
         .await
         .expect_err("unknown run");
@@ -135,5 +136,73 @@ async fn a_slow_watcher_still_gets_every_event_once() -> anyhow::Result<()> {
     assert_eq!(seen, full);
     orchestrator.shutdown().await?;
     text.shutdown().await?;
+    Ok(())
+}
+
+/// Reads a `recorded_only` stream to its end (it must end on its own).
+async fn recorded(
+    orchestrator: &TestOrchestrator,
+    run_id: &str,
+    after_seq: u64,
+) -> anyhow::Result<Vec<synod_types::RunEvent>> {
+    let mut stream = orchestrator
+        .runs()
+        .watch_run(WatchRunRequest {
+            run_id: run_id.to_owned(),
+            after_seq,
+            recorded_only: true,
+        })
+        .await?
+        .into_inner();
+    within("a recorded_only stream to end", async {
+        let mut events = Vec::new();
+        while let Some(message) = stream.next().await {
+            events.push(decode(&message?)?);
+        }
+        Ok::<_, anyhow::Error>(events)
+    })
+    .await?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_only_gives_what_a_live_run_recorded_so_far_and_ends() -> anyhow::Result<()> {
+    let text = serve(text_expert()).await?;
+    let (gate_builder, gate) = gate_expert();
+    let gate_server = serve(gate_builder).await?;
+    let orchestrator = TestOrchestrator::start(&[text.endpoint(), gate_server.endpoint()]).await?;
+    let run_id = orchestrator.start_run(GATED, Value::Null).await?;
+    gate.wait_entered(1).await?;
+
+    // The run is held at the gate: the stream ends without a terminal event.
+    let so_far = recorded(&orchestrator, &run_id, 0).await?;
+    check_complete_after(&so_far, 0).expect_err("the run cannot have ended at the gate");
+    assert!(
+        so_far
+            .iter()
+            .any(|e| e.kind.step().is_some_and(|s| s.as_str() == "hold")),
+        "the gated step's start is recorded: {so_far:?}"
+    );
+    let tail = recorded(&orchestrator, &run_id, 2).await?;
+    assert_eq!(tail, so_far[2..], "after_seq applies");
+
+    gate.open();
+    let finished = orchestrator.events(&run_id, 0).await?;
+    let all = recorded(&orchestrator, &run_id, 0).await?;
+    check_complete_after(&all, 0)?;
+    assert_eq!(all, finished);
+
+    let unknown = orchestrator
+        .runs()
+        .watch_run(WatchRunRequest {
+            run_id: "00000000-0000-4000-8000-000000000000".to_owned(),
+            after_seq: 0,
+            recorded_only: true,
+        })
+        .await
+        .expect_err("unknown run");
+    assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown}");
+    orchestrator.shutdown().await?;
+    text.shutdown().await?;
+    gate_server.shutdown().await?;
     Ok(())
 }

@@ -348,6 +348,7 @@ async fn follow_run(
         .watch_run(pb::WatchRunRequest {
             run_id: run_id.to_owned(),
             after_seq: from_seq,
+            recorded_only: false,
         })
         .await
         .map_err(|status| anyhow::anyhow!("{}", status.message()))?
@@ -656,6 +657,7 @@ pub async fn runs_watch(
         .watch_run(pb::WatchRunRequest {
             run_id: run_id.to_owned(),
             after_seq: from_seq,
+            recorded_only: false,
         })
         .await
         .map_err(|status| anyhow::anyhow!("{}", status.message()))?
@@ -680,6 +682,35 @@ pub async fn runs_watch(
     } else {
         std::process::ExitCode::FAILURE
     })
+}
+
+/// `synod runs events`: the events `run_id` recorded after `from_seq`, then
+/// exits (the run may still be going).
+pub async fn runs_events(
+    server: &str,
+    run_id: &str,
+    from_seq: u64,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let mut client = runs_client(connect(server).await?);
+    let mut stream = client
+        .watch_run(pb::WatchRunRequest {
+            run_id: run_id.to_owned(),
+            after_seq: from_seq,
+            recorded_only: true,
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("{}", status.message()))?
+        .into_inner();
+    while let Some(message) = stream.next().await {
+        let message = message.map_err(|status| anyhow::anyhow!("{}", status.message()))?;
+        if as_json {
+            println!("{}", message.cloud_event_json);
+        } else if let Some(line) = decode_event(&message).as_ref().and_then(describe_event) {
+            println!("{line}");
+        }
+    }
+    Ok(())
 }
 
 /// `synod runs cancel`.

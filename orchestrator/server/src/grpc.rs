@@ -276,6 +276,21 @@ impl pb::runs_server::Runs for RunsService {
     ) -> Result<Response<Self::WatchRunStream>, Status> {
         let request = request.into_inner();
         let run_id = parse_run_id(&request.run_id)?;
+        if request.recorded_only {
+            let store = self.manager.store();
+            if store.get_run(run_id).await.map_err(store_status)?.is_none() {
+                return Err(Status::not_found(format!("no run `{run_id}`")));
+            }
+            let recorded = store
+                .events(run_id, request.after_seq)
+                .await
+                .map_err(store_status)?;
+            let messages: Vec<Result<pb::RunEventMessage, Status>> = recorded
+                .iter()
+                .map(|event| Ok(event_message(event)))
+                .collect();
+            return Ok(Response::new(Box::pin(futures::stream::iter(messages))));
+        }
         let events = self
             .manager
             .store()

@@ -217,6 +217,18 @@ enum RunsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Print the events a run has recorded so far (after --from-seq) and exit;
+    /// unlike `watch`, does not wait for the run to end. `--json` prints each
+    /// event as CloudEvents JSON, one per line.
+    Events {
+        /// Run id.
+        run_id: String,
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        from_seq: u64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Approve a binding waiting for approval; it is sent at once.
     Approve {
         /// Run id.
@@ -405,6 +417,13 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 from_seq,
                 client,
             } => cli::runs_watch(&client.server, &run_id, from_seq, client.json).await,
+            RunsCommand::Events {
+                run_id,
+                from_seq,
+                client,
+            } => cli::runs_events(&client.server, &run_id, from_seq, client.json)
+                .await
+                .map(|()| std::process::ExitCode::SUCCESS),
             RunsCommand::Approve {
                 run_id,
                 binding,
