@@ -25,7 +25,8 @@ const MAX_REQUESTS: u32 = 2;
 
 /// Builds the `llm` expert for `config` (add `.register_with(..)` and
 /// serve). The card is marked `external` unless the endpoint is on
-/// loopback ([`Config::is_external`]).
+/// loopback ([`Config::is_external`]); an external expert's skills accept
+/// data up to `internal` sensitivity, a local one's up to `confidential`.
 ///
 /// # Errors
 ///
@@ -44,6 +45,7 @@ pub fn expert(config: &Config) -> Result<ExpertServerBuilder, ConfigError> {
     for kind in SkillKind::ALL {
         builder = builder.skill(LlmSkill {
             kind,
+            external: config.is_external(),
             check: OutputCheck::new(kind),
             client: Arc::clone(&client),
             budget: Budget {
@@ -61,6 +63,7 @@ pub fn expert(config: &Config) -> Result<ExpertServerBuilder, ConfigError> {
 #[derive(Debug)]
 struct LlmSkill {
     kind: SkillKind,
+    external: bool,
     check: OutputCheck,
     client: Arc<ChatClient>,
     budget: Budget,
@@ -69,7 +72,7 @@ struct LlmSkill {
 #[synod_expert_sdk::async_trait]
 impl Skill for LlmSkill {
     fn definition(&self) -> SkillDefinition {
-        self.kind.definition()
+        self.kind.definition(self.external)
     }
 
     async fn invoke(&self, ctx: SkillContext, input: Value) -> Result<SkillOutput, SkillError> {
@@ -96,8 +99,9 @@ impl Skill for LlmSkill {
                 Ok(output) => {
                     let found = self.check.problems(&input, &output, &prompt.context_ids);
                     if found.is_empty() {
-                        return Ok(SkillOutput::new(output.clone())
-                            .with_confidence(self.kind.confidence(&output))
+                        let confidence = self.kind.confidence(&output);
+                        return Ok(SkillOutput::new(output)
+                            .with_confidence(confidence)
                             .with_usage(spent.usage()));
                     }
                     found

@@ -40,13 +40,19 @@ impl SkillKind {
         }
     }
 
-    /// The skill's definition for the expert card.
-    pub(crate) fn definition(self) -> SkillDefinition {
+    /// The skill's definition for the expert card; `external` lowers the
+    /// most sensitive data accepted from confidential to internal.
+    pub(crate) fn definition(self, external: bool) -> SkillDefinition {
+        let max_sensitivity = if external {
+            Sensitivity::Internal
+        } else {
+            Sensitivity::Confidential
+        };
         let definition = SkillDefinition::new(self.name())
             .input_schema(self.input_schema())
             .output_schema(self.output_schema())
             .cost_hint(5.0)
-            .max_sensitivity(Sensitivity::Confidential);
+            .max_sensitivity(max_sensitivity);
         match self {
             SkillKind::Plan => definition.description(
                 "Decomposes a goal into a DAG of steps over the given skill catalog (`expert/skill`, inputs, dependencies, rationale). The plan is data for the orchestrator to check and run; the model never executes anything.",
@@ -298,12 +304,37 @@ fn check_plan(input: &Value, output: &Value) -> Vec<String> {
                 known.join(", ")
             ));
         }
+        let mut needs: HashSet<&str> = HashSet::new();
         for need in step["needs"].as_array().into_iter().flatten() {
             let need = need.as_str().unwrap_or_default();
+            needs.insert(need);
             if !earlier.contains(need) {
                 problems.push(format!(
                     "`/steps/{index}/needs`: `{need}` is not an earlier step; list steps before the steps that need them"
                 ));
+            }
+        }
+        let mut referenced = Vec::new();
+        expression_names(&step["with"], "steps.", &mut referenced);
+        for name in referenced {
+            if !needs.contains(name) {
+                problems.push(format!(
+                    "`/steps/{index}/with` uses the output of step `{name}`, which is not in its `needs`"
+                ));
+            }
+        }
+        if let Some(run_inputs) = input["inputs"].as_object() {
+            let mut referenced = Vec::new();
+            expression_names(&step["with"], "inputs.", &mut referenced);
+            for name in referenced {
+                if !run_inputs.contains_key(name) {
+                    let mut known: Vec<&str> = run_inputs.keys().map(String::as_str).collect();
+                    known.sort_unstable();
+                    problems.push(format!(
+                        "`/steps/{index}/with` uses run input `{name}`, which does not exist; inputs: {}",
+                        known.join(", ")
+                    ));
+                }
             }
         }
         if !earlier.insert(id) {
@@ -311,6 +342,46 @@ fn check_plan(input: &Value, output: &Value) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The names after `prefix` (e.g. `steps.` in `${{ steps.detect.output }}`)
+/// inside the `${{ }}` expressions of every string under `value`.
+fn expression_names<'a>(value: &'a Value, prefix: &str, names: &mut Vec<&'a str>) {
+    match value {
+        Value::String(text) => {
+            let mut rest = text.as_str();
+            while let Some(open) = rest.find("${{") {
+                let after = &rest[open + 3..];
+                let close = after.find("}}").unwrap_or(after.len());
+                let expression = &after[..close];
+                for (at, _) in expression.match_indices(prefix) {
+                    let before = expression[..at].chars().next_back();
+                    if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                        continue;
+                    }
+                    let name = &expression[at + prefix.len()..];
+                    let end = name
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                        .unwrap_or(name.len());
+                    if end > 0 && !names.contains(&&name[..end]) {
+                        names.push(&name[..end]);
+                    }
+                }
+                rest = &after[close..];
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                expression_names(item, prefix, names);
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values() {
+                expression_names(item, prefix, names);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn check_critique(output: &Value) -> Vec<String> {
@@ -410,6 +481,28 @@ mod tests {
             problems[2].contains("`firewall/unblock` is not in the catalog; use one of: a/x, b/y")
         );
         assert!(problems[3].contains("`one` is used twice"));
+    }
+
+    #[test]
+    fn plan_references_need_their_steps_and_known_inputs() {
+        let input = json!({ "goal": "g", "inputs": { "events": [] } });
+        let output = json!({ "rationale": "r", "steps": [
+            { "id": "detect", "uses": "a/x", "with": { "events": "${{ inputs.events }}" }, "needs": [], "rationale": "" },
+            { "id": "trace", "uses": "b/y", "needs": [], "rationale": "",
+              "with": { "all": ["${{ steps.detect.output.alerts }}", "${{ inputs.evts }}"], "n": "steps.detect is text" } }
+        ]});
+        let problems = check_plan(&input, &output);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("output of step `detect`, which is not in its `needs`"));
+        assert!(problems[1].contains("run input `evts`, which does not exist; inputs: events"));
+    }
+
+    #[test]
+    fn finds_names_only_inside_expressions() {
+        let value = json!({ "a": "${{ size(steps.one.output) + steps.two_b.x }} steps.three ${{ steps.one }}", "b": ["${{ xsteps.four }}"] });
+        let mut names = Vec::new();
+        expression_names(&value, "steps.", &mut names);
+        assert_eq!(names, ["one", "two_b"]);
     }
 
     #[test]

@@ -10,9 +10,9 @@ use synod_expert_llm::{ApiKey, Config, expert};
 use synod_expert_sdk::proto::expert::{DescribeRequest, InvokeRequest};
 use synod_expert_sdk::proto::json::{json_to_struct, struct_to_json};
 use synod_expert_sdk::testing::TestExpert;
-use synod_expert_sdk::{Artifact, SkillContext, SkillError};
+use synod_expert_sdk::{Artifact, Sensitivity, SkillContext, SkillError};
 
-use support::{FakeModel, KEY, Reply, chat, chat_json};
+use support::{FakeModel, KEY, Reply, chat, chat_finished, chat_json};
 
 fn config(fake: &FakeModel) -> Config {
     Config::new(fake.base_url(), "test-model")
@@ -208,6 +208,23 @@ async fn two_invalid_answers_fail_without_passing_output_on() {
     assert!(message.contains("`/steps`"), "{message}");
     assert!(fake.received()[1].message(3).contains("not valid JSON"));
     assert_eq!(fake.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_reply_cut_at_max_tokens_is_repaired_with_a_hint() {
+    let fake = FakeModel::start(vec![
+        chat_finished("{\"summary\": \"Mimikatz ran on WS1 and", 90, 512, "length"),
+        chat_json(&json!({ "summary": "Mimikatz ran on WS1.", "key_points": [] })),
+    ])
+    .await;
+    let output = llm(&config(&fake))
+        .call("summarize", json!({ "text": "alerts" }))
+        .await
+        .unwrap();
+    assert_eq!(output.output["summary"], "Mimikatz ran on WS1.");
+    let repair = fake.received()[1].message(3).to_owned();
+    assert!(repair.contains("not valid JSON"), "{repair}");
+    assert!(repair.contains("cut off at max_tokens (512)"), "{repair}");
 }
 
 // === budget ===
@@ -475,6 +492,8 @@ fn a_remote_endpoint_makes_the_card_external() {
     let remote = Config::new("https://api.openai.com/v1", "gpt-4o-mini");
     let llm = TestExpert::new(expert(&remote).unwrap()).unwrap();
     assert!(llm.server().card().external);
+    let answer = llm.server().skill_definition("answer").unwrap();
+    assert_eq!(answer.max_sensitivity, Sensitivity::Internal);
     for local in [
         "http://localhost:11434/v1",
         "http://127.0.0.1:8000/v1",
@@ -482,5 +501,7 @@ fn a_remote_endpoint_makes_the_card_external() {
     ] {
         let llm = TestExpert::new(expert(&Config::new(local, "m")).unwrap()).unwrap();
         assert!(!llm.server().card().external, "{local}");
+        let answer = llm.server().skill_definition("answer").unwrap();
+        assert_eq!(answer.max_sensitivity, Sensitivity::Confidential);
     }
 }

@@ -29,6 +29,16 @@ pub(crate) enum Reply {
 
 /// A chat completion whose message content is `content`.
 pub(crate) fn chat(content: &str, prompt_tokens: u64, completion_tokens: u64) -> Reply {
+    chat_finished(content, prompt_tokens, completion_tokens, "stop")
+}
+
+/// A chat completion that stopped for `finish_reason`.
+pub(crate) fn chat_finished(
+    content: &str,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    finish_reason: &str,
+) -> Reply {
     Reply::Status(
         200,
         json!({
@@ -39,7 +49,7 @@ pub(crate) fn chat(content: &str, prompt_tokens: u64, completion_tokens: u64) ->
             "choices": [{
                 "index": 0,
                 "message": { "role": "assistant", "content": content },
-                "finish_reason": "stop"
+                "finish_reason": finish_reason
             }],
             "usage": {
                 "prompt_tokens": prompt_tokens,
