@@ -225,12 +225,12 @@ impl Config {
         Ok(Some(config))
     }
 
-    /// Checks every field; returns the parsed endpoint URL.
+    /// Checks every field.
     ///
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the field and the expected value.
-    pub fn validate(&self) -> Result<Url, ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |name: &'static str, reason: String| ConfigError::Invalid { name, reason };
         let url = Url::parse(&self.endpoint).map_err(|error| {
             invalid(
@@ -280,7 +280,7 @@ impl Config {
                 format!("{} is outside 0..2", self.temperature),
             ));
         }
-        Ok(url)
+        Ok(())
     }
 
     /// Whether the endpoint is off this host (anything but `localhost` and

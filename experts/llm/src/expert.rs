@@ -81,6 +81,13 @@ impl Skill for LlmSkill {
         let mut spent = Spent::default();
         let mut problems = Vec::new();
         for request in 1..=MAX_REQUESTS {
+            let stage = if request == 1 {
+                "asking the model"
+            } else {
+                "asking the model to repair its output"
+            };
+            ctx.progress(f64::from(request - 1) / f64::from(MAX_REQUESTS), stage)
+                .await;
             let estimate = prompt.estimated_tokens();
             self.budget.check(self.kind, &spent, estimate)?;
             let completion = self
