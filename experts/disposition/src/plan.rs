@@ -119,6 +119,7 @@ pub fn plan(input: &PlanInput, policy: &Policy, catalog: &AttackCatalog) -> Plan
         planner.observe_chain(chain);
     }
     planner.reset_exposed_credentials();
+    planner.merge_pidless_processes();
     planner.finish(input)
 }
 
@@ -573,6 +574,52 @@ impl<'a> Planner<'a> {
             for target in targets {
                 for item in &evidence {
                     self.propose(ActionKind::ResetCredentials, target.clone(), item);
+                }
+            }
+        }
+    }
+
+    /// A process seen without a pid (a chain step naming only the image) is
+    /// the same process as one with a pid on the same host and image: merge
+    /// its evidence there instead of proposing a second kill.
+    fn merge_pidless_processes(&mut self) {
+        let image_key = |target: &Target| {
+            format!(
+                "{}|{}",
+                target.host.as_deref().map(short_host).unwrap_or_default(),
+                target.value.to_lowercase()
+            )
+        };
+        let mut with_pid: BTreeMap<String, (ActionKind, String)> = BTreeMap::new();
+        for (key, candidate) in &self.candidates {
+            if candidate.target.kind == TargetKind::Process
+                && candidate.target.details.contains_key("pid")
+            {
+                with_pid
+                    .entry(image_key(&candidate.target))
+                    .or_insert_with(|| key.clone());
+            }
+        }
+        let pidless: Vec<(ActionKind, String)> = self
+            .candidates
+            .iter()
+            .filter(|(_, c)| {
+                c.target.kind == TargetKind::Process
+                    && !c.target.details.contains_key("pid")
+                    && with_pid.contains_key(&image_key(&c.target))
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in pidless {
+            let Some(candidate) = self.candidates.remove(&key) else {
+                continue;
+            };
+            let into = &with_pid[&image_key(&candidate.target)];
+            if let Some(kept) = self.candidates.get_mut(into) {
+                for evidence in candidate.evidence {
+                    if !kept.evidence.iter().any(|e| e.pointer == evidence.pointer) {
+                        kept.evidence.push(evidence);
+                    }
                 }
             }
         }
