@@ -29,6 +29,7 @@ mod output_schema;
 mod persistent;
 mod python_expert;
 mod redaction;
+mod reflection;
 mod registration;
 mod retry;
 mod sse;

@@ -269,6 +269,26 @@ async fn drive(
                         .instrument(span),
                     );
                 }
+                Action::InvokeCritic(call) => {
+                    let span = tracing::debug_span!(
+                        "critic",
+                        synod.step.id = %call.step,
+                        synod.round = call.round,
+                    );
+                    let invoker = Arc::clone(&invoker);
+                    let round = call.round;
+                    tasks.spawn(
+                        async move {
+                            let (step, _, outcome) = run_attempt(invoker, call).await;
+                            MachineInput::CriticFinished {
+                                step,
+                                round,
+                                outcome,
+                            }
+                        }
+                        .instrument(span),
+                    );
+                }
                 Action::InvokeItem { item, call } => {
                     let span = tracing::debug_span!(
                         "item attempt",

@@ -18,12 +18,26 @@ pub struct Invocation {
     pub attempt: u32,
     /// Reflection round, from 0.
     pub round: u32,
+    /// What judges said of earlier rounds (empty in round 0).
+    pub feedback: Vec<Feedback>,
     /// The skill to invoke.
     pub uses: SkillRef,
     /// The rendered input object.
     pub input: Value,
     /// Time the attempt may take; sent as the gRPC deadline.
     pub deadline: Duration,
+}
+
+/// A judgement of an earlier round, sent back to the expert with the next
+/// round (`InvokeRequest.feedback`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// Who judged: `rule:until`, `rule:min_confidence`, or a critic skill.
+    pub critic: String,
+    /// What is wrong and what to do about it.
+    pub message: String,
+    /// The round judged.
+    pub round: u32,
 }
 
 /// An expert's request for more input (see the design's "Need").

@@ -29,7 +29,7 @@ pub use driver::{
     ApprovalDecision, ExecutorError, RunOutcome, Services, execute, execute_machine, resume,
     resume_machine,
 };
-pub use invoke::{Invocation, Invoker, Need, StepOutput, Usage};
+pub use invoke::{Feedback, Invocation, Invoker, Need, StepOutput, Usage};
 pub use machine::{Action, MachineInput, ResumeError, RunMachine};
 
 #[cfg(test)]

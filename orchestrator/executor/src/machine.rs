@@ -103,6 +103,16 @@ pub enum MachineInput {
         /// Its output or why it failed.
         outcome: Result<StepOutput, StepError>,
     },
+    /// The critic of a step with `reflect` answered (see
+    /// [`Action::InvokeCritic`]).
+    CriticFinished {
+        /// The step judged.
+        step: StepId,
+        /// The round judged, as given in the critic's [`Invocation`].
+        round: u32,
+        /// The critique or why the critic failed.
+        outcome: Result<StepOutput, StepError>,
+    },
     /// The delay of an [`Action::ScheduleItemRetry`] has passed.
     ItemRetryDue {
         /// The step.
@@ -176,6 +186,10 @@ pub enum Action {
         /// How long to wait.
         delay: Duration,
     },
+    /// Ask a step's critic skill to judge a round (`call.step` is the step
+    /// judged, `call.round` the round); report its answer with
+    /// [`MachineInput::CriticFinished`].
+    InvokeCritic(Invocation),
     /// Deliver this binding; report its end with
     /// [`MachineInput::BindingFinished`].
     Deliver(BindingCall),
@@ -220,6 +234,8 @@ struct StepState {
     retry_due: bool,
     /// For `Failed`: why.
     error: Option<StepError>,
+    /// Reflection state (`reflect` steps; all zero/empty otherwise).
+    reflection: reflect::Reflection,
 }
 
 /// The state machine of one run. See the [module docs](self) for its rules.
@@ -277,6 +293,7 @@ impl RunMachine {
                 waiting_on: plan.dependencies(*node).count(),
                 retry_due: false,
                 error: None,
+                reflection: reflect::Reflection::default(),
             });
         }
         let mut scope = Map::with_capacity(3);
@@ -396,6 +413,7 @@ impl RunMachine {
             | (Phase::Created, MachineInput::RetryDue { .. })
             | (Phase::Created, MachineInput::ItemFinished { .. })
             | (Phase::Created, MachineInput::ItemRetryDue { .. })
+            | (Phase::Created, MachineInput::CriticFinished { .. })
             | (Phase::Created, MachineInput::BindingFinished { .. })
             | (Phase::Created, MachineInput::ApprovalDecision { .. })
             | (Phase::Created, MachineInput::ApprovalTimeout { .. }) => {
@@ -432,6 +450,14 @@ impl RunMachine {
                     attempt,
                 },
             ) => self.item_retry_due(&step, item, attempt),
+            (
+                Phase::Running,
+                MachineInput::CriticFinished {
+                    step,
+                    round,
+                    outcome,
+                },
+            ) => self.critic_finished(&step, round, outcome),
             (Phase::Running, MachineInput::BindingFinished { binding, result }) => {
                 self.binding_finished(&binding, result);
             }
@@ -503,7 +529,9 @@ impl RunMachine {
         match (self.steps[position].status, outcome) {
             (StepStatus::Running, Ok(output)) => {
                 self.in_flight -= 1;
-                self.succeed(position, output);
+                if !self.judge(position, output.clone()) {
+                    self.succeed(position, output);
+                }
             }
             (StepStatus::Running, Err(error)) if error.code == ErrorCode::DeadlineExceeded => {
                 self.in_flight -= 1;
@@ -706,11 +734,14 @@ impl RunMachine {
         let attempt = self.steps[position].attempt;
         let plan = Arc::clone(&self.plan);
         let step = &plan.graph()[plan.topological_order()[position]];
+        // Attempts count from the start of the current reflection round.
+        let attempt_in_round =
+            attempt.saturating_sub(self.steps[position].reflection.first_attempt) + 1;
         let delay = retry_delay(
             step,
             &self.config.default_retry,
             &mut self.rng,
-            attempt,
+            attempt_in_round,
             &error,
         );
         match (self.steps[position].status, delay) {
@@ -938,13 +969,18 @@ impl RunMachine {
         }
     }
 
-    /// Attempt `attempt` of `step` with the rendered `input`.
+    /// Attempt `attempt` of `step` with the rendered `input` (in the step's
+    /// current reflection round, with the feedback so far).
     fn invocation(&self, step: &PlanStep, attempt: u32, input: Value) -> Invocation {
+        let reflection = self
+            .position(&step.id)
+            .map(|position| &self.steps[position].reflection);
         Invocation {
             run_id: self.run_id,
             step: step.id.clone(),
             attempt,
-            round: 0,
+            round: reflection.map_or(0, |r| r.round),
+            feedback: reflection.map_or_else(Vec::new, |r| r.feedback.clone()),
             uses: step.uses.clone(),
             input,
             deadline: step.timeout.unwrap_or(self.config.default_timeout),
@@ -977,6 +1013,7 @@ impl RunMachine {
 
 mod bindings;
 mod fan_out;
+mod reflect;
 /// Pushes every string under a secret-looking key of `value` (anywhere
 /// below one when `inside` is true) onto `found`. Strings shorter than 4
 /// characters are left out: masking them would mask ordinary text.

@@ -15,7 +15,7 @@ use crate::invoke::{StepOutput, Usage};
 pub(crate) const ALL_FEATURES: synod_planner::Executable = synod_planner::Executable {
     conditions: true,
     for_each: true,
-    reflect: false,
+    reflect: true,
     bindings: true,
 };
 
@@ -104,6 +104,19 @@ pub(crate) fn describe_event(kind: &synod_types::RunEventKind) -> String {
         } => format!("retry_scheduled {step}#{next_attempt} in {delay_ms}ms"),
         RunEventKind::StepSkipped { step, reason } => format!("skipped {step}: {reason}"),
         RunEventKind::StepCancelled { step } => format!("cancelled {step}"),
+        RunEventKind::StepReflected {
+            step,
+            round,
+            critic,
+            verdict,
+            stop,
+            ..
+        } => match stop {
+            Some(stop) => {
+                format!("reflected {step} round {round} {verdict} by {critic}, stop: {stop}")
+            }
+            None => format!("reflected {step} round {round} {verdict} by {critic}"),
+        },
         RunEventKind::RunSucceeded { .. } => "run_succeeded".to_owned(),
         RunEventKind::RunFailed { failed_steps, .. } => {
             let ids: Vec<&str> = failed_steps.iter().map(|step| step.as_str()).collect();

@@ -199,8 +199,14 @@ fn report_unsupported(
         {
             push(each.items.span, "for_each", what.clone());
         }
-        if step.reflect.is_some() && !executable.reflect {
-            push(step.spans.id, "reflect", what.clone());
+        if step.reflect.is_some() && (!executable.reflect || step.for_each.is_some()) {
+            // A fanned-out step's items are not judged one by one yet.
+            let feature = if step.for_each.is_some() {
+                "reflect` together with `for_each"
+            } else {
+                "reflect"
+            };
+            push(step.spans.id, feature, what.clone());
         }
     }
     if !executable.bindings {

@@ -67,7 +67,16 @@ impl Invoker for ExpertInvoker {
             skill: call.uses.skill.clone(),
             input: Some(input),
             context: Vec::new(),
-            feedback: Vec::new(),
+            feedback: call
+                .feedback
+                .iter()
+                .map(|feedback| synod_proto::expert::Feedback {
+                    critic: feedback.critic.clone(),
+                    message: feedback.message.clone(),
+                    round: feedback.round,
+                    details: None,
+                })
+                .collect(),
             round: call.round,
             attempt: call.attempt,
         };

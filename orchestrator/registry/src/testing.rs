@@ -90,6 +90,7 @@ pub(crate) fn invocation(uses: &str, deadline: Duration) -> Invocation {
         step: StepId::new("detect"),
         attempt: 1,
         round: 0,
+        feedback: Vec::new(),
         uses: uses.parse::<SkillRef>().unwrap(),
         input: json!({"events": [{"EventID": 1}]}),
         deadline,

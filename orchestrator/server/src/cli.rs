@@ -476,6 +476,24 @@ pub fn describe_event(event: &RunEvent) -> Option<String> {
         } => format!("#{seq} ↻ {step} attempt {next_attempt} in {delay_ms} ms"),
         RunEventKind::StepSkipped { step, reason } => format!("#{seq} ⤼ {step} skipped: {reason}"),
         RunEventKind::StepCancelled { step } => format!("#{seq} ■ {step} cancelled"),
+        RunEventKind::StepReflected {
+            step,
+            round,
+            critic,
+            verdict,
+            feedback,
+            stop,
+            ..
+        } => {
+            let mut line = format!("#{seq} ⟲ {step} round {round}: {verdict} ({critic})");
+            if !feedback.is_empty() {
+                line.push_str(&format!(": {feedback}"));
+            }
+            if let Some(stop) = stop {
+                line.push_str(&format!("; loop ends: {stop}"));
+            }
+            line
+        }
         RunEventKind::RunSucceeded { .. } => format!("#{seq} run succeeded"),
         RunEventKind::RunFailed { error, .. } => format!("#{seq} run failed: {error}"),
         RunEventKind::RunCancelled { reason } => format!("#{seq} run cancelled: {reason}"),

@@ -112,7 +112,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub const EXECUTABLE: synod_planner::Executable = synod_planner::Executable {
     conditions: true,
     for_each: true,
-    reflect: false,
+    reflect: true,
     bindings: true,
 };
 

@@ -184,6 +184,30 @@ pub enum RunEventKind {
         /// Delay before the item's next attempt; `None` when the item failed for good.
         retry_in_ms: Option<u64>,
     },
+    /// A round of a step with `reflect` was judged: by its built-in rules
+    /// (`until`, `min_confidence`) and, when they hold, by its critic skill.
+    /// `revise` without `stop` sends the step back with the feedback for the
+    /// next round; with `stop` the last output stands and the step succeeds.
+    StepReflected {
+        /// Step id.
+        step: StepId,
+        /// The round judged, from 0.
+        round: u32,
+        /// Who judged: `rule:until`, `rule:min_confidence`, or the critic
+        /// skill (`expert/skill`).
+        critic: String,
+        /// `accept` or `revise`.
+        verdict: String,
+        /// What the judge said; sent to the expert as feedback on `revise`.
+        feedback: String,
+        /// Confidence of the judged output, 0..1.
+        confidence: f64,
+        /// Why the loop ended with this round (`criterion met`, `max_rounds
+        /// (3) reached`, `no new evidence: …`, a spent budget, a failed
+        /// critic); absent when another round follows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stop: Option<String>,
+    },
     /// A binding is about to be delivered (after any approval).
     BindingStarted {
         /// Binding name.
@@ -306,6 +330,7 @@ impl RunEventKind {
             RunEventKind::StepItemStarted { .. } => "synod.step.item_started",
             RunEventKind::StepItemSucceeded { .. } => "synod.step.item_succeeded",
             RunEventKind::StepItemFailed { .. } => "synod.step.item_failed",
+            RunEventKind::StepReflected { .. } => "synod.step.reflected",
             RunEventKind::BindingStarted { .. } => "synod.binding.started",
             RunEventKind::BindingAttempt { .. } => "synod.binding.attempt",
             RunEventKind::BindingDelivered { .. } => "synod.binding.delivered",
@@ -334,7 +359,8 @@ impl RunEventKind {
             | RunEventKind::StepFannedOut { step, .. }
             | RunEventKind::StepItemStarted { step, .. }
             | RunEventKind::StepItemSucceeded { step, .. }
-            | RunEventKind::StepItemFailed { step, .. } => Some(step),
+            | RunEventKind::StepItemFailed { step, .. }
+            | RunEventKind::StepReflected { step, .. } => Some(step),
             RunEventKind::RunStarted { .. }
             | RunEventKind::RunResumed { .. }
             | RunEventKind::RunPlanned { .. }

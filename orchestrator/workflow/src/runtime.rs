@@ -129,6 +129,25 @@ fn condition_holds(condition: Option<&ExpressionSite>, scope: &Value) -> Result<
     }
 }
 
+/// Whether a step's `reflect.until` holds for one round: `scope` plus the
+/// round's `output`, `confidence` and `round` (from 0).
+pub fn reflect_until_holds(
+    until: &ExpressionSite,
+    scope: &Value,
+    output: &Value,
+    confidence: f64,
+    round: u32,
+) -> Result<bool, EvalError> {
+    let mut map = match scope {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    map.insert("output".into(), output.clone());
+    map.insert("confidence".into(), Value::from(confidence));
+    map.insert("round".into(), Value::from(round));
+    until.expression.evaluate_bool(&Value::Object(map))
+}
+
 /// The items of a `for_each` step (`None` for a step without `for_each`).
 pub fn for_each_items(step: &StepSpec, scope: &Value) -> Option<Result<Vec<Value>, EvalError>> {
     let each = step.for_each.as_ref()?;

@@ -199,6 +199,9 @@ impl RunMachine {
                     machine.steps[position].status = StepStatus::Cancelled;
                     machine.open_steps -= 1;
                 }
+                RunEventKind::StepReflected { .. } => {
+                    machine.replay_reflected(position, &event.kind);
+                }
                 RunEventKind::StepFannedOut { items, .. } => {
                     machine
                         .replay_fan_out(position, *items)

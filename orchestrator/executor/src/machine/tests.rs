@@ -158,6 +158,9 @@ pub(super) fn describe(action: &Action) -> String {
             attempt,
             delay,
         } => format!("schedule_retry {step}[{item}]#{attempt} after {delay:?}"),
+        Action::InvokeCritic(call) => {
+            format!("critic {} judges {} round {}", call.uses, call.step, call.round)
+        }
         Action::Deliver(call) => format!("deliver {}", call.binding),
         Action::ScheduleApprovalTimeout { binding, delay } => {
             format!("approval_timeout {binding} after {delay:?}")

@@ -559,3 +559,232 @@ steps:
         .unwrap();
     assert_eq!(sent["header"], "Bearer tok-3f9a1c");
 }
+
+const REFLECT: &str = r#"name: reflect
+steps:
+  draft:
+    uses: demo/draft
+    reflect:
+      min_confidence: 0.8
+      until: "${{ output.complete == true }}"
+      critic: demo/critic
+      max_rounds: 3
+  publish:
+    uses: demo/publish
+    needs: [draft]
+    with: { text: "${{ steps.draft.output.text }}" }
+"#;
+
+fn attempt_done(step: &str, attempt: u32, value: Value, confidence: f64) -> MachineInput {
+    let mut out = output(value);
+    out.confidence = confidence;
+    MachineInput::AttemptFinished {
+        step: StepId::new(step),
+        attempt,
+        outcome: Ok(out),
+    }
+}
+
+fn critique(step: &str, round: u32, value: Value) -> MachineInput {
+    MachineInput::CriticFinished {
+        step: StepId::new(step),
+        round,
+        outcome: Ok(output(value)),
+    }
+}
+
+/// The feedback and round of the invocation of `step` among `actions`.
+fn invoked_round(actions: &[Action], step: &str) -> Option<(u32, Vec<String>)> {
+    actions.iter().find_map(|action| match action {
+        Action::Invoke(call) if call.step.as_str() == step => Some((
+            call.round,
+            call.feedback.iter().map(|f| f.message.clone()).collect(),
+        )),
+        _ => None,
+    })
+}
+
+#[test]
+fn reflection_sends_the_step_back_with_feedback_until_rules_and_critic_accept() {
+    let mut machine = machine(REFLECT, json!({}), 8);
+    machine.apply(MachineInput::Start);
+
+    // Round 0: confidence too low; the critic is not asked.
+    let actions = machine.apply(attempt_done("draft", 1, json!({"text": "a"}), 0.5));
+    assert_eq!(
+        lines(&actions),
+        [
+            "reflected draft round 0 revise by rule:min_confidence",
+            "started draft#2",
+            "invoke draft#2"
+        ]
+    );
+    let (round, feedback) = invoked_round(&actions, "draft").unwrap();
+    assert_eq!(round, 1);
+    assert!(
+        feedback[0].contains("confidence 0.50 is below"),
+        "{feedback:?}"
+    );
+
+    // Round 1: confident but `until` fails.
+    let actions = machine.apply(attempt_done("draft", 2, json!({"text": "b"}), 0.9));
+    assert_eq!(
+        lines(&actions)[0],
+        "reflected draft round 1 revise by rule:until"
+    );
+    assert_eq!(invoked_round(&actions, "draft").unwrap().1.len(), 2);
+
+    // Round 2: the rules hold; the critic judges (and accepts).
+    let actions = machine.apply(attempt_done(
+        "draft",
+        3,
+        json!({"text": "c", "complete": true}),
+        0.9,
+    ));
+    assert_eq!(lines(&actions), ["critic demo/critic judges draft round 2"]);
+    let Some(Action::InvokeCritic(call)) = actions.first() else {
+        unreachable!()
+    };
+    assert_eq!(call.input["output"]["text"], "c");
+    let actions = machine.apply(critique("draft", 2, json!({"verdict": "accept"})));
+    assert_eq!(
+        lines(&actions),
+        [
+            "reflected draft round 2 accept by demo/critic, stop: criterion met",
+            "succeeded draft#3",
+            "started publish#1",
+            "invoke publish#1"
+        ]
+    );
+    let actions = machine.apply(step_done("publish", json!({})));
+    assert_eq!(finish(&actions).unwrap().0, RunStatus::Succeeded);
+}
+
+#[test]
+fn reflection_stops_on_max_rounds_on_no_new_evidence_and_on_a_failed_critic() {
+    // The critic always revises: three rounds, then the last output stands.
+    let mut m = machine(REFLECT, json!({}), 8);
+    m.apply(MachineInput::Start);
+    for round in 0..3u32 {
+        let text = format!("v{round}");
+        m.apply(attempt_done(
+            "draft",
+            round + 1,
+            json!({"text": text, "complete": true}),
+            0.9,
+        ));
+        let actions = m.apply(critique(
+            "draft",
+            round,
+            json!({"verdict": "revise", "issues": ["cite the event ids"]}),
+        ));
+        let first = lines(&actions)[0].clone();
+        if round < 2 {
+            assert_eq!(
+                first,
+                format!("reflected draft round {round} revise by demo/critic")
+            );
+            let (_, feedback) = invoked_round(&actions, "draft").unwrap();
+            assert_eq!(feedback.last().unwrap(), "cite the event ids");
+        } else {
+            assert_eq!(
+                first,
+                "reflected draft round 2 revise by demo/critic, stop: max_rounds (3) reached"
+            );
+            assert_eq!(lines(&actions)[1], "succeeded draft#3");
+        }
+    }
+
+    // The same output twice: no new evidence.
+    let mut m = machine(REFLECT, json!({}), 8);
+    m.apply(MachineInput::Start);
+    let same = json!({"text": "same", "complete": true});
+    m.apply(attempt_done("draft", 1, same.clone(), 0.9));
+    m.apply(critique(
+        "draft",
+        0,
+        json!({"verdict": "revise", "feedback": "more"}),
+    ));
+    m.apply(attempt_done("draft", 2, same, 0.9));
+    let actions = m.apply(critique(
+        "draft",
+        1,
+        json!({"verdict": "revise", "feedback": "more"}),
+    ));
+    assert_eq!(
+        lines(&actions)[0],
+        "reflected draft round 1 revise by demo/critic, stop: no new evidence: the output did not change since the last round"
+    );
+
+    // A critic that fails does not fail the step.
+    let mut m = machine(REFLECT, json!({}), 8);
+    m.apply(MachineInput::Start);
+    m.apply(attempt_done(
+        "draft",
+        1,
+        json!({"text": "x", "complete": true}),
+        0.9,
+    ));
+    let actions = m.apply(MachineInput::CriticFinished {
+        step: StepId::new("draft"),
+        round: 0,
+        outcome: Err(permanent("critic crashed")),
+    });
+    let lines = lines(&actions);
+    assert!(
+        lines[0].starts_with(
+            "reflected draft round 0 revise by demo/critic, stop: critic `demo/critic` failed"
+        ),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], "succeeded draft#1");
+}
+
+#[test]
+fn a_resumed_reflection_continues_with_the_next_round_and_its_feedback() {
+    let mut first = machine(REFLECT, json!({}), 8);
+    let mut events = Vec::new();
+    let record = |actions: Vec<Action>, events: &mut Vec<synod_types::RunEvent>| {
+        for action in actions {
+            if let Action::Emit(kind) = action {
+                events.push(synod_types::RunEvent {
+                    run_id: machine_run_id(),
+                    seq: events.len() as u64 + 1,
+                    time: chrono::Utc::now(),
+                    kind,
+                });
+            }
+        }
+    };
+    record(first.apply(MachineInput::Start), &mut events);
+    record(
+        first.apply(attempt_done("draft", 1, json!({"text": "a"}), 0.5)),
+        &mut events,
+    );
+    // Crash after round 1 started: resume from the log.
+    let (workflow, plan) =
+        synod_planner::compile_workflow(REFLECT, "test.yaml", None, ALL_FEATURES)
+            .unwrap_or_else(|diagnostics| panic!("{}", diagnostics.render(REFLECT)));
+    let resumed = RunMachine::new(
+        machine_run_id(),
+        Arc::new(plan),
+        json!({}),
+        ExecutorConfig::default(),
+    )
+    .with_workflow(Arc::new(workflow));
+    let (_, actions) = resumed
+        .replay(&events, &std::collections::HashMap::new())
+        .unwrap();
+    let (round, feedback) = invoked_round(&actions, "draft").expect("draft runs again");
+    assert_eq!(round, 1);
+    assert_eq!(feedback.len(), 1);
+    assert!(
+        lines(&actions).contains(&"invoke draft#3".to_owned()),
+        "{:?}",
+        lines(&actions)
+    );
+}
+
+fn machine_run_id() -> RunId {
+    "00000000-0000-4000-8000-000000000001".parse().unwrap()
+}

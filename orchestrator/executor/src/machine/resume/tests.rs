@@ -98,6 +98,9 @@ fn simulate(
                 Action::ScheduleRetry { step, attempt, .. } => {
                     inputs.push_back(MachineInput::RetryDue { step, attempt });
                 }
+                Action::InvokeCritic(call) => {
+                    panic!("these plans have no reflect step: {call:?}")
+                }
                 Action::InvokeItem { item, call } => {
                     let name = call.step.as_str();
                     invoked.push((format!("{name}[{item}]"), call.attempt));
