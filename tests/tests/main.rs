@@ -24,6 +24,7 @@ mod demo;
 mod examples;
 mod failover;
 mod hooks;
+mod guard;
 mod input_schema;
 mod output_schema;
 mod persistent;

@@ -81,6 +81,48 @@ async fn a_task_is_planned_through_artifact_types_explained_and_run() -> anyhow:
     assert_eq!(run.status(), RunStatus::Succeeded);
     assert_eq!(run.info.steps.len(), 1, "{:#?}", run.info.steps);
 
+    // The headline task: from logs to a response plan through the reference
+    // experts (detect -> reconstruct -> plan).
+    let events: serde_json::Value = serde_json::from_str(&synod_integration_tests::repo_file(
+        "workflows/examples/sysmon-events.input.json",
+    )?)?;
+    let run_id = orchestrator
+        .runs()
+        .start_run(task_request(
+            "investigate these logs and recommend containment",
+            "",
+            events,
+        ))
+        .await?
+        .into_inner()
+        .run_id;
+    let run = orchestrator.finish(&run_id).await?;
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    let RunEventKind::RunPlanned { goal, choices, .. } = &run.events[1].kind else {
+        panic!("the second event is the plan: {:#?}", run.events[1]);
+    };
+    assert_eq!(goal, "response_plan");
+    let uses: Vec<&str> = choices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|choice| choice["uses"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        uses,
+        [
+            "attack-detection/detect",
+            "tracing/reconstruct",
+            "disposition/plan"
+        ]
+    );
+    let plan = run.events.iter().rev().find_map(|event| match &event.kind {
+        RunEventKind::StepSucceeded { output, .. } => Some(output.clone()),
+        _ => None,
+    });
+    let plan = plan.expect("the plan step succeeded");
+    assert_eq!(plan["playbook"]["spec_version"], "cacao-2.0", "{plan:#}");
+
     // Unreachable goal: FAILED_PRECONDITION naming what is missing; nothing starts.
     let before = orchestrator
         .runs()
@@ -89,8 +131,8 @@ async fn a_task_is_planned_through_artifact_types_explained_and_run() -> anyhow:
     let unreachable = orchestrator
         .runs()
         .start_run(task_request(
-            "recommend containment",
-            "",
+            "open a ticket",
+            "ticket",
             serde_json::json!({ "events": [] }),
         ))
         .await
@@ -99,7 +141,7 @@ async fn a_task_is_planned_through_artifact_types_explained_and_run() -> anyhow:
     assert!(
         unreachable
             .message()
-            .contains("no registered skill produces `response_plan`"),
+            .contains("no registered skill produces `ticket`"),
         "{}",
         unreachable.message()
     );

@@ -122,6 +122,7 @@ impl Invoker for LocalInvoker {
             duration_ms: started.elapsed().as_millis() as u64,
             needs: Vec::new(),
             usage: synod_executor::Usage::default(),
+            guard: None,
         })
     }
 }

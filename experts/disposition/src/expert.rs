@@ -54,7 +54,7 @@ impl Config {
 pub fn expert(config: &Config) -> ExpertServerBuilder {
     let definition = SkillDefinition::new("plan")
         .description("Plans the response to alerts (attack-detection/detect output), an attack chain (tracing output) and asset context: prioritised actions (isolate host, block IP/domain, disable account, reset credentials, kill process, quarantine file, patch) with targets, evidence, ATT&CK mitigations, business impact and policy approval, as a flat action list and an OASIS CACAO 2.0 playbook.")
-        .consumes(["alerts", "attack_chain", "assets"])
+        .consumes(["alerts", "attack_chain"]) // `assets` is optional context
         .produces("response_plan")
         .input_schema(plan_input_schema())
         .output_schema(plan_output_schema())

@@ -75,6 +75,19 @@ pub struct StepOutput {
     pub needs: Vec<Need>,
     /// Resource use.
     pub usage: Usage,
+    /// Set when the input was redacted before it left for an external
+    /// expert (the data-protection guard).
+    pub guard: Option<GuardReport>,
+}
+
+/// What the data-protection guard redacted from an input before sending it
+/// to an expert marked `external`; recorded as `StepInputRedacted`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuardReport {
+    /// The external expert.
+    pub expert: String,
+    /// Redacted values per entity type (e.g. `EMAIL_ADDRESS`, `aws-key`).
+    pub redacted: std::collections::BTreeMap<String, u64>,
 }
 
 /// Performs step attempts. Implementations enforce `deadline`, classify

@@ -29,8 +29,8 @@ pub use driver::{
     ApprovalDecision, ExecutorError, RunOutcome, Services, execute, execute_machine, resume,
     resume_machine,
 };
-pub use invoke::{Feedback, Invocation, Invoker, Need, StepOutput, Usage};
-pub use machine::{Action, MachineInput, ResumeError, RunMachine};
+pub use invoke::{Feedback, GuardReport, Invocation, Invoker, Need, StepOutput, Usage};
+pub use machine::{Action, ContentRedactor, MachineInput, ResumeError, RunMachine};
 
 #[cfg(test)]
 mod test_support;

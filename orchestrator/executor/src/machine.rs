@@ -272,6 +272,16 @@ pub struct RunMachine {
     /// String values of the inputs under secret-looking keys (e.g.
     /// `api_token`): masked wherever they appear in events.
     known_secrets: Vec<String>,
+    /// Masks secrets found by content in event payloads
+    /// ([`RunMachine::with_content_redactor`]).
+    content_redactor: Option<Arc<dyn ContentRedactor>>,
+}
+
+/// Masks secrets recognised by their content (keys, tokens, passwords in
+/// text) in the payloads of run events; the run itself keeps the values.
+pub trait ContentRedactor: Send + Sync + std::fmt::Debug + 'static {
+    /// `value` with every secret found in its strings masked.
+    fn redact(&self, value: &Value) -> Value;
 }
 
 // === impl RunMachine ===
@@ -328,6 +338,7 @@ impl RunMachine {
             bindings: Vec::new(),
             dry_run: false,
             known_secrets: Vec::new(),
+            content_redactor: None,
         }
         .with_input_secrets()
     }
@@ -345,7 +356,20 @@ impl RunMachine {
     /// `value` with secret-looking keys and known secret values masked, for events.
     fn redact(&self, value: &Value) -> Value {
         let known: Vec<&str> = self.known_secrets.iter().map(String::as_str).collect();
-        redacted(value, &known)
+        let value = redacted(value, &known);
+        match &self.content_redactor {
+            Some(redactor) => redactor.redact(&value),
+            None => value,
+        }
+    }
+
+    /// Also masks secrets found by content in every event payload (inputs,
+    /// outputs, results). Step inputs and outputs inside the run are not
+    /// changed; a run resumed from its events reads the masked values.
+    #[must_use]
+    pub fn with_content_redactor(mut self, redactor: Arc<dyn ContentRedactor>) -> Self {
+        self.content_redactor = Some(redactor);
+        self
     }
 
     /// Makes the bindings a dry run: approvals are not asked for, the
@@ -695,6 +719,14 @@ impl RunMachine {
     fn succeed(&mut self, position: usize, output: StepOutput) {
         let plan = Arc::clone(&self.plan);
         let node = plan.topological_order()[position];
+        if let Some(guard) = output.guard {
+            self.actions.push(Action::Emit(RunEventKind::StepInputRedacted {
+                step: plan.graph()[node].id.clone(),
+                attempt: self.steps[position].attempt,
+                expert: guard.expert,
+                redacted: guard.redacted,
+            }));
+        }
         self.actions.push(Action::Emit(RunEventKind::StepSucceeded {
             step: plan.graph()[node].id.clone(),
             attempt: self.steps[position].attempt,

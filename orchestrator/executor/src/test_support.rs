@@ -58,6 +58,7 @@ pub(crate) fn output(value: Value) -> StepOutput {
         duration_ms: 1,
         needs: Vec::new(),
         usage: Usage::default(),
+        guard: None,
     }
 }
 

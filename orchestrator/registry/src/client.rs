@@ -1,6 +1,10 @@
 //! The gRPC expert client: the executor's [`Invoker`] over the registry.
 
-use synod_executor::{Invocation, Invoker, Need, StepOutput, Usage};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+use synod_executor::{GuardReport, Invocation, Invoker, Need, StepOutput, Usage};
 use synod_proto::expert::expert_client::ExpertClient;
 use synod_proto::expert::{InvokeRequest, InvokeResponse};
 use synod_proto::json::{json_to_struct, opt_struct_to_json};
@@ -19,16 +23,40 @@ use crate::registry::{CallOutcome, Lease, Registry};
 /// classify failures (see [`crate::RETRYABLE_CODES`]), validate the output
 /// against the skill's output schema from the instance's card, and record
 /// latency, load and failures on the instance.
+///
+/// An instance whose card says `external` (e.g. a hosted LLM) only receives
+/// inputs passed through the [`InputGuard`] (`with_guard`); without one the
+/// call is refused, so data never leaves unredacted by default.
 #[derive(Debug, Clone)]
 pub struct ExpertInvoker {
     registry: Registry,
+    guard: Option<Arc<dyn InputGuard>>,
 }
 
 impl ExpertInvoker {
-    /// An invoker over `registry`.
+    /// An invoker over `registry` (no guard: external experts are refused).
     pub fn new(registry: Registry) -> Self {
-        ExpertInvoker { registry }
+        ExpertInvoker {
+            registry,
+            guard: None,
+        }
     }
+
+    /// Passes inputs for external experts through `guard`.
+    #[must_use]
+    pub fn with_guard(mut self, guard: Arc<dyn InputGuard>) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+}
+
+/// Redacts sensitive values from an input before it is sent to an expert
+/// marked `external` (the orchestrator uses the data-protection expert's
+/// scanner).
+pub trait InputGuard: Send + Sync + std::fmt::Debug + 'static {
+    /// `input` with sensitive values replaced, and how many were replaced
+    /// per entity type.
+    fn protect(&self, input: &Value) -> (Value, BTreeMap<String, u64>);
 }
 
 impl Registry {
@@ -55,7 +83,33 @@ impl Invoker for ExpertInvoker {
     )]
     async fn invoke(&self, call: Invocation) -> Result<StepOutput, StepError> {
         let uses = call.uses.to_string();
-        let input = json_to_struct(&call.input).map_err(|error| {
+        let lease = self.registry.acquire(&call.uses, Instant::now())?;
+        let mut guard = None;
+        let protected;
+        let input = if lease.card.card.external {
+            let Some(input_guard) = &self.guard else {
+                lease.finish(CallOutcome::Answered, Instant::now());
+                let mut error = StepError::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "expert `{}` is marked external and no data-protection guard is configured, so its input is not sent; serve the orchestrator with the guard (the default of `synod serve`/`synod up`) or register the expert as not external",
+                        call.uses.expert
+                    ),
+                );
+                error.retryable = false;
+                return Err(error);
+            };
+            let (value, redacted) = input_guard.protect(&call.input);
+            guard = Some(GuardReport {
+                expert: call.uses.expert.clone(),
+                redacted,
+            });
+            protected = value;
+            &protected
+        } else {
+            &call.input
+        };
+        let input = json_to_struct(input).map_err(|error| {
             StepError::new(
                 ErrorCode::InvalidInput,
                 format!("input of `{uses}` cannot be sent to the expert: {error}"),
@@ -80,7 +134,6 @@ impl Invoker for ExpertInvoker {
             round: call.round,
             attempt: call.attempt,
         };
-        let lease = self.registry.acquire(&call.uses, Instant::now())?;
         let mut client = ExpertClient::new(lease.channel.clone())
             .max_decoding_message_size(self.registry.config().max_message_bytes);
         let mut grpc_request = tonic::Request::new(request);
@@ -119,6 +172,7 @@ impl Invoker for ExpertInvoker {
                     duration_ms: elapsed.as_millis() as u64,
                     needs,
                     usage,
+                    guard,
                 })
             }
             Err(error) => {

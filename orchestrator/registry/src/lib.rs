@@ -34,7 +34,7 @@ mod testing;
 mod tests;
 
 pub use classify::RETRYABLE_CODES;
-pub use client::ExpertInvoker;
+pub use client::{ExpertInvoker, InputGuard};
 pub use config::RegistryConfig;
 pub use error::RegistryError;
 pub use registry::Registry;

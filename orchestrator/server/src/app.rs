@@ -131,7 +131,11 @@ impl Orchestrator {
         let store = metrics.observe_store(store);
         let manager = RunManager::new(
             store,
-            Arc::new(registry.invoker()),
+            Arc::new(
+                registry
+                    .invoker()
+                    .with_guard(Arc::new(crate::guard::DataProtectionGuard::builtin())),
+            ),
             Arc::new(registry.clone()),
             config.executor.clone(),
             shutdown.child_token(),

@@ -27,13 +27,44 @@ impl RunningExpert {
 
 /// Every expert this binary can serve, by name: the demo experts and the
 /// reference experts (with their built-in data; see each crate for options).
+/// `llm` only when an endpoint is configured (`SYNOD_LLM_ENDPOINT`, see
+/// `synod_expert_llm::Config::from_env`).
 fn builders() -> Vec<ExpertServerBuilder> {
     let mut builders = synod_expert_demo::demo_experts();
-    match synod_expert_attack_detection::expert(&synod_expert_attack_detection::Config::default()) {
+    let mut add = |name: &str, built: Result<ExpertServerBuilder, String>| match built {
         Ok(builder) => builders.push(builder),
-        Err(error) => {
-            tracing::error!(expert = "attack-detection", error = %error, "expert not available")
-        }
+        Err(error) => tracing::error!(expert = name, error = %error, "expert not available"),
+    };
+    add(
+        "attack-detection",
+        synod_expert_attack_detection::expert(&Default::default()).map_err(|e| e.to_string()),
+    );
+    add(
+        "tracing",
+        Ok(synod_expert_tracing::expert(&Default::default())),
+    );
+    add(
+        "disposition",
+        Ok(synod_expert_disposition::expert(&Default::default())),
+    );
+    add(
+        "data-protection",
+        synod_expert_data_protection::expert(&Default::default()).map_err(|e| e.to_string()),
+    );
+    add(
+        "code-security",
+        synod_expert_code_security::expert(&Default::default()).map_err(|e| e.to_string()),
+    );
+    match synod_expert_llm::Config::from_env() {
+        Ok(Some(config)) => add(
+            "llm",
+            synod_expert_llm::expert(&config).map_err(|e| e.to_string()),
+        ),
+        Ok(None) => {}
+        Err(error) => add(
+            "llm",
+            Err(format!("{error}; check the SYNOD_LLM_* variables")),
+        ),
     }
     builders
 }

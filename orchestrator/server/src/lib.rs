@@ -23,6 +23,7 @@ pub mod bindings;
 pub mod cli;
 pub mod demo;
 pub mod grpc;
+pub mod guard;
 pub mod hooks;
 pub mod http;
 pub mod lease;

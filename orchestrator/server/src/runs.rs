@@ -388,7 +388,8 @@ impl RunManager {
                 lost.clone(),
             ));
             let mut machine =
-                RunMachine::new(run_id, Arc::clone(&plan), inputs, inner.config.clone());
+                RunMachine::new(run_id, Arc::clone(&plan), inputs, inner.config.clone())
+                    .with_content_redactor(crate::guard::event_secrets());
             if let Some(workflow) = workflow {
                 machine = machine.with_workflow(workflow);
             }

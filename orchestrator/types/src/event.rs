@@ -184,6 +184,18 @@ pub enum RunEventKind {
         /// Delay before the item's next attempt; `None` when the item failed for good.
         retry_in_ms: Option<u64>,
     },
+    /// The data-protection guard redacted the step's input before it went
+    /// to an expert marked `external` (recorded before `StepSucceeded`).
+    StepInputRedacted {
+        /// Step id.
+        step: StepId,
+        /// The attempt.
+        attempt: u32,
+        /// The external expert.
+        expert: String,
+        /// Redacted values per entity type; never the values themselves.
+        redacted: std::collections::BTreeMap<String, u64>,
+    },
     /// A round of a step with `reflect` was judged: by its built-in rules
     /// (`until`, `min_confidence`) and, when they hold, by its critic skill.
     /// `revise` without `stop` sends the step back with the feedback for the
@@ -331,6 +343,7 @@ impl RunEventKind {
             RunEventKind::StepItemSucceeded { .. } => "synod.step.item_succeeded",
             RunEventKind::StepItemFailed { .. } => "synod.step.item_failed",
             RunEventKind::StepReflected { .. } => "synod.step.reflected",
+            RunEventKind::StepInputRedacted { .. } => "synod.step.input_redacted",
             RunEventKind::BindingStarted { .. } => "synod.binding.started",
             RunEventKind::BindingAttempt { .. } => "synod.binding.attempt",
             RunEventKind::BindingDelivered { .. } => "synod.binding.delivered",
@@ -360,7 +373,8 @@ impl RunEventKind {
             | RunEventKind::StepItemStarted { step, .. }
             | RunEventKind::StepItemSucceeded { step, .. }
             | RunEventKind::StepItemFailed { step, .. }
-            | RunEventKind::StepReflected { step, .. } => Some(step),
+            | RunEventKind::StepReflected { step, .. }
+            | RunEventKind::StepInputRedacted { step, .. } => Some(step),
             RunEventKind::RunStarted { .. }
             | RunEventKind::RunResumed { .. }
             | RunEventKind::RunPlanned { .. }

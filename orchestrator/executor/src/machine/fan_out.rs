@@ -337,6 +337,8 @@ impl RunMachine {
         let mut confidence: f64 = 1.0;
         let mut duration_ms: u64 = 0;
         let mut usage = Usage::default();
+        // The guard's redactions over every item, recorded once for the step.
+        let mut guard: Option<crate::invoke::GuardReport> = None;
         for state in fan.states {
             let output = state.output.unwrap_or_else(|| StepOutput {
                 output: Value::Null,
@@ -345,7 +347,17 @@ impl RunMachine {
                 duration_ms: 0,
                 needs: Vec::new(),
                 usage: Usage::default(),
+                guard: None,
             });
+            if let Some(item_guard) = output.guard {
+                let merged = guard.get_or_insert_with(|| crate::invoke::GuardReport {
+                    expert: item_guard.expert.clone(),
+                    ..Default::default()
+                });
+                for (kind, count) in item_guard.redacted {
+                    *merged.redacted.entry(kind).or_default() += count;
+                }
+            }
             confidence = confidence.min(output.confidence);
             duration_ms = duration_ms.saturating_add(output.duration_ms);
             usage.input_tokens += output.usage.input_tokens;
@@ -361,6 +373,7 @@ impl RunMachine {
                 duration_ms,
                 needs: Vec::new(),
                 usage,
+                guard,
             },
         );
     }

@@ -387,6 +387,7 @@ impl RunMachine {
                     duration_ms: *duration_ms,
                     needs: Vec::new(),
                     usage: crate::invoke::Usage::default(),
+                    guard: None,
                 });
             }
             RunEventKind::StepItemFailed {
