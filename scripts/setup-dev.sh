@@ -7,3 +7,6 @@ echo "rust toolchain: $(cargo --version)"
 
 # The Python expert example (experts/python) and its interop test.
 scripts/setup-python-expert.sh
+
+# Headless Chromium for the dashboard browser test.
+scripts/setup-browser.sh

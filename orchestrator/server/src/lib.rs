@@ -13,6 +13,8 @@
 //! - [`approvals`]: `POST /runs/{id}/approvals/{binding}`.
 //! - [`hooks`]: `POST /hooks/{name}`, signed webhooks starting runs.
 //! - [`http`]: the JSON API and the SSE event stream.
+//! - [`dashboard`]: the web dashboard at `/` (embedded HTML, CSS, JS).
+//! - [`metrics`]: `GET /metrics` (Prometheus), derived from run events.
 //! - [`demo`]: starting the demo experts on loopback.
 //! - [`cli`]: what each `synod` subcommand does.
 //! - [`telemetry`]: logging set-up.
@@ -21,12 +23,14 @@ pub mod app;
 pub mod approvals;
 pub mod bindings;
 pub mod cli;
+pub mod dashboard;
 pub mod demo;
 pub mod grpc;
 pub mod guard;
 pub mod hooks;
 pub mod http;
 pub mod lease;
+pub mod metrics;
 mod recovery;
 pub mod runs;
 pub mod schedules;
