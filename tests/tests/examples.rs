@@ -302,3 +302,93 @@ async fn alert_ticket_tickets_the_alerts_and_pages_on_critical_ones() -> anyhow:
     }
     Ok(())
 }
+
+const SOAR_TOKEN: &str = "soar-51c3-example";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_triage_detects_traces_plans_and_contains_by_policy() -> anyhow::Result<()> {
+    let receiver = Receiver::start(&[]).await?;
+    let yaml = repo_file("workflows/alert-triage.yaml")?
+        .replace("https://soar.example.org", &receiver.origin());
+    let input: Value =
+        serde_json::from_str(&repo_file("workflows/examples/alert-triage.input.json")?)?;
+    let experts = start_demo_experts().await?;
+    let (_secrets, orchestrator) = start_orchestrator(
+        experts.iter().map(|e| e.endpoint.clone()).collect(),
+        &receiver,
+        &[("SOAR_TOKEN", SOAR_TOKEN)],
+    )
+    .await?;
+
+    let run_id = orchestrator.start_run(&yaml, input).await?;
+    orchestrator
+        .wait_for_event(&run_id, "the gated actions to ask for approval", |kind| {
+            matches!(kind, RunEventKind::ApprovalRequested { binding, .. } if binding == "contain_approved")
+        })
+        .await?;
+    // The ticket with the CACAO playbook and the unattended actions went out.
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "{received:#?}");
+    let (ticket, contain) = (&received[0], &received[1]);
+    assert_eq!(ticket.uri, "/api/incidents");
+    assert_eq!(ticket.body["playbook"]["spec_version"], "cacao-2.0");
+    assert!(
+        ticket.body["title"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Root cause"),
+        "{}",
+        ticket.body["title"]
+    );
+    assert_eq!(contain.uri, "/api/actions");
+    let unattended = contain.body["actions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!unattended.is_empty(), "{}", contain.body);
+    assert!(
+        unattended.iter().all(|a| a["requires_approval"] == false),
+        "{}",
+        contain.body
+    );
+
+    orchestrator
+        .runs()
+        .decide(pb::DecideRequest {
+            run_id: run_id.clone(),
+            binding: "contain_approved".to_owned(),
+            approve: true,
+            comment: "isolate dc1".to_owned(),
+        })
+        .await?;
+    let run = orchestrator.finish(&run_id).await?;
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    let received = receiver.received();
+    assert_eq!(received.len(), 3);
+    let gated = received[2].body["actions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // The domain controller is critical infrastructure: isolating it waits
+    // for a human.
+    assert!(
+        gated
+            .iter()
+            .any(|a| a["kind"] == "isolate_host" && a["target"]["value"] == "dc1"),
+        "{}",
+        received[2].body
+    );
+    assert!(gated.iter().all(|a| a["requires_approval"] == true));
+    // The reflection rule held in round 0.
+    assert!(run.events.iter().any(|e| matches!(
+        &e.kind,
+        RunEventKind::StepReflected { step, stop: Some(stop), .. }
+            if step.as_str() == "respond" && stop == "criterion met"
+    )));
+    assert_secret_absent(&run.events, SOAR_TOKEN);
+    orchestrator.shutdown().await?;
+    for expert in experts {
+        expert.stop().await;
+    }
+    Ok(())
+}
