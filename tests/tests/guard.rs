@@ -75,7 +75,10 @@ async fn external_experts_get_masked_inputs_and_the_run_records_what_was_masked(
         .unwrap_or_default()
         .to_owned();
     assert!(!sent.contains("jane.doe@example.org"), "{sent}");
-    assert!(!sent.contains("ghp_4GmJ8xT2LqN9vR5sW1kZ7yB3cD6fH0aE2pUo"), "{sent}");
+    assert!(
+        !sent.contains("ghp_4GmJ8xT2LqN9vR5sW1kZ7yB3cD6fH0aE2pUo"),
+        "{sent}"
+    );
     assert!(
         sent.starts_with("escalate to "),
         "text around findings is kept: {sent}"

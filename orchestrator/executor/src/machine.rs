@@ -720,12 +720,13 @@ impl RunMachine {
         let plan = Arc::clone(&self.plan);
         let node = plan.topological_order()[position];
         if let Some(guard) = output.guard {
-            self.actions.push(Action::Emit(RunEventKind::StepInputRedacted {
-                step: plan.graph()[node].id.clone(),
-                attempt: self.steps[position].attempt,
-                expert: guard.expert,
-                redacted: guard.redacted,
-            }));
+            self.actions
+                .push(Action::Emit(RunEventKind::StepInputRedacted {
+                    step: plan.graph()[node].id.clone(),
+                    attempt: self.steps[position].attempt,
+                    expert: guard.expert,
+                    redacted: guard.redacted,
+                }));
         }
         self.actions.push(Action::Emit(RunEventKind::StepSucceeded {
             step: plan.graph()[node].id.clone(),

@@ -114,7 +114,10 @@ mod tests {
             "line": "GITHUB_KEY=ghp_XIxB7KMNdAr3zqWtQqhE94qglHqOzn1D1stg from 10.1.2.3"
         }));
         let text = value.to_string();
-        assert!(!text.contains("ghp_XIxB7KMNdAr3zqWtQqhE94qglHqOzn1D1stg"), "{text}");
+        assert!(
+            !text.contains("ghp_XIxB7KMNdAr3zqWtQqhE94qglHqOzn1D1stg"),
+            "{text}"
+        );
         assert!(text.contains("from 10.1.2.3"), "{text}");
         assert_eq!(value["ip"], "10.1.2.3");
     }

@@ -159,7 +159,10 @@ pub(super) fn describe(action: &Action) -> String {
             delay,
         } => format!("schedule_retry {step}[{item}]#{attempt} after {delay:?}"),
         Action::InvokeCritic(call) => {
-            format!("critic {} judges {} round {}", call.uses, call.step, call.round)
+            format!(
+                "critic {} judges {} round {}",
+                call.uses, call.step, call.round
+            )
         }
         Action::Deliver(call) => format!("deliver {}", call.binding),
         Action::ScheduleApprovalTimeout { binding, delay } => {
