@@ -12,6 +12,7 @@
 //! - [`events`]: decoding run events from the wire and checking sequences.
 //! - [`receiver`]: a local HTTP receiver that records what bindings send.
 //! - [`sse`]: a minimal Server-Sent Events reader over reqwest.
+//! - [`browser`]: headless Chromium over WebDriver, for the dashboard test.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+pub mod browser;
 pub mod events;
 pub mod experts;
 pub mod orchestrator;

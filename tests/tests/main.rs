@@ -10,7 +10,8 @@
 //! Events: `watch` (gRPC resume), `sse`, `persistent` (SQLite, restart).
 //! Workflows: `bindings` (if, for_each, HTTP bindings to a local receiver),
 //! `hooks` (signed webhooks starting runs), `approvals` (approve, reject, timeout), `examples` (workflows/ with bindings).
-//! Users' paths: `demo` (ioc-triage), `validate`, `cli`.
+//! Users' paths: `demo` (ioc-triage), `validate`, `cli`, `dashboard` (headless
+//! Chromium), `metrics` (Prometheus scrape).
 
 mod approvals;
 mod bindings;
@@ -18,6 +19,7 @@ mod cancel;
 mod cli;
 mod concurrency;
 mod crash;
+mod dashboard;
 mod dag;
 mod deadline;
 mod demo;
@@ -26,6 +28,7 @@ mod failover;
 mod guard;
 mod hooks;
 mod input_schema;
+mod metrics;
 mod output_schema;
 mod persistent;
 mod python_expert;

@@ -16,7 +16,7 @@ const EVENT_TYPES = [
   "synod.step.retry_scheduled", "synod.step.skipped", "synod.step.cancelled",
   "synod.step.fanned_out", "synod.step.item_started", "synod.step.item_succeeded",
   "synod.step.item_failed",
-  "synod.step.reflected", "synod.step.reflection_round", "synod.run.replanned", "synod.plan.revised",
+  "synod.step.reflected", "synod.step.input_redacted", "synod.run.replanned", "synod.plan.revised",
   "synod.binding.started", "synod.binding.attempt", "synod.binding.delivered",
   "synod.binding.failed", "synod.binding.skipped",
   "synod.approval.requested", "synod.approval.decided", "synod.approval.timed_out",
@@ -24,7 +24,7 @@ const EVENT_TYPES = [
 
 const STATES = [
   ["pending", "--pending"], ["running", "--running"], ["succeeded", "--succeeded"],
-  ["retry_scheduled", "--retry"], ["failed", "--failed"], ["timed_out", "--timeout"],
+  ["reflecting", "--reflect"], ["retry_scheduled", "--retry"], ["failed", "--failed"], ["timed_out", "--timeout"],
   ["skipped", "--skipped"], ["cancelled", "--cancelled"],
 ];
 
@@ -269,6 +269,7 @@ function addStep(state, planned) {
     id: planned.id, uses: planned.uses || "", needs: planned.needs || [], state: "pending",
     attempts: 0, retries: 0, rounds: 0, items: null, itemsDone: 0, input: undefined,
     output: undefined, error: null, duration_ms: null, confidence: null, instance: null,
+    verdict: null, guarded: null,
   });
 }
 
@@ -349,9 +350,16 @@ function applyEvent(state, event) {
       if (data.retry_in_ms !== null && data.retry_in_ms !== undefined) step.retries += 1;
       return `item ${data.item}: ${(data.error || {}).message || "failed"}`;
     case "synod.step.reflected":
-    case "synod.step.reflection_round":
-      step.rounds = data.round || step.rounds + 1;
-      return `reflection round ${step.rounds}`;
+      // Rounds count from 0: round r judged means r + 1 rounds ran.
+      step.rounds = Math.max(step.rounds, (data.round || 0) + 1);
+      step.verdict = `${data.verdict} by ${data.critic}${data.stop ? " (" + data.stop + ")" : ""}`;
+      if (data.verdict === "revise" && !data.stop) step.state = "reflecting";
+      return `round ${data.round}: ${data.verdict} by ${data.critic}, confidence ${Number(data.confidence).toFixed(2)}${data.feedback ? " — " + data.feedback : ""}${data.stop ? " [" + data.stop + "]" : ""}`;
+    case "synod.step.input_redacted": {
+      const counts = Object.entries(data.redacted || {}).map(([kind, n]) => `${n} ${kind}`).join(", ");
+      step.guarded = counts || "nothing";
+      return `input for external expert ${data.expert} masked: ${step.guarded}`;
+    }
     case "synod.binding.started":
       state.bindings.set(data.binding, { state: "running", detail: `${data.method} ${data.origin}` });
       return `${data.method} ${data.origin}`;
@@ -525,6 +533,8 @@ function renderStep(state, id) {
   fact("attempts", String(step.attempts));
   fact("retries", String(step.retries));
   if (step.rounds) fact("reflection rounds", String(step.rounds));
+  if (step.verdict) fact("last verdict", step.verdict);
+  if (step.guarded) fact("masked for external expert", step.guarded);
   if (step.items !== null) fact("items", `${step.itemsDone}/${step.items}`);
   if (step.duration_ms !== null) fact("duration", formatDuration(step.duration_ms));
   if (step.confidence !== null) fact("confidence", Number(step.confidence).toFixed(2));

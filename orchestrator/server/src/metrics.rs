@@ -49,6 +49,8 @@ pub enum MetricName {
     StepAttemptFailures,
     /// Retries scheduled, by expert and skill.
     StepRetries,
+    /// Reflection rounds judged, by expert, skill and verdict.
+    StepReflections,
     /// Latency of successful expert calls, by expert and skill.
     StepDuration,
     /// Binding deliveries ended, by outcome.
@@ -96,6 +98,7 @@ impl MetricName {
             MetricName::StepsFinished => "synod_steps_finished_total",
             MetricName::StepAttemptFailures => "synod_step_attempt_failures_total",
             MetricName::StepRetries => "synod_step_retries_total",
+            MetricName::StepReflections => "synod_step_reflections_total",
             MetricName::StepDuration => "synod_step_duration_seconds",
             MetricName::Bindings => "synod_bindings_total",
             MetricName::Approvals => "synod_approvals_total",
@@ -122,6 +125,9 @@ impl MetricName {
                 "Failed step attempts (for_each items included), by expert, skill and error code."
             }
             MetricName::StepRetries => "Step attempts retried, by expert and skill.",
+            MetricName::StepReflections => {
+                "Reflection rounds judged, by expert, skill and verdict (accept or revise)."
+            }
             MetricName::StepDuration => {
                 "Latency of successful expert calls (step or item attempts), by expert and skill."
             }
@@ -355,6 +361,11 @@ impl Tally {
             }
             RunEventKind::StepRetryScheduled { step, .. } => {
                 self.count(MetricName::StepRetries, step_labels(run, &step.0));
+            }
+            RunEventKind::StepReflected { step, verdict, .. } => {
+                let mut labels = step_labels(run, &step.0);
+                labels.push(("verdict", verdict.clone()));
+                self.count(MetricName::StepReflections, labels);
             }
             RunEventKind::StepSkipped { step, .. } => finish(self, run, &step.0, "skipped"),
             RunEventKind::StepCancelled { step } => finish(self, run, &step.0, "cancelled"),
@@ -766,5 +777,225 @@ impl RunStore for ObservedStore {
     }
     async fn outbox(&self, run_id: RunId) -> Result<Vec<OutboxEntry>, StoreError> {
         self.inner.outbox(run_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synod_types::error::StepError;
+    use synod_types::event::PlannedStep;
+    use synod_types::{ErrorCode, StepId};
+
+    fn event(run_id: RunId, seq: u64, kind: RunEventKind) -> RunEvent {
+        RunEvent {
+            run_id,
+            seq,
+            time: Utc::now(),
+            kind,
+        }
+    }
+
+    /// A run of `a -> b`: `a` fails once and is retried, `b` is skipped.
+    fn retried_then_skipped(run_id: RunId) -> Vec<RunEvent> {
+        let a = StepId::new("a");
+        let uses = SkillRef::new("ioc", "extract");
+        let kinds = vec![
+            RunEventKind::RunStarted {
+                workflow: "triage \"x\"".into(),
+                inputs: Value::Null,
+                steps: vec![
+                    PlannedStep {
+                        id: a.clone(),
+                        uses: uses.clone(),
+                        needs: vec![],
+                    },
+                    PlannedStep {
+                        id: StepId::new("b"),
+                        uses: SkillRef::new("report", "summarize"),
+                        needs: vec![a.clone()],
+                    },
+                ],
+            },
+            RunEventKind::StepStarted {
+                step: a.clone(),
+                attempt: 1,
+                uses: uses.clone(),
+                input: Value::Null,
+            },
+            RunEventKind::StepFailed {
+                step: a.clone(),
+                attempt: 1,
+                error: StepError::new(ErrorCode::ExpertTransient, "try again"),
+                will_retry: true,
+            },
+            RunEventKind::StepRetryScheduled {
+                step: a.clone(),
+                next_attempt: 2,
+                delay_ms: 10,
+            },
+            RunEventKind::StepStarted {
+                step: a.clone(),
+                attempt: 2,
+                uses,
+                input: Value::Null,
+            },
+            RunEventKind::StepSucceeded {
+                step: a,
+                attempt: 2,
+                output: Value::Null,
+                confidence: 1.0,
+                duration_ms: 30,
+                instance: "i".into(),
+            },
+            RunEventKind::StepSkipped {
+                step: StepId::new("b"),
+                reason: "no".into(),
+            },
+            RunEventKind::RunSucceeded {
+                result: Value::Null,
+            },
+        ];
+        kinds
+            .into_iter()
+            .enumerate()
+            .map(|(index, kind)| event(run_id, index as u64 + 1, kind))
+            .collect()
+    }
+
+    #[test]
+    fn events_move_runs_steps_retries_and_latency() {
+        let mut tally = Tally::default();
+        let run_id = RunId::new();
+        let events = retried_then_skipped(run_id);
+        // Mid-run: one step queued (b), none running after `a` succeeded.
+        for event in &events[..6] {
+            tally.observe(event);
+        }
+        let text = tally.render(&LiveValues::default());
+        assert!(text.contains("synod_steps_queued 1\n"), "{text}");
+        assert!(text.contains("synod_steps_running 0\n"), "{text}");
+        for event in &events[6..] {
+            tally.observe(event);
+        }
+        let workflow = "triage \"x\"";
+        assert_eq!(
+            tally.counter(MetricName::RunsStarted, &[("workflow", workflow)]),
+            1
+        );
+        assert_eq!(
+            tally.counter(
+                MetricName::RunsFinished,
+                &[("workflow", workflow), ("outcome", "succeeded")]
+            ),
+            1
+        );
+        let extract = [("expert", "ioc"), ("skill", "extract")];
+        assert_eq!(tally.counter(MetricName::StepRetries, &extract), 1);
+        assert_eq!(
+            tally.counter(
+                MetricName::StepAttemptFailures,
+                &[
+                    ("expert", "ioc"),
+                    ("skill", "extract"),
+                    ("code", "SYN-R0003")
+                ]
+            ),
+            1
+        );
+        assert_eq!(
+            tally.counter(
+                MetricName::StepsFinished,
+                &[
+                    ("expert", "report"),
+                    ("skill", "summarize"),
+                    ("outcome", "skipped")
+                ]
+            ),
+            1
+        );
+        assert!(!tally.knows(run_id), "a finished run is forgotten");
+
+        let text = tally.render(&LiveValues::default());
+        assert!(!text.contains(&run_id.to_string()), "{text}");
+        // Quotes in label values are escaped.
+        assert!(
+            text.contains(r#"synod_runs_started_total{workflow="triage \"x\""} 1"#),
+            "{text}"
+        );
+        // 30 ms lands in the 0.05 bucket; buckets are cumulative.
+        let series = r#"synod_step_duration_seconds_bucket{expert="ioc",skill="extract""#;
+        assert!(
+            text.contains(&format!("{series},le=\"0.025\"}} 0\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{series},le=\"0.05\"}} 1\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{series},le=\"+Inf\"}} 1\n")),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE synod_step_duration_seconds histogram\n"));
+        assert!(text.contains("synod_steps_queued 0\n"), "{text}");
+    }
+
+    #[test]
+    fn a_resumed_run_is_adopted_and_counted() {
+        let mut tally = Tally::default();
+        let run_id = RunId::new();
+        let events = retried_then_skipped(run_id);
+        tally.adopt(run_id, "resumed-flow");
+        for event in &events[1..] {
+            tally.observe(event);
+        }
+        assert_eq!(
+            tally.counter(
+                MetricName::RunsFinished,
+                &[("workflow", "resumed-flow"), ("outcome", "succeeded")]
+            ),
+            1
+        );
+        assert_eq!(tally.counter(MetricName::RunsStarted, &[]), 0);
+    }
+
+    #[test]
+    fn breaker_state_and_instances_come_from_the_registry_listing() {
+        let instance = |endpoint: &str, health: pb::InstanceHealth| pb::InstanceInfo {
+            instance_id: endpoint.into(),
+            endpoint: endpoint.into(),
+            health: health as i32,
+            outstanding: 2,
+            latency_ewma_ms: 250.0,
+            calls: 7,
+            failures: 3,
+            r#static: true,
+        };
+        let live = LiveValues {
+            active_runs: 3,
+            experts: vec![pb::ExpertInfo {
+                card: Some(synod_proto::expert::ExpertCard {
+                    name: "ioc".into(),
+                    ..Default::default()
+                }),
+                instances: vec![
+                    instance("http://a:1", pb::InstanceHealth::Healthy),
+                    instance("http://b:2", pb::InstanceHealth::Broken),
+                ],
+            }],
+        };
+        let text = Tally::default().render(&live);
+        for line in [
+            "synod_runs_active 3",
+            r#"synod_expert_breaker_open{expert="ioc",instance="http://a:1"} 0"#,
+            r#"synod_expert_breaker_open{expert="ioc",instance="http://b:2"} 1"#,
+            r#"synod_expert_instances{expert="ioc",health="broken"} 1"#,
+            r#"synod_expert_outstanding_calls{expert="ioc"} 4"#,
+            r#"synod_expert_latency_ewma_seconds{expert="ioc",instance="http://a:1"} 0.25"#,
+            r#"synod_expert_call_failures_total{expert="ioc",instance="http://b:2"} 3"#,
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "{line} not in\n{text}");
+        }
     }
 }
