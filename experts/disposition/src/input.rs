@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+/// Most attributed groups kept from a chain (the best-ranked).
+const MAX_ATTRIBUTION: usize = 3;
+
 /// A field of the input that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{pointer}`: {message}")]
@@ -496,13 +499,17 @@ pub fn chain_from_json(value: &Value, pointer: &str) -> Result<Chain, InputError
         .filter_map(|a| {
             text(a).or_else(|| {
                 let id = text(&a["group_id"]).or_else(|| text(&a["id"]));
-                let name = text(&a["group_name"]).or_else(|| text(&a["name"]));
+                let name = text(&a["group_name"])
+                    .or_else(|| text(&a["group"]))
+                    .or_else(|| text(&a["name"]));
                 match (id, name) {
                     (Some(id), Some(name)) => Some(format!("{id} {name}")),
                     (id, name) => id.or(name),
                 }
             })
         })
+        // attribution is a ranking of hypotheses: keep the leading ones
+        .take(MAX_ATTRIBUTION)
         .collect();
     Ok(Chain {
         pointer: pointer.to_owned(),

@@ -13,7 +13,7 @@
 //! - **Output**: a CACAO 2.0 playbook ([`playbook`]) and the actions
 //!   ([`Action::to_json`]), with deterministic ids ([`ids`]).
 //! - **Expert** ([`expert()`]): `disposition` with skill `plan`
-//!   (`alerts`, `attack_chain`, `assets` -> `response_plan`).
+//!   (`alerts`, `attack_chain` -> `response_plan`; `assets` optional).
 //!
 //! ```
 //! use serde_json::json;

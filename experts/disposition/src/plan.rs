@@ -364,6 +364,22 @@ impl<'a> Planner<'a> {
             if let Some(host) = &root.host {
                 self.observe_host(host, true, &evidence);
             }
+            // the tracing expert names nodes `<kind>:<value>` (`ip:203.0.113.9`,
+            // `domain:evil.example`, `user:corp\\bob`): act on an entry point
+            // that is an address, a domain or an account
+            let value = root
+                .node
+                .as_deref()
+                .and_then(|n| n.split_once(':'))
+                .map(|(_, v)| v);
+            match (root.kind.as_deref(), value) {
+                (Some("ip"), Some(address)) => self.observe_address(address, &evidence),
+                (Some("domain"), Some(domain)) => self.observe_domain(domain, &evidence),
+                (Some("user"), Some(account)) => {
+                    self.observe_account(account, root.host.as_deref(), &evidence);
+                }
+                _ => {}
+            }
         }
         let entity_evidence = |pointer: &str, what: &str| Evidence {
             pointer: pointer.to_owned(),
@@ -809,7 +825,18 @@ fn is_user_writable_binary(image: &str) -> bool {
         "%windir%\\",
         "\\systemroot\\",
     ];
-    image.contains('\\') && !system.iter().any(|prefix| image.starts_with(prefix))
+    // writable by ordinary users or services: attackers stage tools there
+    let writable = [
+        "c:\\windows\\temp\\",
+        "c:\\windows\\tasks\\",
+        "c:\\windows\\tracing\\",
+        "c:\\windows\\debug\\",
+        "c:\\windows\\system32\\tasks\\",
+        "c:\\windows\\system32\\spool\\drivers\\color\\",
+    ];
+    image.contains('\\')
+        && (writable.iter().any(|prefix| image.starts_with(prefix))
+            || !system.iter().any(|prefix| image.starts_with(prefix)))
 }
 
 fn impact(

@@ -33,7 +33,8 @@ async fn plan_skill_over_grpc() {
     assert_eq!(card.name, "disposition");
     let skill = &card.skills[0];
     assert_eq!(skill.name, "plan");
-    assert_eq!(skill.consumes, ["alerts", "attack_chain", "assets"]);
+    // `assets` is optional context, not a planner artifact the skill needs
+    assert_eq!(skill.consumes, ["alerts", "attack_chain"]);
     assert_eq!(skill.produces, "response_plan");
 
     let response = client
@@ -212,4 +213,83 @@ async fn real_evtx_lsass_dump_plans_a_response_on_the_right_host() {
     assert!(mitigations.contains(&"M1040"), "{mitigations:?}");
     assert!(actions.iter().all(|a| a["kind"] != "block_ip"));
     assert_eq!(output["playbook"]["spec_version"], "cacao-2.0");
+}
+
+/// The tracing expert's real output as the chain: detect -> reconstruct ->
+/// plan on an Impacket wmiexec sample (WmiPrvSE -> cmd -> whoami /all).
+#[tokio::test]
+async fn detect_then_trace_then_plan_on_real_evtx() {
+    let member = "Lateral Movement/LM_wmiexec_impacket_sysmon_whoami.evtx";
+    let Some((dir, path)) = extract_sample(member) else {
+        return;
+    };
+    let alerts = detect(&path);
+    let tracer = TestExpert::new(synod_expert_tracing::expert(
+        &synod_expert_tracing::Config {
+            allow_file_input: true,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    let chain = tracer
+        .call(
+            "reconstruct",
+            json!({ "paths": [path], "alerts": alerts["alerts"] }),
+        )
+        .await
+        .unwrap()
+        .output;
+    std::fs::remove_dir_all(dir).ok();
+    assert!(!chain["steps"].as_array().unwrap().is_empty(), "{chain:#}");
+    let host = chain["root_cause"]["host"].as_str().unwrap().to_owned();
+
+    let planner = TestExpert::new(expert(&Config::default())).unwrap();
+    let output = planner
+        .call(
+            "plan",
+            json!({ "alerts": alerts, "chain": chain, "assets": [{ "host": host, "criticality": "low" }] }),
+        )
+        .await
+        .unwrap()
+        .output;
+    let actions = output["actions"].as_array().unwrap();
+    // the traced host is contained first, without approval (a low-criticality asset)
+    assert_eq!(actions[0]["kind"], "isolate_host");
+    assert!(
+        actions[0]["target"]["value"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&host)
+    );
+    assert_eq!(actions[0]["requires_approval"], false);
+    let sources: Vec<&str> = actions[0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
+    assert!(
+        sources.contains(&"root_cause") && sources.contains(&"chain_step"),
+        "{sources:?}"
+    );
+    // the alert's whoami (no pid in the rule's fields) merged with the chain's process
+    let whoami: Vec<&Value> = actions
+        .iter()
+        .filter(|a| {
+            a["kind"] == "kill_process"
+                && a["target"]["value"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("whoami.exe")
+        })
+        .collect();
+    assert_eq!(whoami.len(), 1, "{whoami:#?}");
+    assert!(whoami[0]["target"]["pid"].is_string());
+    let evidence = whoami[0]["evidence"].as_array().unwrap();
+    assert!(evidence.iter().any(|e| e["source"] == "alert"));
+    assert!(evidence.iter().any(|e| e["source"] == "chain_entity"));
+    assert_eq!(
+        output["summary"]["chain_steps"],
+        chain["steps"].as_array().unwrap().len()
+    );
 }
