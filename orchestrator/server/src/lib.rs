@@ -34,5 +34,6 @@ pub mod metrics;
 mod recovery;
 pub mod runs;
 pub mod schedules;
+mod store_layer;
 pub mod telemetry;
 pub mod view;

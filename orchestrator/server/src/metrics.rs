@@ -20,13 +20,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use chrono::{DateTime, Utc};
-use serde_json::Value;
 use synod_proto::orchestrator as pb;
 use synod_registry::Registry;
-use synod_store::{
-    EventStream, Lease, OutboxEntry, OutboxIntent, OutboxState, RunRecord, RunStore, StoreError,
-};
+use synod_store::{RunStore, StoreError};
 use synod_types::{RunEvent, RunEventKind, RunId, SkillRef};
 
 use crate::runs::RunManager;
@@ -683,10 +679,17 @@ impl std::fmt::Debug for ObservedStore {
 }
 
 impl ObservedStore {
-    async fn counted(
+    /// Appends through `inner`, then counts the event.
+    async fn append_event(
         &self,
-        appended: Result<RunEvent, StoreError>,
+        run_id: RunId,
+        owner: Option<&str>,
+        kind: RunEventKind,
     ) -> Result<RunEvent, StoreError> {
+        let appended = match owner {
+            Some(owner) => self.inner.append_leased(run_id, owner, kind).await,
+            None => self.inner.append(run_id, kind).await,
+        };
         if let Ok(event) = &appended {
             self.metrics.record(self.inner.as_ref(), event).await;
         }
@@ -694,95 +697,13 @@ impl ObservedStore {
     }
 }
 
-#[async_trait::async_trait]
-impl RunStore for ObservedStore {
-    async fn create_run_with_spec(&self, record: RunRecord, spec: Value) -> Result<(), StoreError> {
-        self.inner.create_run_with_spec(record, spec).await
-    }
-    async fn run_spec(&self, run_id: RunId) -> Result<Option<Value>, StoreError> {
-        self.inner.run_spec(run_id).await
-    }
-    async fn append(&self, run_id: RunId, kind: RunEventKind) -> Result<RunEvent, StoreError> {
-        let appended = self.inner.append(run_id, kind).await;
-        self.counted(appended).await
-    }
-    async fn append_leased(
-        &self,
-        run_id: RunId,
-        owner: &str,
-        kind: RunEventKind,
-    ) -> Result<RunEvent, StoreError> {
-        let appended = self.inner.append_leased(run_id, owner, kind).await;
-        self.counted(appended).await
-    }
-    async fn events(&self, run_id: RunId, after_seq: u64) -> Result<Vec<RunEvent>, StoreError> {
-        self.inner.events(run_id, after_seq).await
-    }
-    async fn subscribe(&self, run_id: RunId, after_seq: u64) -> Result<EventStream, StoreError> {
-        self.inner.subscribe(run_id, after_seq).await
-    }
-    async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>, StoreError> {
-        self.inner.get_run(run_id).await
-    }
-    async fn list_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
-        self.inner.list_runs(limit).await
-    }
-    async fn list_unfinished(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
-        self.inner.list_unfinished(limit).await
-    }
-    async fn claim_runs(
-        &self,
-        owner: &str,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<Lease>, StoreError> {
-        self.inner.claim_runs(owner, lease, limit).await
-    }
-    async fn claim_run(
-        &self,
-        run_id: RunId,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<Option<Lease>, StoreError> {
-        self.inner.claim_run(run_id, owner, lease).await
-    }
-    async fn renew_lease(
-        &self,
-        run_id: RunId,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<Option<Lease>, StoreError> {
-        self.inner.renew_lease(run_id, owner, lease).await
-    }
-    async fn release_lease(&self, run_id: RunId, owner: &str) -> Result<bool, StoreError> {
-        self.inner.release_lease(run_id, owner).await
-    }
-    async fn prune(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.inner.prune(ended_before).await
-    }
-    async fn record_intent(&self, intent: OutboxIntent) -> Result<OutboxEntry, StoreError> {
-        self.inner.record_intent(intent).await
-    }
-    async fn complete_delivery(
-        &self,
-        run_id: RunId,
-        binding: &str,
-        state: OutboxState,
-        attempts: u32,
-        outcome: Value,
-    ) -> Result<OutboxEntry, StoreError> {
-        self.inner
-            .complete_delivery(run_id, binding, state, attempts, outcome)
-            .await
-    }
-    async fn outbox(&self, run_id: RunId) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.inner.outbox(run_id).await
-    }
-}
+crate::store_layer::store_layer!(ObservedStore);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
+    use serde_json::Value;
     use synod_types::error::StepError;
     use synod_types::event::PlannedStep;
     use synod_types::{ErrorCode, StepId};
