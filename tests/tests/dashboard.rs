@@ -1,14 +1,17 @@
 //! The dashboard in headless Chromium (WebDriver): the IOC triage workflow
 //! runs through the demo experts, the run page shows the live DAG until
-//! every node has succeeded, the event log and the step panel; the secret
-//! input never reaches the page. Saves `test-artifacts/dashboard-run.png`
-//! (under `CARGO_TARGET_DIR` or `target/`).
+//! every node has succeeded, the pending approval of its ticket binding is
+//! approved with the page's button (and the ticket is then delivered), the
+//! event log and the step panel are checked; the secret input never reaches
+//! the page. Saves `test-artifacts/dashboard-run.png` and
+//! `dashboard-home.png` (under `CARGO_TARGET_DIR` or `target/`).
 //!
 //! Needs Chromium: `scripts/setup-browser.sh` (CI runs it).
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use synod_integration_tests::browser::{Browser, artifact_path};
+use synod_integration_tests::receiver::Receiver;
 use synod_integration_tests::{TestOrchestrator, eventually, fast_config, repo_file};
 use synod_server::demo::start_demo_experts;
 
@@ -16,7 +19,7 @@ const SECRET: &str = "tok-9c4e1f7a-dashboard-secret";
 
 /// `workflows/ioc-triage.yaml` with a secret-named input that flows into the
 /// report step's input (its title), so the step panel would show it were it
-/// not redacted.
+/// not redacted, and a ticket binding to `{origin}` that needs approval.
 const WORKFLOW: &str = r#"
 name: ioc-triage-with-token
 inputs:
@@ -42,6 +45,14 @@ steps:
       finding_sets:
         ips: "${{ steps.ips.output.findings }}"
         domains: "${{ steps.domains.output.findings }}"
+bindings:
+  ticket:
+    needs: [report]
+    http:
+      method: POST
+      url: "{origin}/tickets"
+      body: { total: "${{ steps.report.output.report.counts.total }}" }
+    approval: { roles: [soc-lead] }
 "#;
 
 /// What the test reads from the page in one go.
@@ -54,6 +65,9 @@ return {
   nodes, events,
   edges: document.querySelectorAll('#dag path.edge').length,
   status: document.getElementById('run-status').dataset.status,
+  approvals: [...document.querySelectorAll('#approvals .approval')].map((a) => a.dataset.binding),
+  bindings: Object.fromEntries([...document.querySelectorAll('#bindings .binding-row')].map((b) =>
+    [b.dataset.binding, b.querySelector('.badge').dataset.status])),
   workflow: document.getElementById('run-workflow').textContent,
   html: document.documentElement.outerHTML,
 };
@@ -64,27 +78,66 @@ async fn the_run_page_shows_every_node_succeeded_and_never_the_secret() -> anyho
     // Fail first (not skip) when the browser is missing.
     let browser = Browser::start(1400, 1700).await?;
     let experts = start_demo_experts().await?;
+    let tickets = Receiver::start(&[]).await?;
     let mut config = fast_config();
     config.static_experts = experts.iter().map(|e| e.endpoint.clone()).collect();
+    config.allowed_destinations = vec![tickets.origin()];
     let orchestrator = TestOrchestrator::start_with(config).await?;
     let example: Value =
         serde_json::from_str(&repo_file("workflows/examples/ioc-triage.input.json")?)?;
     let inputs = json!({ "text": example["text"], "api_token": SECRET });
-    let run_id = orchestrator.start_run(WORKFLOW, inputs).await?;
+    let workflow = WORKFLOW.replace("{origin}", &tickets.origin());
+    let run_id = orchestrator.start_run(&workflow, inputs).await?;
 
     // The run page, opened while the run may still be going: the DAG is
     // driven by the SSE stream.
     browser
         .goto(&format!("{}/#/runs/{run_id}", orchestrator.http_url()))
         .await?;
-    let page = eventually("every node of the DAG to show succeeded", || async {
+    let waiting = eventually(
+        "every node to show succeeded and the ticket to wait for approval",
+        || async {
+            let page = browser.execute(READ_PAGE, json!([])).await?;
+            let nodes = page["nodes"].as_array().cloned().unwrap_or_default();
+            let all_succeeded = nodes.len() == 4 && nodes.iter().all(|n| n["state"] == "succeeded");
+            let asking = page["approvals"] == json!(["ticket"]);
+            Ok((all_succeeded && asking).then_some(page))
+        },
+    )
+    .await?;
+    assert_eq!(
+        waiting["status"], "running",
+        "the run waits for the decision"
+    );
+    assert_eq!(waiting["bindings"]["ticket"], "waiting");
+    assert!(
+        tickets.received().is_empty(),
+        "nothing sent before approval"
+    );
+    // The artifact shows the finished DAG with the approval waiting.
+    let screenshot = artifact_path("dashboard-run.png");
+    browser.screenshot(&screenshot).await?;
+    let png = std::fs::read(&screenshot)?;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    eprintln!("dashboard screenshot: {}", screenshot.display());
+
+    // Approve with the page's button, as an operator would.
+    browser
+        .execute(
+            "const card = document.querySelector('#approvals .approval[data-binding=\"ticket\"]');\
+             card.querySelector('input').value = 'ok from the browser test';\
+             card.querySelector('button.approve').click();",
+            json!([]),
+        )
+        .await?;
+    let page = eventually("the run to succeed after the approval", || async {
         let page = browser.execute(READ_PAGE, json!([])).await?;
-        let nodes = page["nodes"].as_array().cloned().unwrap_or_default();
-        let all_succeeded = nodes.len() == 4 && nodes.iter().all(|n| n["state"] == "succeeded");
-        let finished = page["status"] == "succeeded";
-        Ok((all_succeeded && finished).then_some(page))
+        let done = page["status"] == "succeeded" && page["bindings"]["ticket"] == "delivered";
+        Ok(done.then_some(page))
     })
     .await?;
+    assert_eq!(page["approvals"], json!([]), "no approval left");
+    assert_eq!(tickets.received().len(), 1, "the ticket was sent once");
 
     let mut steps: Vec<&str> = page["nodes"]
         .as_array()
@@ -116,11 +169,20 @@ async fn the_run_page_shows_every_node_succeeded_and_never_the_secret() -> anyho
         .map(|e| (e.seq, e.kind.cloud_event_type().to_owned()))
         .collect();
     assert_eq!(shown, expected);
-    let succeeded = shown
+    let count = |wanted: &str| shown.iter().filter(|(_, kind)| kind == wanted).count();
+    assert_eq!(count("synod.step.succeeded"), 4);
+    assert_eq!(count("synod.approval.decided"), 1);
+    assert_eq!(count("synod.binding.delivered"), 1);
+    let decided = stored
         .iter()
-        .filter(|(_, kind)| kind == "synod.step.succeeded")
-        .count();
-    assert_eq!(succeeded, 4);
+        .find_map(|event| match &event.kind {
+            synod_types::RunEventKind::ApprovalDecided {
+                approved, comment, ..
+            } => Some((*approved, comment.clone())),
+            _ => None,
+        })
+        .context("no ApprovalDecided")?;
+    assert_eq!(decided, (true, "ok from the browser test".to_owned()));
 
     // The report step's panel shows its (redacted) input.
     browser
@@ -154,12 +216,6 @@ async fn the_run_page_shows_every_node_succeeded_and_never_the_secret() -> anyho
         .to_owned();
     assert!(html.contains("report/summarize"), "the page was read");
     assert!(!html.contains(SECRET), "the secret is in the page");
-
-    let screenshot = artifact_path("dashboard-run.png");
-    browser.screenshot(&screenshot).await?;
-    let png = std::fs::read(&screenshot)?;
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    eprintln!("dashboard screenshot: {}", screenshot.display());
 
     // The home page lists the run and the experts.
     browser
