@@ -205,7 +205,7 @@ async function refreshExperts(detailed) {
   if (!experts.length) list.append(el("p", { class: "empty", text: "No experts registered." }));
   for (const expert of experts) {
     const table = el("table", { class: "table" },
-      el("thead", {}, el("tr", {}, ...["Instance", "Health", "Latency", "Calls", "Failures", "In flight"].map((h) => el("th", { text: h })))));
+      el("thead", {}, el("tr", {}, ...["Instance", "Health", "Latency", "Calls", "Failures", "In flight"].map((h, i) => el("th", { class: i > 1 ? "num" : "", text: h })))));
     const tbody = el("tbody");
     for (const instance of expert.instances) {
       tbody.append(el("tr", { "data-instance": instance.instance_id },

@@ -182,9 +182,10 @@ pub async fn serve(
     eprintln!("synod orchestrator ready");
     eprintln!("  gRPC  {}", orchestrator.grpc_url());
     eprintln!(
-        "  HTTP  {}  (GET /experts, /runs, /runs/<id>/events)",
+        "  HTTP  {}  (GET /experts, /runs, /runs/<id>/events, /metrics)",
         orchestrator.http_url()
     );
+    eprintln!("  dashboard {}/", orchestrator.http_url());
     eprintln!("  store {database_url}");
     for expert in &experts {
         eprintln!("  expert {:<10} {}", expert.name, expert.endpoint);

@@ -11,6 +11,10 @@
 //! | POST | `/runs/{id}/cancel` | cancel a run |
 //! | GET | `/runs/{id}/events` | SSE; resume with `Last-Event-ID: <seq>` or `?after_seq=<seq>` |
 //! | POST | `/workflows/validate` | body = workflow YAML; diagnostics as JSON |
+//!
+//! Also on this listener: the dashboard at `/` ([`crate::dashboard`]),
+//! `GET /metrics` ([`crate::metrics`]), approvals ([`crate::approvals`]) and
+//! webhooks ([`crate::hooks`]).
 
 use std::convert::Infallible;
 
