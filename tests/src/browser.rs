@@ -5,6 +5,7 @@
 //! (`scripts/setup-browser.sh` installs them; CI runs it). Without them
 //! [`Browser::start`] fails with a message saying so.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -54,7 +55,10 @@ impl Browser {
             );
         };
         let addr = free_addr()?;
+        // Its own process group, so that stopping it also stops the
+        // Chromium processes it started (see `stop_driver`).
         let driver = Command::new(&chromedriver)
+            .process_group(0)
             .arg(format!("--port={}", addr.port()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -179,8 +183,19 @@ impl Browser {
         ended.map(|_| ())
     }
 
+    /// Kills the driver's process group (the driver and the browser it
+    /// started, which a failed test leaves behind otherwise).
     fn stop_driver(&mut self) {
-        let _ = self.driver.kill();
+        if let Ok(None) = self.driver.try_wait() {
+            let group = format!("-{}", self.driver.id());
+            let killed = Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .stderr(Stdio::null())
+                .status();
+            if !killed.is_ok_and(|status| status.success()) {
+                let _ = self.driver.kill();
+            }
+        }
         let _ = self.driver.wait();
     }
 }

@@ -682,8 +682,10 @@ function showRun(id) {
     scheduleRedraw();
   };
   for (const type of EVENT_TYPES) source.addEventListener(type, onEvent);
+  // A server-side stream error (e.g. a lagging subscriber) ends the stream;
+  // EventSource reconnects with Last-Event-ID and the server resumes after it.
   source.addEventListener("error", (message) => {
-    if (message.data) { state.error = message.data; scheduleRedraw(); }
+    if (message.data) console.warn("event stream:", message.data);
   });
   const ticker = setInterval(() => { if (!state.endedAt) renderHeader(state); }, 1000);
   return () => { source.close(); clearInterval(ticker); };
