@@ -1,14 +1,15 @@
 //! `GET /metrics`: after a run whose first step fails twice before it
 //! succeeds, the scrape parses as Prometheus text, the run, step, retry,
 //! failure and latency series moved by exactly what the run did, expert
-//! gauges are there, and no label value is a run id.
+//! gauges are there, and no label value is a run id; while a run is held
+//! at a gate, the gauges show it active with one step running, one queued.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 use synod_integration_tests::TestOrchestrator;
-use synod_integration_tests::experts::{flaky_expert, serve};
+use synod_integration_tests::experts::{flaky_expert, gate_expert, serve};
 use synod_proto::orchestrator::RunStatus;
 
 const FLAKY: &str = r#"
@@ -227,6 +228,60 @@ async fn a_run_with_retries_moves_the_counters_and_no_label_is_a_run_id() -> any
     }
     assert!(!text.contains(&run.run_id), "the run id is in the scrape");
 
+    orchestrator.shutdown().await?;
+    expert.shutdown().await?;
+    Ok(())
+}
+
+const GATED: &str = r#"
+name: gated-metrics
+steps:
+  hold:
+    uses: gate/wait
+  next:
+    needs: [hold]
+    uses: gate/wait
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gauges_show_the_active_run_its_running_and_queued_steps() -> anyhow::Result<()> {
+    let (builder, gate) = gate_expert();
+    let expert = serve(builder).await?;
+    let orchestrator = TestOrchestrator::start(&[expert.endpoint()]).await?;
+
+    let run_id = orchestrator.start_run(GATED, Value::Null).await?;
+    gate.wait_entered(1).await?;
+    let (text, held) = scrape(&orchestrator).await?;
+    assert_eq!(value(&held, "synod_runs_active", &[]), 1.0, "{text}");
+    assert_eq!(value(&held, "synod_steps_running", &[]), 1.0, "{text}");
+    assert_eq!(value(&held, "synod_steps_queued", &[]), 1.0, "{text}");
+    assert_eq!(
+        value(
+            &held,
+            "synod_expert_outstanding_calls",
+            &[("expert", "gate")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(value(&held, "synod_runs_finished_total", &[]), 0.0);
+
+    gate.open();
+    let run = orchestrator.finish(&run_id).await?;
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    let (text, done) = scrape(&orchestrator).await?;
+    for gauge in ["synod_steps_running", "synod_steps_queued"] {
+        assert_eq!(value(&done, gauge, &[]), 0.0, "{gauge}: {text}");
+    }
+    assert_eq!(
+        value(
+            &done,
+            "synod_steps_finished_total",
+            &[("expert", "gate"), ("outcome", "succeeded")]
+        ),
+        2.0,
+        "{text}"
+    );
     orchestrator.shutdown().await?;
     expert.shutdown().await?;
     Ok(())
