@@ -250,6 +250,12 @@ impl Tally {
         });
     }
 
+    /// Forgets the unfinished runs not in `active` (driven elsewhere now):
+    /// their steps no longer count as running or queued here.
+    pub fn retain_runs(&mut self, active: &[RunId]) {
+        self.runs.retain(|run_id, _| active.contains(run_id));
+    }
+
     fn count(&mut self, name: MetricName, labels: Labels) {
         *self.counters.entry((name, labels)).or_default() += 1;
     }
@@ -650,11 +656,20 @@ pub fn router(state: MetricsState) -> Router {
 }
 
 async fn scrape(State(state): State<MetricsState>) -> impl IntoResponse {
-    let live = LiveValues {
-        active_runs: state.manager.active_runs(),
-        experts: state.registry.list(),
+    let experts = state.registry.list();
+    let text = {
+        let mut tally = state.metrics.lock();
+        // Read under the tally's lock: a run is marked active before its
+        // first event is counted, so every run in the tally that is not
+        // active now has ended or moved to another replica (lost lease).
+        let active = state.manager.active_run_ids();
+        tally.retain_runs(&active);
+        let live = LiveValues {
+            active_runs: active.len(),
+            experts,
+        };
+        tally.render(&live)
     };
-    let text = state.metrics.lock().render(&live);
     (
         [(
             header::CONTENT_TYPE,
@@ -859,6 +874,19 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE synod_step_duration_seconds histogram\n"));
+        assert!(text.contains("synod_steps_queued 0\n"), "{text}");
+    }
+
+    #[test]
+    fn runs_driven_elsewhere_stop_counting_as_queued() {
+        let mut tally = Tally::default();
+        let run_id = RunId::new();
+        tally.observe(&retried_then_skipped(run_id)[0]);
+        tally.retain_runs(&[run_id]);
+        let text = tally.render(&LiveValues::default());
+        assert!(text.contains("synod_steps_queued 2\n"), "{text}");
+        tally.retain_runs(&[]);
+        let text = tally.render(&LiveValues::default());
         assert!(text.contains("synod_steps_queued 0\n"), "{text}");
     }
 

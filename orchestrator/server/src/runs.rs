@@ -584,6 +584,12 @@ impl RunManager {
         lock(&self.inner.active).len()
     }
 
+    /// Ids of the runs this replica is driving now (marked before a run's
+    /// first event is written, unmarked after its last).
+    pub fn active_run_ids(&self) -> Vec<RunId> {
+        lock(&self.inner.active).keys().copied().collect()
+    }
+
     /// Cancels every active run and waits for their tasks to finish.
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
