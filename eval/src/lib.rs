@@ -4,12 +4,15 @@
 //!   LangGraph peer (`../shared/bench`), results in its JSON schema v1.
 //! - [`detection`]: `synod-eval detection`, the attack-detection expert's
 //!   Sigma engine on the shared datasets (regression set, EVTX-to-MITRE).
+//! - [`code`]: `synod-eval code`, the code-security expert scored the OWASP
+//!   Benchmark way (per-category TPR/FPR) on a benchmark folder and CSV.
 
 use std::path::Path;
 
 use anyhow::Context as _;
 
 pub mod bench;
+pub mod code;
 pub mod detection;
 
 /// Writes `doc` as pretty JSON to `path`, creating its folder.

@@ -56,6 +56,11 @@ enum Command {
     ///
     /// Example: cargo run -p synod-eval --release -- detection
     Detection(synod_eval::detection::DetectionArgs),
+    /// Code security (tree-sitter taint analysis) scored the OWASP Benchmark
+    /// way: per-category TPR, FPR, score = TPR - FPR, averages.
+    ///
+    /// Example: cargo run -p synod-eval --release -- code --benchmark-dir <dir> --expected <csv>
+    Code(synod_eval::code::CodeArgs),
     /// Internal: runs one benchmark job read from stdin (used by `bench`).
     #[command(hide = true)]
     BenchChild {
@@ -300,6 +305,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Bench(args) => bench(args),
         Command::Detection(args) => synod_eval::detection::run(args),
+        Command::Code(args) => synod_eval::code::run(args),
         Command::BenchChild { worker_threads } => child_main(RuntimeChoice {
             worker_threads: *worker_threads,
         })

@@ -503,6 +503,9 @@ impl<'a> Analysis<'a> {
                 self.visit_subscript(node, env)
             }
             "if_statement" => self.visit_if(node, env),
+            "match_statement" | "switch_expression" | "switch_statement" => {
+                self.visit_switch(node, env)
+            }
             "conditional_expression" | "ternary_expression" => self.visit_ternary(node, env),
             "for_statement" | "enhanced_for_statement" | "for_in_statement" => {
                 self.visit_for(node, env)
@@ -1131,6 +1134,38 @@ impl<'a> Analysis<'a> {
         } else {
             merge_envs(&outcomes)
         };
+        None
+    }
+
+    /// `match` / `switch`: every case is analysed from the state before the
+    /// statement and the outcomes are merged (with the state before, unless
+    /// a default case exists).
+    fn visit_switch(&mut self, node: Node<'_>, env: &mut Env) -> T {
+        let subject = field(node, "subject")
+            .or_else(|| field(node, "condition"))
+            .or_else(|| field(node, "value"));
+        if let Some(subject) = subject {
+            let _ = self.visit(subject, env);
+        }
+        let Some(body) = field(node, "body") else {
+            return self.visit_children(node, env);
+        };
+        let mut outcomes = Vec::new();
+        let mut has_default = false;
+        for case in named_children(body) {
+            let label = case.utf8_text(self.src.as_bytes()).unwrap_or_default();
+            let label = label.split([':', '\n']).next().unwrap_or_default().trim();
+            if label.starts_with("default") || label == "case _" {
+                has_default = true;
+            }
+            let mut arm_env = env.clone();
+            let _ = self.visit(case, &mut arm_env);
+            outcomes.push(arm_env);
+        }
+        if !has_default {
+            outcomes.push(env.clone());
+        }
+        *env = merge_envs(&outcomes);
         None
     }
 
