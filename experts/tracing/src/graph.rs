@@ -14,7 +14,7 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 
-use crate::record::{Action, LogonInfo, ProcessRef, Record};
+use crate::record::{Action, LogonInfo, ProcessRef, Record, file_name};
 
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -359,6 +359,8 @@ impl ProvenanceGraph {
                 if let (Some(name), Some(command)) = (service_of_key(key), details) {
                     let service = self.service(host, &name, command, time);
                     self.link(local, service, EdgeKind::Installed, index, time, None);
+                    // the record is about the service it configures
+                    return Some(service);
                 }
                 Some(local)
             }
@@ -701,12 +703,19 @@ fn service_of_key(key: &str) -> Option<String> {
     (value == "imagepath").then(|| name.to_owned())
 }
 
-/// A command line for comparison: lowercase, without quotes and extra spaces.
+/// A command line for comparison: lowercase, without quotes and extra
+/// spaces, the program reduced to its file name (services register
+/// `%COMSPEC%` or `\\SystemRoot\\…` where the process shows the full path).
 fn normalize_command(command: &str) -> String {
-    command
+    let lower = command
         .to_ascii_lowercase()
-        .replace('"', "")
-        .split_whitespace()
+        .replace("%%comspec%%", "cmd.exe")
+        .replace("%comspec%", "cmd.exe")
+        .replace('"', "");
+    let mut words = lower.split_whitespace();
+    let program = words.next().map(file_name).unwrap_or_default();
+    std::iter::once(program)
+        .chain(words.map(str::to_owned))
         .collect::<Vec<_>>()
         .join(" ")
 }

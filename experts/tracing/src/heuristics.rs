@@ -94,6 +94,15 @@ pub fn detect(record: &Record) -> Vec<Finding> {
             )]
         }
         Action::Registry { key, details, .. } => registry(key, details.as_deref()),
+        Action::File {
+            process,
+            path,
+            deleted: false,
+        } if dropped_tool(process, path) => vec![finding(
+            "T1105",
+            "command-and-control",
+            "executable or script written by a program running from a user-writable folder",
+        )],
         Action::Logon { logon, failed } if !failed => {
             let seclogo = logon
                 .logon_process
@@ -229,6 +238,49 @@ fn process_creation(process: &ProcessRef, parent: &ProcessRef) -> Vec<Finding> {
         _ => {}
     }
     let parent_image = parent.image_name().unwrap_or_default();
+    let shell = matches!(
+        image.as_str(),
+        "cmd.exe"
+            | "powershell.exe"
+            | "pwsh.exe"
+            | "rundll32.exe"
+            | "mshta.exe"
+            | "cscript.exe"
+            | "wscript.exe"
+    );
+    match parent_image.as_str() {
+        "wmiprvse.exe" if shell => add(
+            "T1047",
+            "execution",
+            "shell or script host started by WMI (wmiprvse.exe)",
+        ),
+        "services.exe" if image == "cmd.exe" && has("echo") && has("\\\\.\\pipe\\") => add(
+            "T1134.001",
+            "privilege-escalation",
+            "service command writes to a named pipe (Meterpreter/Cobalt Strike getsystem impersonation)",
+        ),
+        "services.exe" if image == "rundll32.exe" && has(".dll,a") && has("/p:") => add(
+            "T1134.001",
+            "privilege-escalation",
+            "rundll32 service with `,a /p:` (Meterpreter getsystem token duplication)",
+        ),
+        "services.exe" if shell => add(
+            "T1569.002",
+            "execution",
+            "shell, script host or rundll32 started directly by services.exe",
+        ),
+        "wsmprovhost.exe" | "winrshost.exe" => add(
+            "T1021.006",
+            "lateral-movement",
+            "process started through Windows Remote Management",
+        ),
+        "w3wp.exe" | "httpd.exe" | "nginx.exe" | "php-cgi.exe" if shell => add(
+            "T1505.003",
+            "persistence",
+            "shell started by a web server process (web shell)",
+        ),
+        _ => {}
+    }
     let launched_by_user = matches!(
         parent_image.as_str(),
         "explorer.exe" | "outlook.exe" | "winword.exe" | "excel.exe" | "chrome.exe" | "msedge.exe"
@@ -249,6 +301,34 @@ fn process_creation(process: &ProcessRef, parent: &ProcessRef) -> Vec<Finding> {
         );
     }
     found
+}
+
+/// Whether a program running from a user-writable folder (not a browser,
+/// mail client or installer) wrote an executable or script: a tool brought in.
+fn dropped_tool(process: &ProcessRef, path: &str) -> bool {
+    let Some(image) = process.image.as_deref() else {
+        return false;
+    };
+    let writer = file_name(image);
+    let carrier = [
+        "chrome.exe",
+        "msedge.exe",
+        "firefox.exe",
+        "iexplore.exe",
+        "outlook.exe",
+        "teams.exe",
+        "onedrive.exe",
+        "onedrivestandaloneupdater.exe",
+        "msiexec.exe",
+        "setup.exe",
+    ];
+    let lower = path.to_ascii_lowercase();
+    is_user_writable(image)
+        && !carrier.contains(&writer.as_str())
+        && !writer.contains("update")
+        && [".exe", ".dll", ".ps1", ".bat", ".vbs", ".hta", ".scr"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
 }
 
 fn suspicious_service(command: &str) -> bool {
@@ -355,6 +435,14 @@ mod tests {
             ["T1136.001"]
         );
         assert!(spawn("C:\\Windows\\System32\\notepad.exe", "notepad", cmd).is_empty());
+        assert_eq!(
+            spawn(
+                cmd,
+                "cmd.exe /Q /c cd 1> \\\\127.0.0.1\\ADMIN$\\__1 2>&1",
+                "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe"
+            ),
+            ["T1047"]
+        );
         assert!(
             spawn(
                 "C:\\Windows\\System32\\rundll32.exe",
@@ -363,6 +451,30 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn dropped_tools() {
+        let payload = ProcessRef {
+            image: Some("C:\\Users\\bob\\Downloads\\payload.exe".to_owned()),
+            ..ProcessRef::default()
+        };
+        assert!(dropped_tool(
+            &payload,
+            "C:\\Users\\bob\\AppData\\Local\\Temp\\procdump64.exe"
+        ));
+        assert!(!dropped_tool(&payload, "C:\\Users\\bob\\notes.txt"));
+        let browser = ProcessRef {
+            image: Some("C:\\Users\\bob\\AppData\\Local\\Google\\chrome.exe".to_owned()),
+            ..ProcessRef::default()
+        };
+        assert!(!dropped_tool(&browser, "C:\\Users\\bob\\Downloads\\x.exe"));
+        let pipe = spawn(
+            "C:\\Windows\\System32\\cmd.exe",
+            "cmd.exe /c echo qfhaer > \\\\.\\pipe\\qfhaer",
+            "C:\\Windows\\System32\\services.exe",
+        );
+        assert_eq!(pipe, ["T1134.001"]);
     }
 
     #[test]

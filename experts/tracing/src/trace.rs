@@ -23,6 +23,7 @@ use crate::attack::{AttackData, tactic_rank};
 use crate::attribution::{Attributor, CAUTION};
 use crate::graph::{EdgeKind, NodeKind, ProvenanceGraph, is_boundary_process, millis_between};
 use crate::heuristics;
+use crate::record::{Action, ProcessRef, Record};
 
 /// One alert of `attack-detection/detect` (unknown fields ignored).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -284,7 +285,7 @@ fn alert_detections(graph: &ProvenanceGraph, alerts: &[AlertInput]) -> Vec<Detec
 fn heuristic_detections(graph: &ProvenanceGraph) -> Vec<Detection> {
     let mut detections = Vec::new();
     for (index, record) in graph.records().iter().enumerate() {
-        for finding in heuristics::detect(record) {
+        for finding in heuristics::detect(&with_parent_image(graph, index, record)) {
             let process = graph
                 .subject(index)
                 .filter(|n| graph.node(*n).kind == NodeKind::Process)
@@ -302,6 +303,32 @@ fn heuristic_detections(graph: &ProvenanceGraph) -> Vec<Detection> {
         }
     }
     detections
+}
+
+/// `record`, with the parent image of a process creation filled in from the
+/// graph when the event lacks it (Security 4688 before Windows 10).
+fn with_parent_image<'a>(
+    graph: &ProvenanceGraph,
+    index: usize,
+    record: &'a Record,
+) -> std::borrow::Cow<'a, Record> {
+    if let Action::ProcessCreate { process, parent } = &record.action
+        && parent.image.is_none()
+        && let Some(child) = graph.subject(index)
+        && let Some((parent_node, _)) = graph.incoming(child, EdgeKind::Spawned).first()
+        && let Some(image) = graph.node(*parent_node).process.image.clone()
+    {
+        let mut filled = record.clone();
+        filled.action = Action::ProcessCreate {
+            process: process.clone(),
+            parent: ProcessRef {
+                image: Some(image),
+                ..parent.clone()
+            },
+        };
+        return std::borrow::Cow::Owned(filled);
+    }
+    std::borrow::Cow::Borrowed(record)
 }
 
 // === root cause ===
@@ -348,6 +375,7 @@ fn causal_parent(graph: &ProvenanceGraph, node: NodeIndex) -> Option<(NodeIndex,
                 return Some((installer, "installed-service-of"));
             }
         }
+        return Some((service, "started-service"));
     }
     None
 }
@@ -376,11 +404,27 @@ fn find_root(graph: &ProvenanceGraph, start: NodeIndex) -> Root {
         top = parent;
     }
     let node = graph.node(top);
+    if node.kind == NodeKind::Service
+        && let Some(logon) = preceding_remote_logon(graph, node)
+    {
+        links.push((top, logon, "preceded"));
+        return Root {
+            node: logon,
+            links,
+            reason: "network logon from another host just before the service was installed (remote service execution)".to_owned(),
+        };
+    }
     if node.kind != NodeKind::Process {
+        let reason = match &node.service_command {
+            Some(command) => format!(
+                "service installed with command `{command}`; who asked for it is not in the logs (no remote logon just before it)"
+            ),
+            None => format!("detected {} with no recorded cause", node.kind.as_str()),
+        };
         return Root {
             node: top,
             links,
-            reason: format!("detected {} with no recorded cause", node.kind.as_str()),
+            reason,
         };
     }
     let host = node.host.clone().unwrap_or_default();
@@ -403,26 +447,16 @@ fn find_root(graph: &ProvenanceGraph, start: NodeIndex) -> Root {
         .and_then(|p| graph.node(p).image_name())
         .unwrap_or_default();
     if matches!(parent_name.as_str(), "services.exe" | "wmiprvse.exe")
-        && let Some(started) = node.first_seen.as_deref()
+        && let Some(logon) = preceding_remote_logon(graph, node)
     {
-        let preceding = graph.logons_on(&host).into_iter().filter(|l| {
-            is_remote_logon(graph, *l)
-                && graph.node(*l).first_seen.as_deref().is_some_and(|t| {
-                    t <= started && millis_between(t, started) <= REMOTE_EXECUTION_WINDOW_MS
-                })
-        });
-        if let Some(logon) =
-            preceding.max_by(|a, b| graph.node(*a).first_seen.cmp(&graph.node(*b).first_seen))
-        {
-            links.push((top, logon, "preceded"));
-            return Root {
-                node: logon,
-                links,
-                reason: format!(
-                    "network logon from another host just before {parent_name} started the process (remote execution)"
-                ),
-            };
-        }
+        links.push((top, logon, "preceded"));
+        return Root {
+            node: logon,
+            links,
+            reason: format!(
+                "network logon from another host just before {parent_name} started the process (remote execution)"
+            ),
+        };
     }
     let reason = match parent {
         Some(p) => format!(
@@ -436,6 +470,23 @@ fn find_root(graph: &ProvenanceGraph, start: NodeIndex) -> Root {
         links,
         reason,
     }
+}
+
+/// The latest remote logon on `node`'s host at most
+/// [`REMOTE_EXECUTION_WINDOW_MS`] before `node` was first seen.
+fn preceding_remote_logon(graph: &ProvenanceGraph, node: &crate::graph::Node) -> Option<NodeIndex> {
+    let started = node.first_seen.as_deref()?;
+    let host = node.host.as_deref()?;
+    graph
+        .logons_on(host)
+        .into_iter()
+        .filter(|l| {
+            is_remote_logon(graph, *l)
+                && graph.node(*l).first_seen.as_deref().is_some_and(|t| {
+                    t <= started && millis_between(t, started) <= REMOTE_EXECUTION_WINDOW_MS
+                })
+        })
+        .max_by(|a, b| graph.node(*a).first_seen.cmp(&graph.node(*b).first_seen))
 }
 
 fn choose_root(graph: &ProvenanceGraph, roots: &[(NodeIndex, Root)]) -> Option<Root> {
@@ -555,6 +606,7 @@ fn path_json(
                 "injected-into" => (*parent, *child, EdgeKind::InjectedInto),
                 "spawned" => (*parent, *child, EdgeKind::Spawned),
                 "session" => (*parent, *child, EdgeKind::Session),
+                "started-service" => (*parent, *child, EdgeKind::Executed),
                 _ => {
                     edges.insert(
                         (*parent, *child, (*relation).to_owned()),

@@ -103,7 +103,10 @@ async fn detect_then_reconstruct_then_attribute() {
         description.contains("CORP\\adm-bob") && description.contains("10.0.0.66"),
         "{description}"
     );
-    assert!(description.contains("remote execution"), "{description}");
+    assert!(
+        description.contains("remote service execution") && description.contains("3 of 3"),
+        "{description}"
+    );
 
     let chain: Vec<(&str, &str)> = output["steps"]
         .as_array()
