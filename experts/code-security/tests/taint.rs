@@ -211,3 +211,39 @@ fn unsupported_files_are_errors_not_panics() {
     let broken = python("p = request.args.get('x'\nos.system(p)");
     let _ = scan("broken.py", &broken);
 }
+
+#[test]
+fn switch_and_match_arms_merge() {
+    let code = python(
+        "p = request.args.get('x')\nmatch request.args.get('m'):\n    case 'a':\n        bar = p\n    case _:\n        bar = 'safe'\nos.system(bar)",
+    );
+    assert!(cwes("a.py", &code).contains(&78));
+    let java = r#"
+class A {
+    void f(HttpServletRequest request) throws Exception {
+        String p = request.getParameter("x");
+        String bar = "safe";
+        switch (request.getParameter("m")) {
+            case "a": bar = "also safe"; break;
+            default: bar = "safe"; break;
+        }
+        Runtime.getRuntime().exec(bar);
+    }
+}"#;
+    assert!(!cwes("A.java", java).contains(&78));
+}
+
+#[test]
+fn python_route_returns_are_reported_once() {
+    let code = python("p = request.args.get('x')\nreturn make_response('<p>' + p)");
+    let xss: Vec<Finding> = scan("a.py", &code)
+        .into_iter()
+        .filter(|f| f.cwe == 79)
+        .collect();
+    assert_eq!(xss.len(), 1, "{xss:?}");
+    assert_eq!(xss[0].rule_id, "python.xss.response");
+    let redirect = python("return redirect(request.args.get('next'))");
+    let found = cwes("a.py", &redirect);
+    assert!(found.contains(&601));
+    assert!(!found.contains(&79), "a redirect response is not HTML");
+}
