@@ -359,6 +359,12 @@ fn description(plan: &Plan) -> String {
             plan.hosts.join(", ")
         }
     );
+    if plan.dropped > 0 {
+        text.push_str(&format!(
+            " {} lower-ranked actions were left out (policy max_actions).",
+            plan.dropped
+        ));
+    }
     if !plan.techniques.is_empty() {
         let list: Vec<&str> = plan.techniques.iter().map(String::as_str).collect();
         text.push_str(&format!(" ATT&CK techniques: {}.", list.join(", ")));

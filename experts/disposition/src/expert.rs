@@ -194,6 +194,7 @@ pub fn respond(input: &PlanInput, config: &Config, now: &str) -> (Value, Plan) {
             "attribution": plan.attribution,
             "alerts": plan.alerts,
             "chain_steps": plan.chain_steps,
+            "dropped_actions": plan.dropped,
             "created": created,
         },
         "attribution_notice": "ATT&CK® data © 2025 The MITRE Corporation. This work is reproduced and distributed with the permission of The MITRE Corporation.",

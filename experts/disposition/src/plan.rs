@@ -101,6 +101,8 @@ pub struct Plan {
     pub alerts: usize,
     /// Number of chain steps read.
     pub chain_steps: usize,
+    /// Lowest-ranked actions left out beyond the policy's `max_actions`.
+    pub dropped: usize,
     /// Latest evidence time, or the input's `created` (CACAO form, ms, `Z`).
     pub timestamp: Option<String>,
     /// Title of the most severe alert or first chain step, for naming.
@@ -129,6 +131,16 @@ struct Candidate {
     kind: ActionKind,
     target: Target,
     evidence: Vec<Evidence>,
+    /// Pointers of `evidence`, so each input item counts once.
+    pointers: BTreeSet<String>,
+}
+
+impl Candidate {
+    fn add(&mut self, evidence: Evidence) {
+        if self.pointers.insert(evidence.pointer.clone()) {
+            self.evidence.push(evidence);
+        }
+    }
 }
 
 struct Planner<'a> {
@@ -166,14 +178,9 @@ impl<'a> Planner<'a> {
             kind,
             target,
             evidence: Vec::new(),
+            pointers: BTreeSet::new(),
         });
-        if !candidate
-            .evidence
-            .iter()
-            .any(|e| e.pointer == evidence.pointer)
-        {
-            candidate.evidence.push(evidence.clone());
-        }
+        candidate.add(evidence.clone());
     }
 
     fn skip(&mut self, kind: ActionKind, target: &str, reason: &str, pointer: &str) {
@@ -633,9 +640,7 @@ impl<'a> Planner<'a> {
             let into = &with_pid[&image_key(&candidate.target)];
             if let Some(kept) = self.candidates.get_mut(into) {
                 for evidence in candidate.evidence {
-                    if !kept.evidence.iter().any(|e| e.pointer == evidence.pointer) {
-                        kept.evidence.push(evidence);
-                    }
+                    kept.add(evidence);
                 }
             }
         }
@@ -644,23 +649,29 @@ impl<'a> Planner<'a> {
     fn finish(self, input: &PlanInput) -> Plan {
         let mut techniques = BTreeSet::new();
         let mut max_severity: f64 = 0.0;
-        let mut actions = Vec::with_capacity(self.candidates.len());
-        for candidate in self.candidates.values() {
+        // score every candidate (cheap), rank, then build the kept ones in full
+        let mut ranked = Vec::with_capacity(self.candidates.len());
+        for (key, candidate) in &self.candidates {
             for evidence in &candidate.evidence {
                 techniques.extend(evidence.techniques.iter().map(|t| t.to_ascii_uppercase()));
                 max_severity = max_severity.max(evidence.severity);
             }
-            actions.push(self.build_action(candidate));
+            let (score, factors) = self.score(candidate);
+            ranked.push((score, factors, &key.1, candidate));
         }
-        actions.sort_by(|a, b| {
-            b.score
-                .cmp(&a.score)
-                .then(a.kind.phase().cmp(&b.kind.phase()))
-                .then(a.kind.order().cmp(&b.kind.order()))
-                .then(a.target.key().cmp(&b.target.key()))
+        ranked.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(a.3.kind.phase().cmp(&b.3.kind.phase()))
+                .then(a.3.kind.order().cmp(&b.3.kind.order()))
+                .then(a.2.cmp(b.2))
         });
-        for (rank, action) in actions.iter_mut().enumerate() {
+        let dropped = ranked.len().saturating_sub(self.policy.max_actions);
+        ranked.truncate(self.policy.max_actions);
+        let mut actions = Vec::with_capacity(ranked.len());
+        for (rank, (score, factors, _, candidate)) in ranked.into_iter().enumerate() {
+            let mut action = self.build_action(candidate, score, factors);
             action.priority = rank + 1;
+            actions.push(action);
         }
         let timestamp = input
             .created
@@ -695,19 +706,19 @@ impl<'a> Planner<'a> {
             max_severity,
             alerts: input.alerts.len(),
             chain_steps: input.chain.as_ref().map_or(0, |c| c.steps.len()),
+            dropped,
             timestamp,
             headline,
         }
     }
 
-    fn build_action(&self, candidate: &Candidate) -> Action {
-        let kind = candidate.kind;
-        let target = &candidate.target;
+    /// The priority score of a candidate and its factors.
+    fn score(&self, candidate: &Candidate) -> (u32, ScoreFactors) {
         let evidence = &candidate.evidence;
-        let asset = self.assets.for_target(target);
-        let criticality = asset.map(|a| a.criticality);
-        let effective = criticality.unwrap_or(self.policy.default_criticality);
-
+        let criticality = self
+            .assets
+            .for_target(&candidate.target)
+            .map_or(self.policy.default_criticality, |a| a.criticality);
         let severity = evidence.iter().map(|e| e.severity).fold(0.0, f64::max);
         let stage = evidence
             .iter()
@@ -722,9 +733,9 @@ impl<'a> Planner<'a> {
         let factors = ScoreFactors {
             severity,
             tactic_stage: stage,
-            criticality: effective.weight(),
+            criticality: criticality.weight(),
             confidence,
-            urgency: kind.phase().urgency(),
+            urgency: candidate.kind.phase().urgency(),
         };
         let weights = self.policy.weights;
         let raw = factors.urgency
@@ -732,7 +743,16 @@ impl<'a> Planner<'a> {
                 + weights.tactic_stage * factors.tactic_stage
                 + weights.criticality * factors.criticality
                 + weights.confidence * factors.confidence);
-        let score = (raw * 100.0).round().clamp(0.0, 100.0) as u32;
+        ((raw * 100.0).round().clamp(0.0, 100.0) as u32, factors)
+    }
+
+    fn build_action(&self, candidate: &Candidate, score: u32, factors: ScoreFactors) -> Action {
+        let kind = candidate.kind;
+        let target = &candidate.target;
+        let evidence = &candidate.evidence;
+        let asset = self.assets.for_target(target);
+        let criticality = asset.map(|a| a.criticality);
+        let effective = criticality.unwrap_or(self.policy.default_criticality);
 
         let privileged = target.kind == TargetKind::Account
             && (self.policy.is_privileged_name(&target.value)
@@ -756,13 +776,14 @@ impl<'a> Planner<'a> {
         let mitigations = self.mitigations(&techniques);
         let impact = impact(kind, target, asset, effective);
         let rationale = rationale(kind, target, evidence, &factors, asset);
-        let mut listed = evidence.clone();
+        let mut listed: Vec<&Evidence> = evidence.iter().collect();
         listed.sort_by(|a, b| {
             b.severity
                 .total_cmp(&a.severity)
                 .then(a.pointer.cmp(&b.pointer))
         });
         listed.truncate(MAX_EVIDENCE);
+        let listed: Vec<Evidence> = listed.into_iter().cloned().collect();
         Action {
             id: action_id(kind, target),
             kind,

@@ -65,7 +65,13 @@ struct PolicyConfig {
     protected_accounts: Vec<String>,
     #[serde(default)]
     weights: Weights,
+    #[serde(default = "default_max_actions")]
+    max_actions: usize,
     approval: ApprovalConfig,
+}
+
+fn default_max_actions() -> usize {
+    250
 }
 
 fn default_criticality() -> Criticality {
@@ -220,6 +226,9 @@ pub struct Policy {
     pub protected_accounts: Vec<String>,
     /// Score weights, normalised to sum 1.
     pub weights: Weights,
+    /// Most actions in a plan: the lowest-ranked beyond it are dropped (and
+    /// counted), so a noisy input cannot produce an unusable plan.
+    pub max_actions: usize,
     /// Decision when no rule matches.
     pub default_requires_approval: bool,
     /// Approvers when no rule matches.
@@ -235,6 +244,11 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The text of the default policy (`data/policy.json`), to start a custom one from.
+    pub fn default_json() -> &'static str {
+        DEFAULT_POLICY
+    }
+
     /// Reads and validates a policy file.
     ///
     /// # Errors
@@ -300,6 +314,9 @@ impl Policy {
         if sum <= 0.0 || !sum.is_finite() {
             problems.push("`weights` sum to 0; give at least one weight above 0".to_owned());
         }
+        if config.max_actions == 0 {
+            problems.push("`max_actions` is 0; a plan needs at least one action".to_owned());
+        }
         let mut rules = Vec::new();
         for (i, rule) in config.approval.rules.iter().enumerate() {
             if rule.actions.is_empty() {
@@ -357,6 +374,7 @@ impl Policy {
                 criticality: normalised(weights.criticality),
                 confidence: normalised(weights.confidence),
             },
+            max_actions: config.max_actions,
             default_requires_approval: config.approval.default_requires_approval,
             default_approvers: config.approval.default_approvers,
             rules,

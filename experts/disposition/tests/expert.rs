@@ -134,7 +134,12 @@ fn extract_sample(member: &str) -> Option<(PathBuf, PathBuf)> {
         eprintln!("skipped: {} is absent", archive.display());
         return None;
     }
-    let dir = std::env::temp_dir().join(format!("synod-disposition-{}", std::process::id()));
+    // one directory per sample: tests run in parallel and each removes its own
+    let dir = std::env::temp_dir().join(format!(
+        "synod-disposition-{}-{}",
+        std::process::id(),
+        member.replace(['/', ' ', '.'], "_")
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let mut zstd = Command::new("zstd")
         .arg("-dc")

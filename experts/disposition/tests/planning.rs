@@ -397,3 +397,79 @@ fn chain_only_and_alerts_only_inputs_plan() {
         alerts_only[0].rationale
     );
 }
+
+#[test]
+fn root_causes_that_are_addresses_or_accounts_are_acted_on() {
+    let chain = |kind: &str, node: &str| {
+        json!({ "chain": { "root_cause": { "node": node, "kind": kind, "host": "web01",
+            "description": "inbound logon", "timestamp": null }, "steps": [] } })
+    };
+    let external = planned(&chain("ip", "ip:198.51.100.23"));
+    let block = find(&external, ActionKind::BlockIp, "198.51.100.23");
+    assert_eq!(block.evidence[0].source, "root_cause");
+    assert_eq!(block.evidence[0].pointer, "/chain/root_cause");
+    find(&external, ActionKind::IsolateHost, "web01");
+    let internal = planned(&chain("ip", "ip:10.1.1.1"));
+    assert!(!has(&internal, ActionKind::BlockIp, "10.1.1.1"));
+    let user = planned(&chain("user", "user:corp\\mallory"));
+    find(&user, ActionKind::DisableAccount, "corp\\mallory");
+    let system = planned(&chain("user", "user:nt authority\\system"));
+    assert!(!system.iter().any(|a| a.kind == ActionKind::DisableAccount));
+}
+
+#[test]
+fn binaries_in_writable_folders_are_quarantined() {
+    let actions = planned(&json!({ "alerts": [{
+        "rule_id": "r", "title": "t", "level": "high", "techniques": ["T1543.003"],
+        "events": [
+            { "computer": "WS1", "fields": { "Image": "C:\\Windows\\Temp\\evil-svc.exe", "ProcessId": "1" } },
+            { "computer": "WS1", "fields": { "Image": "C:\\Windows\\System32\\cmd.exe", "ProcessId": "2" } },
+            { "computer": "WS1", "fields": { "Image": "C:\\ProgramData\\x\\tool.exe", "ProcessId": "3" } },
+            { "computer": "WS1", "fields": { "Image": "C:\\Program Files\\App\\app.exe", "ProcessId": "4" } }
+        ]
+    }]}));
+    find(
+        &actions,
+        ActionKind::QuarantineFile,
+        "C:\\Windows\\Temp\\evil-svc.exe",
+    );
+    find(
+        &actions,
+        ActionKind::QuarantineFile,
+        "C:\\ProgramData\\x\\tool.exe",
+    );
+    assert!(!has(
+        &actions,
+        ActionKind::QuarantineFile,
+        "C:\\Windows\\System32\\cmd.exe"
+    ));
+    assert!(!has(
+        &actions,
+        ActionKind::QuarantineFile,
+        "C:\\Program Files\\App\\app.exe"
+    ));
+    for pid in ["1", "2", "3", "4"] {
+        assert!(actions.iter().any(|a| a.kind == ActionKind::KillProcess
+            && a.target.details.get("pid").map(String::as_str) == Some(pid)));
+    }
+}
+
+#[test]
+fn max_actions_keeps_the_top_of_the_ranking() {
+    let input = PlanInput::from_json(&incident()).unwrap();
+    let full = plan(&input, &Policy::default(), AttackCatalog::embedded());
+    let small_policy = Policy::from_json_str(
+        &Policy::default_json().replace("\"max_actions\": 250", "\"max_actions\": 3"),
+        "small",
+    )
+    .unwrap();
+    let small = plan(&input, &small_policy, AttackCatalog::embedded());
+    assert_eq!(small.actions.len(), 3);
+    assert_eq!(small.dropped, full.actions.len() - 3);
+    for (kept, reference) in small.actions.iter().zip(&full.actions) {
+        assert_eq!(
+            (kept.id.as_str(), kept.priority),
+            (reference.id.as_str(), reference.priority)
+        );
+    }
+}
