@@ -13,11 +13,8 @@
 use std::path::Path;
 
 use synod_expert_attack_detection::evaluation::csv_rows;
-use synod_expert_attack_detection::read_file;
 use synod_expert_tracing::evaluation::technique_recall;
-use synod_expert_tracing::{
-    AttackData, Attributor, Inputs, Limits, ProvenanceGraph, Record, reconstruct,
-};
+use synod_expert_tracing::{AttackData, read_records, trace_records};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,7 +22,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: lsass_campaigns UNPACKED_DIR INDEX_CSV".into());
     };
     let attack = AttackData::embedded();
-    let attributor = Attributor::embedded();
     let (mut hits_total, mut expected_total) = (0, 0);
     for row in csv_rows(&std::fs::read_to_string(index)?) {
         let zip = &row["file_path"];
@@ -33,17 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let json = Path::new(root).join(zip.replace(".zip", ".json"));
-        let mut records = Vec::new();
-        read_file(&json, |reference, event| {
-            records.extend(Record::from_event(reference, &event));
-        })?;
-        let graph = ProvenanceGraph::build(records);
-        let inputs = Inputs {
-            alerts: &[],
-            techniques: &[],
-            heuristics: true,
-        };
-        let output = reconstruct(&graph, inputs, attack, &attributor, Limits::default());
+        let output = trace_records(read_records(&[json])?);
         let expected: Vec<String> = row["techniques"]
             .split(';')
             .filter(|t| {

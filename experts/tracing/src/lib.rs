@@ -13,7 +13,8 @@
 //! - [`attack`]: embedded ATT&CK tables ([`AttackData`]); [`attribution`]:
 //!   IDF-weighted cosine ranking of groups ([`Attributor`]).
 //! - [`expert`](fn@expert): the `tracing` expert with skills `reconstruct`
-//!   and `attribute`.
+//!   and `attribute`; [`read_records`] and [`trace_records`] for files.
+//! - [`evaluation`]: scoring of attribution and technique recall.
 //!
 //! ATT&CK data © The MITRE Corporation, reproduced under its terms of use
 //! (`data/LICENSE-MITRE-ATTACK-CAPEC.txt`).
@@ -46,18 +47,38 @@ pub use graph::ProvenanceGraph;
 pub use record::{Action, Record};
 pub use trace::{AlertInput, Inputs, Limits, reconstruct};
 
-/// Reads records from events (pure; events without provenance value are
-/// dropped).
-pub fn records_from_events<'a>(
-    events: impl IntoIterator<
-        Item = (
-            synod_expert_attack_detection::EventRef,
-            &'a synod_expert_attack_detection::Event,
-        ),
-    >,
-) -> Vec<Record> {
-    events
-        .into_iter()
-        .filter_map(|(reference, event)| Record::from_event(reference, event))
-        .collect()
+/// Reads the provenance records of EVTX, JSON or JSON-lines files (events
+/// without provenance value are dropped).
+///
+/// # Errors
+///
+/// The first file that cannot be read, with the reason.
+pub fn read_records(
+    paths: &[impl AsRef<std::path::Path>],
+) -> Result<Vec<Record>, synod_expert_attack_detection::InputError> {
+    let mut records = Vec::new();
+    for path in paths {
+        synod_expert_attack_detection::read_file(path.as_ref(), |reference, event| {
+            records.extend(Record::from_event(reference, &event));
+        })?;
+    }
+    Ok(records)
+}
+
+/// Reconstructs from records alone (no alerts, behavioural findings on,
+/// embedded ATT&CK data, default limits): the `reconstruct` output.
+pub fn trace_records(records: Vec<Record>) -> serde_json::Value {
+    let graph = ProvenanceGraph::build(records);
+    let inputs = Inputs {
+        alerts: &[],
+        techniques: &[],
+        heuristics: true,
+    };
+    reconstruct(
+        &graph,
+        inputs,
+        AttackData::embedded(),
+        &Attributor::embedded(),
+        Limits::default(),
+    )
 }

@@ -6,10 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use synod_expert_attack_detection::read_file;
-use synod_expert_tracing::{
-    AttackData, Attributor, Inputs, Limits, ProvenanceGraph, Record, reconstruct,
-};
+use synod_expert_tracing::{read_records, trace_records};
 
 const PSEXEC: &str = "./Lateral Movement/LM_sysmon_psexec_smb_meterpreter.evtx";
 const PASS_THE_HASH: &str = "./Lateral Movement/LM_4624_mimikatz_sekurlsa_pth_source_machine.evtx";
@@ -47,24 +44,7 @@ fn unpack(members: &[&str]) -> PathBuf {
 }
 
 fn trace(path: &Path) -> Value {
-    let mut records = Vec::new();
-    read_file(path, |reference, event| {
-        records.extend(Record::from_event(reference, &event))
-    })
-    .unwrap();
-    let graph = ProvenanceGraph::build(records);
-    let inputs = Inputs {
-        alerts: &[],
-        techniques: &[],
-        heuristics: true,
-    };
-    reconstruct(
-        &graph,
-        inputs,
-        AttackData::embedded(),
-        &Attributor::embedded(),
-        Limits::default(),
-    )
+    trace_records(read_records(&[path]).unwrap())
 }
 
 fn techniques(output: &Value) -> Vec<(&str, &str)> {

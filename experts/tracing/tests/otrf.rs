@@ -10,12 +10,9 @@ use std::process::Command;
 
 use serde_json::Value;
 use synod_expert_attack_detection::evaluation::csv_rows;
-use synod_expert_attack_detection::read_file;
 use synod_expert_tracing::attack::tactic_rank;
 use synod_expert_tracing::evaluation::technique_recall;
-use synod_expert_tracing::{
-    AttackData, Attributor, Inputs, Limits, ProvenanceGraph, Record, reconstruct,
-};
+use synod_expert_tracing::{AttackData, read_records, trace_records};
 
 const MEMBER: &str = "datasets/compound/LSASS_campaign_03/metasploit_comsvcs_lsass_memory_dump.zip";
 
@@ -78,26 +75,10 @@ fn labelled_techniques() -> Vec<String> {
 #[test]
 fn lsass_campaign_03_chain() {
     let (dir, json) = unpack();
-    let mut records = Vec::new();
-    let stats = read_file(&json, |reference, event| {
-        records.extend(Record::from_event(reference, &event));
-    })
-    .unwrap();
+    let records = read_records(&[&json]).unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    assert!(stats.events > 40_000, "{stats:?}");
-    let graph = ProvenanceGraph::build(records);
-    let inputs = Inputs {
-        alerts: &[],
-        techniques: &[],
-        heuristics: true,
-    };
-    let output = reconstruct(
-        &graph,
-        inputs,
-        AttackData::embedded(),
-        &Attributor::embedded(),
-        Limits::default(),
-    );
+    assert!(records.len() > 30_000, "{} records", records.len());
+    let output = trace_records(records);
 
     // root cause: the payload the user ran from Downloads
     let root = &output["root_cause"];
