@@ -211,4 +211,31 @@ async fn inputs_are_checked() {
             .unwrap()
             .starts_with("No detection")
     );
+
+    // alerts without the events: steps and entities from the alerts alone
+    let alerts = json!([{
+        "rule_id": "r1", "title": "LSASS read", "level": "high",
+        "techniques": ["T1003.001"], "tactics": ["credential-access"],
+        "events": [{ "source": "input", "index": 3, "computer": "DC1", "record_id": 9,
+            "timestamp": "2026-11-20 10:00:09.5", "fields": { "SourceImage": "C:\\t\\x.exe", "User": "CORP\\eve" } }]
+    }]);
+    let only_alerts = tracer
+        .call(
+            "reconstruct",
+            json!({ "alerts": alerts, "techniques": ["T1078"] }),
+        )
+        .await
+        .unwrap();
+    let output = &only_alerts.output;
+    assert_eq!(output["root_cause"], Value::Null);
+    let steps = output["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{steps:#?}");
+    assert_eq!(steps[0]["technique_id"], "T1078");
+    assert_eq!(steps[0]["timestamp"], Value::Null);
+    assert_eq!(steps[1]["host"], "dc1");
+    assert_eq!(steps[1]["process"], "C:\\t\\x.exe");
+    assert_eq!(steps[1]["timestamp"], "2026-11-20T10:00:09.500Z");
+    assert_eq!(steps[1]["evidence"][0]["record_id"], 9);
+    assert_eq!(output["entities"]["hosts"], json!(["dc1"]));
+    assert_eq!(output["entities"]["users"], json!(["CORP\\eve"]));
 }
