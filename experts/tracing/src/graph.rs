@@ -762,7 +762,7 @@ pub fn is_boundary_process(image_name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
     use synod_expert_attack_detection::{Event, EventRef};
 

@@ -930,3 +930,92 @@ fn summary(
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn output(events: &[Value]) -> Value {
+        crate::trace_records(crate::graph::tests::records(events))
+    }
+
+    fn creation(time: &str, pid: &str, image: &str, command: &str, parent: &str) -> Value {
+        json!({ "Channel": "Security", "EventID": 4688, "Computer": "SRV2", "TimeCreated": time,
+            "NewProcessId": pid, "NewProcessName": image, "CommandLine": command, "ProcessId": parent,
+            "SubjectUserName": "eve", "SubjectDomainName": "CORP", "SubjectLogonId": "0x9a0",
+            "TargetLogonId": "0x0" })
+    }
+
+    /// Security events only (no Sysmon, no parent image names): the chain is
+    /// linked by hexadecimal pids, and the RDP session from another host is
+    /// the root.
+    #[test]
+    fn security_only_chain_roots_in_remote_desktop_logon() {
+        let out = output(&[
+            json!({ "Channel": "Security", "EventID": 4624, "Computer": "SRV2", "TimeCreated": "2026-01-05T09:00:00Z",
+                "TargetUserName": "eve", "TargetDomainName": "CORP", "TargetLogonId": "0x9A0",
+                "LogonType": "10", "IpAddress": "203.0.113.7", "WorkstationName": "LAPTOP9" }),
+            creation(
+                "2026-01-05T09:00:05Z",
+                "0x100",
+                "C:\\Windows\\explorer.exe",
+                "explorer.exe",
+                "0x50",
+            ),
+            creation(
+                "2026-01-05T09:01:00Z",
+                "0x200",
+                "C:\\Users\\eve\\AppData\\Local\\Temp\\t.exe",
+                "t.exe",
+                "0x100",
+            ),
+            creation(
+                "2026-01-05T09:01:05Z",
+                "0x300",
+                "C:\\Windows\\System32\\cmd.exe",
+                "cmd.exe",
+                "0x200",
+            ),
+            creation(
+                "2026-01-05T09:01:06Z",
+                "0x304",
+                "C:\\Windows\\System32\\whoami.exe",
+                "whoami /priv",
+                "0x300",
+            ),
+            creation(
+                "2026-01-05T09:01:09Z",
+                "0x308",
+                "C:\\Windows\\System32\\reg.exe",
+                "reg save HKLM\\SAM s.hiv",
+                "0x300",
+            ),
+        ]);
+        let root = &out["root_cause"];
+        assert_eq!(root["node"], "logon:srv2:0x9a0", "{root:#}");
+        let description = root["description"].as_str().unwrap();
+        assert!(
+            description.contains("from 203.0.113.7 (LAPTOP9)"),
+            "{description}"
+        );
+        let steps: Vec<&str> = out["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["technique_id"].as_str().unwrap())
+            .collect();
+        // user execution from Temp (parent image taken from the graph: 4688
+        // has no ParentProcessName here); lateral movement (RDP) sorts after
+        // credential access and discovery
+        assert_eq!(steps, ["T1204.002", "T1003.002", "T1033", "T1021.001"]);
+        let edges = out["path"]["edges"].as_array().unwrap();
+        let spawned = edges.iter().filter(|e| e["kind"] == "spawned").count();
+        assert_eq!(
+            spawned, 4,
+            "explorer -> t.exe -> cmd -> whoami, reg: {edges:#?}"
+        );
+        assert!(edges.iter().any(|e| e["kind"] == "session"));
+    }
+}
