@@ -171,10 +171,21 @@ pub(crate) struct RawFinding {
 /// The parts of a call the analysis needs.
 struct Call<'t> {
     path: Vec<String>,
+    /// The path with a receiver variable replaced by the call it was
+    /// assigned from (`out.println` after `out = response.getWriter()` is
+    /// `response.getWriter.println`); used to match sinks and patterns.
+    resolved: Vec<String>,
     callee: Option<Node<'t>>,
     receiver: Option<Node<'t>>,
     positional: Vec<Node<'t>>,
     keywords: Vec<(String, Node<'t>)>,
+}
+
+impl Call<'_> {
+    /// Whether a pattern matches the end of the call's path or resolved path.
+    fn matches(&self, patterns: &[crate::path::PathPattern]) -> bool {
+        any_suffix(patterns, &self.path) || any_suffix(patterns, &self.resolved)
+    }
 }
 
 /// Analyses one parsed file.
@@ -192,6 +203,7 @@ pub(crate) fn analyse(
         decorators: Vec::new(),
         findings: Vec::new(),
         seen: BTreeSet::new(),
+        origins: BTreeMap::new(),
     };
     let root = tree.root_node();
     analysis.visit(root, &mut Env::new());
@@ -221,6 +233,8 @@ struct Analysis<'a> {
     decorators: Vec<Vec<String>>,
     findings: Vec<RawFinding>,
     seen: BTreeSet<(String, usize)>,
+    /// Variables last assigned from a call: the call's path.
+    origins: BTreeMap<String, Vec<String>>,
 }
 
 fn field<'t>(node: Node<'t>, name: &str) -> Option<Node<'t>> {
@@ -260,6 +274,7 @@ impl<'a> Analysis<'a> {
         };
         self.func_text = self.text(function);
         self.decorators = Vec::new();
+        self.origins.clear();
         if let Some(parent) = function.parent()
             && parent.kind() == "decorated_definition"
         {
@@ -679,7 +694,27 @@ impl<'a> Analysis<'a> {
         let kind = target.kind();
         match kind {
             "identifier" => {
-                env.insert(self.text(target).to_owned(), var);
+                let name = self.text(target).to_owned();
+                let from_call = value.filter(|v| {
+                    matches!(
+                        v.kind(),
+                        "call"
+                            | "call_expression"
+                            | "method_invocation"
+                            | "object_creation_expression"
+                            | "new_expression"
+                    )
+                });
+                match from_call {
+                    Some(call) => {
+                        let path = self.path_of(call);
+                        self.origins.insert(name.clone(), path);
+                    }
+                    None => {
+                        self.origins.remove(&name);
+                    }
+                }
+                env.insert(name, var);
             }
             "pattern_list" | "tuple_pattern" | "list_pattern" | "array_pattern"
             | "object_pattern" | "expression_list" | "list_splat_pattern" => {
@@ -845,8 +880,19 @@ impl<'a> Analysis<'a> {
                 _ => positional.push(argument),
             }
         }
+        let path = self.path_of(node);
+        let resolved = receiver
+            .filter(|r| is_identifier(r.kind()))
+            .and_then(|r| self.origins.get(self.text(r)))
+            .map(|origin| {
+                let mut resolved = origin.clone();
+                resolved.extend(path.last().cloned());
+                resolved
+            })
+            .unwrap_or_else(|| path.clone());
         Call {
-            path: self.path_of(node),
+            path,
+            resolved,
             callee,
             receiver,
             positional,
@@ -1391,8 +1437,7 @@ impl<'a> Analysis<'a> {
     ) {
         let rules = self.rules;
         for sink in rules.sinks.iter().filter(|s| s.head.on == Target::Call) {
-            if !any_suffix(&sink.head.patterns, &call.path) || any_suffix(&sink.exclude, &call.path)
-            {
+            if !call.matches(&sink.head.patterns) || call.matches(&sink.exclude) {
                 continue;
             }
             if !self.conditions_hold(&sink.head.conditions, Some(call)) {
@@ -1436,7 +1481,7 @@ impl<'a> Analysis<'a> {
     fn check_call_patterns(&mut self, node: Node<'_>, call: &Call<'_>) {
         let rules = self.rules;
         for pattern in rules.patterns.iter().filter(|p| p.head.on == Target::Call) {
-            if !any_suffix(&pattern.head.patterns, &call.path)
+            if !call.matches(&pattern.head.patterns)
                 || !self.conditions_hold(&pattern.head.conditions, Some(call))
             {
                 continue;

@@ -247,3 +247,26 @@ fn python_route_returns_are_reported_once() {
     assert!(found.contains(&601));
     assert!(!found.contains(&79), "a redirect response is not HTML");
 }
+
+#[test]
+fn receivers_assigned_from_calls_resolve_to_their_origin() {
+    let java = r#"
+class A {
+    void f(HttpServletRequest request, HttpServletResponse response) throws Exception {
+        String p = request.getParameter("x");
+        java.io.PrintWriter out = response.getWriter();
+        out.println("<p>" + p + "</p>");
+        HttpSession s = request.getSession();
+        s.setAttribute("k", p);
+    }
+}"#;
+    let found = cwes("A.java", java);
+    assert!(found.contains(&79), "{found:?}");
+    assert!(found.contains(&501), "{found:?}");
+    let guarded =
+        python("p = request.args.get('x')\nif p in ['a', 'b']:\n    os.system(p.strip())");
+    assert!(
+        !cwes("a.py", &guarded).contains(&78),
+        "guards hold for method calls on the variable"
+    );
+}
