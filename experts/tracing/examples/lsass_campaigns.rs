@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: lsass_campaigns UNPACKED_DIR INDEX_CSV".into());
     };
     let attack = AttackData::embedded();
-    let (mut hits_total, mut expected_total) = (0, 0);
+    let (mut hits_total, mut expected_total, mut extra_total) = (0, 0, 0);
     for row in csv_rows(&std::fs::read_to_string(index)?) {
         let zip = &row["file_path"];
         if !zip.contains("LSASS_campaign") || row["in_bundle"] != "yes" {
@@ -50,17 +50,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .filter(|t| technique_recall(&[(*t).clone()], &found).0 == 0)
             .collect();
+        // found techniques (parent level, deduplicated) outside the labels
+        let mut extra: Vec<String> = found
+            .iter()
+            .filter(|t| technique_recall(&[(*t).clone()], &expected).0 == 0)
+            .cloned()
+            .collect();
+        extra.sort();
+        extra.dedup();
+        extra_total += extra.len();
         hits_total += hits;
         expected_total += total;
         let root = output["root_cause"]["description"]
             .as_str()
             .unwrap_or("none");
         println!(
-            "{}: {hits}/{total} techniques (missed {missed:?}); root cause: {}",
+            "{}: {hits}/{total} techniques (missed {missed:?}; unlabelled {extra:?}); root cause: {}",
             row["title"],
             root.chars().take(110).collect::<String>()
         );
     }
-    println!("total: {hits_total}/{expected_total} labelled host techniques found");
+    println!(
+        "total: {hits_total}/{expected_total} labelled host techniques found; {extra_total} unlabelled techniques reported"
+    );
     Ok(())
 }
