@@ -8,7 +8,7 @@
 //! pid (the latest process with that pid, checked against the image name),
 //! so a Security 4688 and the Sysmon 1 of the same process become one node.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
@@ -184,6 +184,10 @@ pub struct ProvenanceGraph {
     edges: HashMap<(NodeIndex, NodeIndex, EdgeKind), EdgeIndex>,
     by_guid: HashMap<(String, String), NodeIndex>,
     by_pid: HashMap<(String, u64), NodeIndex>,
+    /// Services by (host, normalised command).
+    by_command: HashMap<(String, String), NodeIndex>,
+    /// Logon sessions by host.
+    logons: HashMap<String, BTreeSet<NodeIndex>>,
 }
 
 /// How far apart (in the normalised timestamp's seconds) a Security 4688 and
@@ -202,6 +206,8 @@ impl ProvenanceGraph {
             edges: HashMap::new(),
             by_guid: HashMap::new(),
             by_pid: HashMap::new(),
+            by_command: HashMap::new(),
+            logons: HashMap::new(),
         };
         for (index, record) in records.iter().enumerate() {
             builder.subjects[index] = builder.add(index, record);
@@ -264,13 +270,10 @@ impl ProvenanceGraph {
 
     /// Logon nodes of `host`.
     pub fn logons_on(&self, host: &str) -> Vec<NodeIndex> {
-        self.graph
-            .node_indices()
-            .filter(|n| {
-                let node = &self.graph[*n];
-                node.kind == NodeKind::Logon && node.host.as_deref() == Some(host)
-            })
-            .collect()
+        self.logons
+            .get(host)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     // === building ===
@@ -390,6 +393,10 @@ impl ProvenanceGraph {
                 let id = format!("logon:{host}:{logon_id}");
                 let session = self.intern(id, NodeKind::Logon, Some(host), &label, time);
                 self.graph[session].logon = Some(logon.clone());
+                self.logons
+                    .entry(host.to_owned())
+                    .or_default()
+                    .insert(session);
                 self.link(session, user, EdgeKind::LoggedOnAs, index, time, None);
                 if let Some(ip) = &logon.source_ip {
                     let ip = self.global(NodeKind::Ip, ip, time);
@@ -467,6 +474,8 @@ impl ProvenanceGraph {
         let id = format!("service:{host}:{}", name.to_ascii_lowercase());
         let service = self.intern(id, NodeKind::Service, Some(host), name, time);
         self.graph[service].service_command = Some(command.to_owned());
+        self.by_command
+            .insert((host.to_owned(), normalize_command(command)), service);
         service
     }
 
@@ -680,15 +689,7 @@ impl ProvenanceGraph {
         let Some(command) = process.command_line.as_deref().map(normalize_command) else {
             return;
         };
-        let service = self.graph.node_indices().find(|n| {
-            let node = &self.graph[*n];
-            node.kind == NodeKind::Service
-                && node.host.as_deref() == Some(host)
-                && node
-                    .service_command
-                    .as_deref()
-                    .is_some_and(|c| normalize_command(c) == command)
-        });
+        let service = self.by_command.get(&(host.to_owned(), command)).copied();
         if let Some(service) = service {
             self.link(service, child, EdgeKind::Executed, record, time, None);
         }
