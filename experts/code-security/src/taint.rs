@@ -57,6 +57,8 @@ struct Var {
     elems: Option<Vec<T>>,
     /// Integer constant value.
     constant: Option<i64>,
+    /// String constant value.
+    text: Option<String>,
     /// The variable this one was computed from (for guards on derived values).
     alias: Option<String>,
 }
@@ -107,6 +109,11 @@ fn merge_var(a: &Var, b: &Var) -> Var {
         elems: None,
         constant: if a.constant == b.constant {
             a.constant
+        } else {
+            None
+        },
+        text: if a.text == b.text {
+            a.text.clone()
         } else {
             None
         },
@@ -652,6 +659,7 @@ impl<'a> Analysis<'a> {
             _ => Var::scalar(self.visit(node, env)),
         };
         var.constant = self.const_eval(node, env);
+        var.text = self.const_text(node, env);
         if var.whole().is_some() {
             var.alias = self.tainted_identifier(node, env);
         }
@@ -1190,29 +1198,115 @@ impl<'a> Analysis<'a> {
         let subject = field(node, "subject")
             .or_else(|| field(node, "condition"))
             .or_else(|| field(node, "value"));
+        let subject_text = subject.and_then(|s| self.const_text(s, env));
         if let Some(subject) = subject {
             let _ = self.visit(subject, env);
         }
         let Some(body) = field(node, "body") else {
             return self.visit_children(node, env);
         };
-        let mut outcomes = Vec::new();
-        let mut has_default = false;
-        for case in named_children(body) {
-            let label = case.utf8_text(self.src.as_bytes()).unwrap_or_default();
-            let label = label.split([':', '\n']).next().unwrap_or_default().trim();
-            if label.starts_with("default") || label == "case _" {
-                has_default = true;
+        let cases: Vec<(Node<'_>, Vec<String>, bool)> = named_children(body)
+            .into_iter()
+            .map(|case| {
+                let (labels, default) = self.case_labels(case);
+                (case, labels, default)
+            })
+            .collect();
+        let has_default = cases.iter().any(|(_, _, default)| *default);
+        // A constant subject selects its case (or the default) only.
+        let selected: Option<Vec<usize>> = subject_text.map(|text| {
+            let matching: Vec<usize> = (0..cases.len())
+                .filter(|i| cases[*i].1.contains(&text))
+                .collect();
+            if matching.is_empty() {
+                (0..cases.len()).filter(|i| cases[*i].2).collect()
+            } else {
+                matching
             }
+        });
+        let mut outcomes = Vec::new();
+        for (i, (case, _, _)) in cases.iter().enumerate() {
+            let Some(selected) = &selected else {
+                let mut arm_env = env.clone();
+                let _ = self.visit(*case, &mut arm_env);
+                outcomes.push(arm_env);
+                continue;
+            };
+            if !selected.contains(&i) {
+                continue;
+            }
+            // The selected case runs, then falls through (Java, JavaScript)
+            // until a case ends with `break`, `return` or `throw`.
             let mut arm_env = env.clone();
-            let _ = self.visit(case, &mut arm_env);
+            for (next, _, _) in &cases[i..] {
+                let _ = self.visit(*next, &mut arm_env);
+                let ends = named_children(*next).last().is_some_and(|last| {
+                    matches!(
+                        last.kind(),
+                        "break_statement" | "return_statement" | "throw_statement"
+                    )
+                });
+                if ends || next.kind() == "case_clause" {
+                    break;
+                }
+            }
             outcomes.push(arm_env);
         }
-        if !has_default {
+        let all_covered = selected.as_ref().is_some_and(|s| !s.is_empty()) || has_default;
+        if !all_covered {
             outcomes.push(env.clone());
         }
         *env = merge_envs(&outcomes);
         None
+    }
+
+    /// The constant labels of a `case` and whether it is the default.
+    fn case_labels(&self, case: Node<'_>) -> (Vec<String>, bool) {
+        let mut labels = Vec::new();
+        let mut default = matches!(case.kind(), "switch_default");
+        let mut label_nodes: Vec<Node<'_>> = named_children(case)
+            .into_iter()
+            .filter(|c| matches!(c.kind(), "case_pattern" | "switch_label"))
+            .collect();
+        label_nodes.extend(field(case, "value"));
+        for label in label_nodes {
+            let text = self.text(label).trim();
+            let text = text.strip_prefix("case").unwrap_or(text).trim();
+            if text == "_" || text == "default" {
+                default = true;
+            } else {
+                labels.push(unquote(text).to_owned());
+            }
+        }
+        (labels, default)
+    }
+
+    /// The value of a string expression known at analysis time.
+    fn const_text(&self, node: Node<'_>, env: &Env) -> Option<String> {
+        if let Some(text) = self.const_string(node) {
+            return Some(text);
+        }
+        match node.kind() {
+            "character_literal" => Some(unquote(self.text(node)).to_owned()),
+            "identifier" => env.get(self.text(node))?.text.clone(),
+            "parenthesized_expression" => self.const_text(*named_children(node).first()?, env),
+            "method_invocation" => {
+                let name = self.text(field(node, "name")?);
+                let object = self.const_text(field(node, "object")?, env)?;
+                let args = named_children(field(node, "arguments")?);
+                if name != "charAt" || args.len() != 1 {
+                    return None;
+                }
+                let index = self.const_eval(args[0], env)?;
+                char_at(&object, index)
+            }
+            "subscript" => {
+                let base = self.const_text(field(node, "value")?, env)?;
+                let index = field(node, "subscript").filter(|i| i.kind() != "slice")?;
+                char_at(&base, self.const_eval(index, env)?)
+            }
+            _ => None,
+        }
     }
 
     fn visit_ternary(&mut self, node: Node<'_>, env: &mut Env) -> T {
@@ -1618,6 +1712,13 @@ fn clean(env: &mut Env, names: &[String]) {
             };
         }
     }
+}
+
+/// The character at a Python-style index, as a string.
+fn char_at(text: &str, index: i64) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let slot = normalise_index(index, chars.len())?;
+    Some(chars[slot].to_string())
 }
 
 /// Python-style index (negative counts from the end) into `len` elements.

@@ -270,3 +270,33 @@ class A {
         "guards hold for method calls on the variable"
     );
 }
+
+#[test]
+fn constant_switch_subjects_select_their_case() {
+    let safe = python(
+        "p = request.args.get('x')\npossible = 'ABC'\nguess = possible[1]\nmatch guess:\n    case 'A':\n        bar = p\n    case 'B':\n        bar = 'bob'\n    case _:\n        bar = p\nos.system(bar)",
+    );
+    assert!(!cwes("a.py", &safe).contains(&78));
+    let taken = safe.replace("possible[1]", "possible[0]");
+    assert!(cwes("a.py", &taken).contains(&78));
+    let java = r#"
+class A {
+    void f(HttpServletRequest request) throws Exception {
+        String param = request.getParameter("x");
+        String bar;
+        String guess = "ABC";
+        char switchTarget = guess.charAt(2);
+        switch (switchTarget) {
+            case 'A': bar = param; break;
+            case 'B': bar = "bob"; break;
+            case 'C':
+            case 'D': bar = param; break;
+            default: bar = "bob"; break;
+        }
+        Runtime.getRuntime().exec(bar);
+    }
+}"#;
+    assert!(cwes("A.java", java).contains(&78));
+    let java_safe = java.replace("charAt(2)", "charAt(1)");
+    assert!(!cwes("A.java", &java_safe).contains(&78));
+}
