@@ -14,8 +14,9 @@
 //! 4. **Decide** approval with the [`Policy`], estimate the business
 //!    [`Impact`], attach ATT&CK mitigations of the evidence's techniques.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use serde_json::{Value, json};
 
@@ -130,14 +131,16 @@ pub fn plan(input: &PlanInput, policy: &Policy, catalog: &AttackCatalog) -> Plan
 struct Candidate {
     kind: ActionKind,
     target: Target,
-    evidence: Vec<Evidence>,
-    /// Pointers of `evidence`, so each input item counts once.
-    pointers: BTreeSet<String>,
+    /// Shared: one event's evidence backs several actions.
+    evidence: Vec<Rc<Evidence>>,
+    /// Identities of `evidence` (each input item has one shared `Rc`), so
+    /// each counts once.
+    seen: HashSet<*const Evidence>,
 }
 
 impl Candidate {
-    fn add(&mut self, evidence: Evidence) {
-        if self.pointers.insert(evidence.pointer.clone()) {
+    fn add(&mut self, evidence: Rc<Evidence>) {
+        if self.seen.insert(Rc::as_ptr(&evidence)) {
             self.evidence.push(evidence);
         }
     }
@@ -152,7 +155,7 @@ struct Planner<'a> {
     /// Accounts seen per host (short name), for credential resets.
     accounts_on_host: BTreeMap<String, BTreeSet<String>>,
     /// Credential-access evidence per host (short name -> (host, evidence)).
-    credential_access: BTreeMap<String, (String, Vec<Evidence>)>,
+    credential_access: BTreeMap<String, (String, Vec<Rc<Evidence>>)>,
     hosts: BTreeMap<String, String>,
     timestamps: Vec<String>,
 }
@@ -172,15 +175,21 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn propose(&mut self, kind: ActionKind, target: Target, evidence: &Evidence) {
+    fn propose(&mut self, kind: ActionKind, target: Target, evidence: &Rc<Evidence>) {
+        self.propose_all(kind, target, std::slice::from_ref(evidence));
+    }
+
+    fn propose_all(&mut self, kind: ActionKind, target: Target, evidence: &[Rc<Evidence>]) {
         let key = (kind, target.key());
         let candidate = self.candidates.entry(key).or_insert_with(|| Candidate {
             kind,
             target,
             evidence: Vec::new(),
-            pointers: BTreeSet::new(),
+            seen: HashSet::new(),
         });
-        candidate.add(evidence.clone());
+        for item in evidence {
+            candidate.add(Rc::clone(item));
+        }
     }
 
     fn skip(&mut self, kind: ActionKind, target: &str, reason: &str, pointer: &str) {
@@ -217,7 +226,7 @@ impl<'a> Planner<'a> {
         put("index", event.index.map(Value::from));
         put("record_id", event.record_id.map(Value::from));
         put("event_id", event.event_id.map(Value::from));
-        let evidence = Evidence {
+        let evidence = Rc::new(Evidence {
             pointer: event.pointer.clone(),
             source: "alert",
             rule_id: Some(alert.rule_id.clone()),
@@ -228,7 +237,7 @@ impl<'a> Planner<'a> {
             tactics: self.tactics_for(&alert.tactics, &alert.techniques),
             severity: alert.level.severity(),
             confidence: alert.confidence.unwrap_or(ALERT_CONFIDENCE),
-        };
+        });
         if let Some(timestamp) = &event.timestamp {
             self.timestamps.push(timestamp.clone());
         }
@@ -321,7 +330,7 @@ impl<'a> Planner<'a> {
                 (None, Some(name)) => format!("chain step {name}"),
                 (None, None) => "chain step".to_owned(),
             };
-            let evidence = Evidence {
+            let evidence = Rc::new(Evidence {
                 pointer: step.pointer.clone(),
                 source: "chain_step",
                 rule_id: None,
@@ -332,7 +341,7 @@ impl<'a> Planner<'a> {
                 techniques,
                 severity: STEP_SEVERITY,
                 confidence,
-            };
+            });
             if let Some(timestamp) = &step.timestamp {
                 self.timestamps.push(timestamp.clone());
             }
@@ -347,7 +356,7 @@ impl<'a> Planner<'a> {
             self.observe_techniques(step.host.as_deref(), &evidence);
         }
         if let Some(root) = &chain.root_cause {
-            let evidence = Evidence {
+            let evidence = Rc::new(Evidence {
                 pointer: format!("{}/root_cause", chain.pointer),
                 source: "root_cause",
                 rule_id: None,
@@ -367,7 +376,7 @@ impl<'a> Planner<'a> {
                 tactics: Vec::new(),
                 severity: ROOT_CAUSE_SEVERITY,
                 confidence,
-            };
+            });
             if let Some(host) = &root.host {
                 self.observe_host(host, true, &evidence);
             }
@@ -388,17 +397,19 @@ impl<'a> Planner<'a> {
                 _ => {}
             }
         }
-        let entity_evidence = |pointer: &str, what: &str| Evidence {
-            pointer: pointer.to_owned(),
-            source: "chain_entity",
-            rule_id: None,
-            title: format!("{what} in the attack chain"),
-            event: None,
-            timestamp: None,
-            techniques: Vec::new(),
-            tactics: Vec::new(),
-            severity: ENTITY_SEVERITY,
-            confidence,
+        let entity_evidence = |pointer: &str, what: &str| {
+            Rc::new(Evidence {
+                pointer: pointer.to_owned(),
+                source: "chain_entity",
+                rule_id: None,
+                title: format!("{what} in the attack chain"),
+                event: None,
+                timestamp: None,
+                techniques: Vec::new(),
+                tactics: Vec::new(),
+                severity: ENTITY_SEVERITY,
+                confidence,
+            })
         };
         let entities = &chain.entities;
         for host in &entities.hosts {
@@ -435,7 +446,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn observe_host(&mut self, host: &str, isolate: bool, evidence: &Evidence) {
+    fn observe_host(&mut self, host: &str, isolate: bool, evidence: &Rc<Evidence>) {
         self.hosts
             .entry(short_host(host))
             .or_insert_with(|| host.to_owned());
@@ -448,7 +459,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn observe_process(&mut self, target: Target, evidence: &Evidence) {
+    fn observe_process(&mut self, target: Target, evidence: &Rc<Evidence>) {
         let image = target.value.to_lowercase();
         let file_name = image
             .rsplit(['\\', '/'])
@@ -473,7 +484,7 @@ impl<'a> Planner<'a> {
         self.propose(ActionKind::KillProcess, target, evidence);
     }
 
-    fn observe_address(&mut self, text: &str, evidence: &Evidence) {
+    fn observe_address(&mut self, text: &str, evidence: &Rc<Evidence>) {
         let Ok(address) = text.trim().parse::<IpAddr>() else {
             return;
         };
@@ -493,7 +504,7 @@ impl<'a> Planner<'a> {
         );
     }
 
-    fn observe_domain(&mut self, text: &str, evidence: &Evidence) {
+    fn observe_domain(&mut self, text: &str, evidence: &Rc<Evidence>) {
         let domain = text.trim().trim_end_matches('.');
         if domain.parse::<IpAddr>().is_ok() {
             self.observe_address(domain, evidence);
@@ -524,7 +535,7 @@ impl<'a> Planner<'a> {
         );
     }
 
-    fn observe_account(&mut self, account: &str, host: Option<&str>, evidence: &Evidence) {
+    fn observe_account(&mut self, account: &str, host: Option<&str>, evidence: &Rc<Evidence>) {
         if let Some(reason) = self.policy.protected_account(account) {
             self.skip(
                 ActionKind::DisableAccount,
@@ -549,7 +560,7 @@ impl<'a> Planner<'a> {
 
     /// Patching for techniques ATT&CK mitigates by updating software, and
     /// bookkeeping of credential access per host.
-    fn observe_techniques(&mut self, host: Option<&str>, evidence: &Evidence) {
+    fn observe_techniques(&mut self, host: Option<&str>, evidence: &Rc<Evidence>) {
         let Some(host) = host else {
             return;
         };
@@ -571,7 +582,7 @@ impl<'a> Planner<'a> {
                 .credential_access
                 .entry(short_host(host))
                 .or_insert_with(|| (host.to_owned(), Vec::new()));
-            entry.1.push(evidence.clone());
+            entry.1.push(Rc::clone(evidence));
         }
     }
 
@@ -595,9 +606,7 @@ impl<'a> Planner<'a> {
                     .collect()
             };
             for target in targets {
-                for item in &evidence {
-                    self.propose(ActionKind::ResetCredentials, target.clone(), item);
-                }
+                self.propose_all(ActionKind::ResetCredentials, target, &evidence);
             }
         }
     }
@@ -776,14 +785,14 @@ impl<'a> Planner<'a> {
         let mitigations = self.mitigations(&techniques);
         let impact = impact(kind, target, asset, effective);
         let rationale = rationale(kind, target, evidence, &factors, asset);
-        let mut listed: Vec<&Evidence> = evidence.iter().collect();
+        let mut listed: Vec<&Rc<Evidence>> = evidence.iter().collect();
         listed.sort_by(|a, b| {
             b.severity
                 .total_cmp(&a.severity)
                 .then(a.pointer.cmp(&b.pointer))
         });
         listed.truncate(MAX_EVIDENCE);
-        let listed: Vec<Evidence> = listed.into_iter().cloned().collect();
+        let listed: Vec<Evidence> = listed.into_iter().map(|e| (**e).clone()).collect();
         Action {
             id: action_id(kind, target),
             kind,
@@ -940,7 +949,7 @@ fn verb(kind: ActionKind) -> &'static str {
 fn rationale(
     kind: ActionKind,
     target: &Target,
-    evidence: &[Evidence],
+    evidence: &[Rc<Evidence>],
     factors: &ScoreFactors,
     asset: Option<&Asset>,
 ) -> String {
