@@ -13,6 +13,33 @@ use crate::lang::Language;
 use crate::rules::{RuleError, RuleSet};
 use crate::taint::analyse;
 
+/// Deepest syntax tree analysed (the analysis recurses over the tree).
+const MAX_DEPTH: usize = 5000;
+/// Stack of the analysis thread (enough for `MAX_DEPTH` in debug builds).
+const ANALYSIS_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// The depth of a syntax tree, without recursion.
+fn tree_depth(tree: &tree_sitter::Tree) -> usize {
+    let mut cursor = tree.walk();
+    let (mut depth, mut max) = (0usize, 0usize);
+    loop {
+        max = max.max(depth);
+        if cursor.goto_first_child() {
+            depth += 1;
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return max;
+            }
+            depth -= 1;
+        }
+    }
+}
+
 /// One file to scan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceFile {
@@ -142,7 +169,29 @@ impl Scanner {
                 path: path.to_owned(),
                 reason: "the parser returned no tree".to_owned(),
             })?;
-        let raw = analyse(language, rules, content, &tree);
+        let depth = tree_depth(&tree);
+        if depth > MAX_DEPTH {
+            return Err(ScanError::Parse {
+                path: path.to_owned(),
+                reason: format!(
+                    "syntax tree nested {depth} levels deep (more than {MAX_DEPTH}: generated or minified code?); not analysed"
+                ),
+            });
+        }
+        // The analysis recurses over the tree: give it a stack of its own.
+        let raw = std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("code-security-analysis".to_owned())
+                .stack_size(ANALYSIS_STACK_BYTES)
+                .spawn_scoped(scope, || analyse(language, rules, content, &tree));
+            match worker {
+                Ok(handle) => handle.join().map_err(|_| ScanError::Parse {
+                    path: path.to_owned(),
+                    reason: "the analysis panicked; please report this file".to_owned(),
+                }),
+                Err(_) => Ok(analyse(language, rules, content, &tree)),
+            }
+        })?;
         let mut findings = Vec::with_capacity(raw.len());
         for r in raw {
             let Some(category) = self.rules.category(&r.category) else {

@@ -300,3 +300,22 @@ class A {
     let java_safe = java.replace("charAt(2)", "charAt(1)");
     assert!(!cwes("A.java", &java_safe).contains(&78));
 }
+
+#[test]
+fn deeply_nested_code_is_refused_or_analysed_without_overflow() {
+    // Run on a thread with a 2 MiB stack, like tokio's blocking pool.
+    let handle = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let scanner = Scanner::builtin().unwrap();
+            let terms = vec!["p"; 4900].join(" + ");
+            let ok = format!("def f():\n    p = request.args.get('x')\n    os.system({terms})\n");
+            let found = scanner.scan_source("ok.py", &ok).unwrap();
+            assert!(found.iter().any(|f| f.cwe == 78));
+            let deep = format!("x = {}\n", vec!["p"; 6000].join(" + "));
+            let error = scanner.scan_source("deep.py", &deep).unwrap_err();
+            assert!(error.to_string().contains("nested"), "{error}");
+        })
+        .unwrap();
+    handle.join().unwrap();
+}
