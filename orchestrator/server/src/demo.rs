@@ -28,7 +28,9 @@ impl RunningExpert {
 /// Every expert this binary can serve, by name: the demo experts and the
 /// reference experts (with their built-in data; see each crate for options).
 /// `llm` only when an endpoint is configured (`SYNOD_LLM_ENDPOINT`, see
-/// `synod_expert_llm::Config::from_env`).
+/// `synod_expert_llm::Config::from_env`); `knowledge` only when its data is
+/// (`SYNOD_KNOWLEDGE_ATTACK` / `_CAPEC` / `_CWE`, see
+/// `scripts/knowledge-data.sh`).
 fn builders() -> Vec<ExpertServerBuilder> {
     let mut builders = synod_expert_demo::demo_experts();
     let mut add = |name: &str, built: Result<ExpertServerBuilder, String>| match built {
@@ -55,6 +57,9 @@ fn builders() -> Vec<ExpertServerBuilder> {
         "code-security",
         synod_expert_code_security::expert(&Default::default()).map_err(|e| e.to_string()),
     );
+    if let Some(config) = knowledge_config() {
+        add("knowledge", synod_expert_knowledge::expert(&config));
+    }
     match synod_expert_llm::Config::from_env() {
         Ok(Some(config)) => add(
             "llm",
@@ -67,6 +72,23 @@ fn builders() -> Vec<ExpertServerBuilder> {
         ),
     }
     builders
+}
+
+/// The knowledge expert's data files from `SYNOD_KNOWLEDGE_ATTACK`,
+/// `SYNOD_KNOWLEDGE_CAPEC` and `SYNOD_KNOWLEDGE_CWE`; `None` when none is set.
+fn knowledge_config() -> Option<synod_expert_knowledge::Config> {
+    let path = |name: &str| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(std::path::PathBuf::from)
+    };
+    let config = synod_expert_knowledge::Config {
+        attack_path: path("SYNOD_KNOWLEDGE_ATTACK"),
+        capec_path: path("SYNOD_KNOWLEDGE_CAPEC"),
+        cwe_path: path("SYNOD_KNOWLEDGE_CWE"),
+    };
+    (config.attack_path.is_some() || config.capec_path.is_some() || config.cwe_path.is_some())
+        .then_some(config)
 }
 
 /// Names accepted by `synod expert serve`.
