@@ -6,6 +6,8 @@
 //!   Sigma engine on the shared datasets (regression set, EVTX-to-MITRE).
 //! - [`code`]: `synod-eval code`, the code-security expert scored the OWASP
 //!   Benchmark way (per-category TPR/FPR) on a benchmark folder and CSV.
+//! - [`data_protection`]: `synod-eval data-protection`, PII and secret
+//!   detection on the Nosey Parker and Presidio sets, plus throughput.
 
 use std::path::Path;
 
@@ -13,6 +15,7 @@ use anyhow::Context as _;
 
 pub mod bench;
 pub mod code;
+pub mod data_protection;
 pub mod detection;
 
 /// Writes `doc` as pretty JSON to `path`, creating its folder.

@@ -61,6 +61,12 @@ enum Command {
     ///
     /// Example: cargo run -p synod-eval --release -- code --benchmark-dir <dir> --expected <csv>
     Code(synod_eval::code::CodeArgs),
+    /// Data protection (PII and secrets) on ../shared/datasets: Nosey Parker
+    /// examples, Presidio synthetic set, single-thread throughput; JSON and
+    /// Markdown reports in eval/results/.
+    ///
+    /// Example: cargo run -p synod-eval --release -- data-protection
+    DataProtection(synod_eval::data_protection::DataProtectionArgs),
     /// Internal: runs one benchmark job read from stdin (used by `bench`).
     #[command(hide = true)]
     BenchChild {
@@ -306,6 +312,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::Detection(args) => synod_eval::detection::run(args),
         Command::Code(args) => synod_eval::code::run(args),
+        Command::DataProtection(args) => synod_eval::data_protection::run(args),
         Command::BenchChild { worker_threads } => child_main(RuntimeChoice {
             worker_threads: *worker_threads,
         })

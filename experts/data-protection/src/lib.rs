@@ -29,8 +29,10 @@
 //! - [`classify`]: the document classification policy.
 //! - [`redact`]: mask / hash / token redaction, offset mapping, unredaction.
 //! - [`expert`]: the `data-protection` expert (skills `scan` and `redact`).
+//! - [`evaluation`]: scoring on the Nosey Parker and Presidio datasets.
 
 pub mod classify;
+pub mod evaluation;
 pub mod expert;
 mod literals;
 pub mod redact;

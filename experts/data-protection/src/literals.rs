@@ -12,13 +12,7 @@ const MAX_LITERALS: usize = 256;
 /// The required literals of `pattern`, lowercase, each at least `min_len`
 /// bytes long; `None` when no such set exists (the rule must always run).
 pub(crate) fn required_literals(pattern: &str, min_len: usize) -> Option<Vec<String>> {
-    let hir = ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()?;
-    let set = factor(&hir)?;
+    let set = factor(&parse(pattern)?)?;
     if set.iter().any(|lit| lit.len() < min_len) {
         return None;
     }
@@ -29,6 +23,21 @@ pub(crate) fn required_literals(pattern: &str, min_len: usize) -> Option<Vec<Str
     words.sort();
     words.dedup();
     Some(words)
+}
+
+/// The longest match of `pattern` in bytes (`None`: unbounded or invalid).
+pub(crate) fn maximum_len(pattern: &str) -> Option<usize> {
+    parse(pattern)?.properties().maximum_len()
+}
+
+/// Parses as the scanner compiles: bytes, ASCII semantics.
+fn parse(pattern: &str) -> Option<Hir> {
+    ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
 }
 
 /// The byte `hir` always matches (ASCII case folded), if it is one.

@@ -6,7 +6,7 @@
 //! `id`, `name`, `pattern`, `categories`, `description`, `examples`,
 //! `negative_examples`, `references`; synod adds the optional `entity`,
 //! `validator`, `confidence`, `level`, `keywords`, `context` and
-//! `min_entropy` (see the crate README).
+//! `min_entropy`, `min_digits` (see the crate README).
 
 use std::fmt;
 use std::path::Path;
@@ -31,6 +31,10 @@ pub const BUILTIN_RULE_FILES: [(&str, &str); 3] = [
 
 /// Most bytes a compiled rule may take (the regex crate's size limit).
 const REGEX_SIZE_LIMIT: usize = 8 << 20;
+/// Least entropy (bits per byte) of values found by `generic` rules
+/// without their own `min_entropy`: drops `aaaa…` placeholders, keeps
+/// short passwords such as `open sesame` (2.8).
+pub const GENERIC_MIN_ENTROPY: f64 = 2.5;
 /// Keywords shorter than this are not worth prefiltering on.
 const MIN_KEYWORD_LEN: usize = 3;
 
@@ -81,6 +85,8 @@ struct RuleConfig {
     #[serde(default)]
     min_entropy: Option<f64>,
     #[serde(default)]
+    min_digits: Option<usize>,
+    #[serde(default)]
     description: Option<String>,
     #[serde(default)]
     examples: Vec<String>,
@@ -121,6 +127,11 @@ pub struct Rule {
     pub context: Vec<String>,
     /// Least Shannon entropy (bits per byte) of the secret, if any.
     pub min_entropy: Option<f64>,
+    /// When set, the rule runs only around runs of digits and separators
+    /// (` -.()+`) holding at least this many digits (instead of keywords).
+    pub min_digits: Option<usize>,
+    /// Longest possible match in bytes (`None`: unbounded).
+    pub max_len: Option<usize>,
     /// The rule file it came from.
     pub source: String,
     /// Examples the rule must find (checked by tests).
@@ -322,7 +333,15 @@ fn build_rule(source: &str, config: RuleConfig) -> Result<Rule, RuleError> {
             .iter()
             .map(|w| w.to_ascii_lowercase())
             .collect(),
-        min_entropy: config.min_entropy,
+        // Generic rules (no fixed prefix) skip near-constant values.
+        min_digits: config.min_digits,
+        max_len: crate::literals::maximum_len(&translated),
+        min_entropy: config.min_entropy.or_else(|| {
+            categories
+                .iter()
+                .any(|c| c == "generic")
+                .then_some(GENERIC_MIN_ENTROPY)
+        }),
         source: source.to_owned(),
         examples: config.examples,
         negative_examples: config.negative_examples,
@@ -354,7 +373,7 @@ fn default_level(category: Category) -> Level {
 
 fn default_entity(category: Category) -> String {
     match category {
-        Category::Identifier => "SECRET_IDENTIFIER".to_owned(),
+        Category::Identifier => "IDENTIFIER".to_owned(),
         Category::Pii | Category::Secret => "SECRET".to_owned(),
     }
 }

@@ -2,14 +2,18 @@
 //! non-overlapping [`Finding`]s.
 //!
 //! Speed: one Aho-Corasick pass (ASCII case-insensitive) over the text finds
-//! the rules' keywords; only rules whose keyword occurs (plus the few rules
-//! without keywords, e.g. card numbers) run their regex. Patterns run on
-//! bytes with ASCII semantics (`\b`, `\w`, `(?i)`), as in Nosey Parker.
+//! the rules' keywords, and one byte pass finds runs of digits; a rule runs
+//! its regex only in windows around its triggers (keyword hits, or digit
+//! runs with enough digits for `min_digits` rules), each window as wide as
+//! the rule's longest match ([`WINDOW_CAP`] for unbounded patterns, so a
+//! match reaching further than that from its keyword is missed). Rules
+//! with neither keywords nor `min_digits` scan the whole text. Patterns run
+//! on bytes with ASCII semantics (`\b`, `\w`, `(?i)`), as in Nosey Parker.
 
 use std::ops::Range;
 use std::path::PathBuf;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 
 use crate::classify::Level;
@@ -18,6 +22,10 @@ use crate::rule::{
 };
 use crate::validate::shannon_entropy;
 
+/// How far around a keyword hit an unbounded rule looks (bytes each side).
+const WINDOW_CAP: usize = 16 << 10;
+/// Bytes around a digit run searched by digit-triggered rules.
+const DIGIT_MARGIN: usize = 16;
 /// Bytes before a match searched for the rule's context words.
 const CONTEXT_WINDOW: usize = 64;
 /// Confidence added when a context word precedes the match.
@@ -80,8 +88,10 @@ pub struct Scanner {
     prefilter: AhoCorasick,
     /// For each prefilter pattern, the rules it enables.
     keyword_rules: Vec<Vec<usize>>,
-    /// Rules without keywords (always run).
+    /// Rules without keywords or digit trigger (run on the whole text).
     always: Vec<usize>,
+    /// Rules triggered by digit runs: `(rule, min_digits)`.
+    digit_rules: Vec<(usize, usize)>,
 }
 
 impl Scanner {
@@ -129,7 +139,12 @@ impl Scanner {
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();
+        let mut digit_rules = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
+            if let Some(min) = rule.min_digits {
+                digit_rules.push((index, min));
+                continue;
+            }
             if rule.keywords.is_empty() {
                 always.push(index);
                 continue;
@@ -147,6 +162,7 @@ impl Scanner {
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)
             .expect("keyword automaton within size limits");
         Scanner {
@@ -154,6 +170,7 @@ impl Scanner {
             prefilter,
             keyword_rules,
             always,
+            digit_rules,
         }
     }
 
@@ -202,25 +219,105 @@ impl Scanner {
     /// which rules fire), sorted by position then rule order.
     pub fn scan_candidates(&self, text: &str) -> Vec<Finding> {
         let bytes = text.as_bytes();
-        let mut active = vec![false; self.rules.len()];
+        // Where each rule must run: the whole text, or windows around its
+        // triggers (keyword hits or digit runs) wide enough to hold any
+        // match containing the trigger.
+        let mut whole = vec![false; self.rules.len()];
+        let mut windows: Vec<Vec<Range<usize>>> = vec![Vec::new(); self.rules.len()];
         for index in &self.always {
-            active[*index] = true;
+            whole[*index] = true;
         }
         if !self.keyword_rules.is_empty() {
             for hit in self.prefilter.find_overlapping_iter(bytes) {
                 for index in &self.keyword_rules[hit.pattern().as_usize()] {
-                    active[*index] = true;
+                    if whole[*index] {
+                        continue;
+                    }
+                    let reach = self.rules[*index]
+                        .max_len
+                        .map_or(WINDOW_CAP, |n| n.min(WINDOW_CAP));
+                    windows[*index].push(
+                        hit.start().saturating_sub(reach)..(hit.end() + reach).min(bytes.len()),
+                    );
+                }
+            }
+        }
+        if !self.digit_rules.is_empty() {
+            for (run, digits) in digit_runs(bytes) {
+                for (index, min) in &self.digit_rules {
+                    if digits >= *min {
+                        windows[*index].push(
+                            run.start.saturating_sub(DIGIT_MARGIN)
+                                ..(run.end + DIGIT_MARGIN).min(bytes.len()),
+                        );
+                    }
                 }
             }
         }
         let mut findings = Vec::new();
-        for (rule, _) in self.rules.iter().zip(&active).filter(|(_, on)| **on) {
-            collect_matches(rule, text, &mut findings);
+        for (index, rule) in self.rules.iter().enumerate() {
+            if whole[index] {
+                collect_matches(rule, text, 0..bytes.len(), &mut findings);
+                continue;
+            }
+            for window in merge(&mut windows[index]) {
+                collect_matches(rule, text, window, &mut findings);
+            }
         }
-        findings.sort_by_key(|f| f.span.start);
+        findings.sort_by(|a, b| {
+            a.span
+                .start
+                .cmp(&b.span.start)
+                .then(a.rule_id.cmp(&b.rule_id))
+        });
+        findings.dedup_by(|a, b| a.span == b.span && a.rule_id == b.rule_id);
         fill_char_spans(text, &mut findings);
         findings
     }
+}
+
+/// Sorts and merges overlapping or touching ranges.
+fn merge(ranges: &mut [Range<usize>]) -> Vec<Range<usize>> {
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for range in ranges.iter() {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range.clone()),
+        }
+    }
+    merged
+}
+
+/// Maximal runs of digits and separators (` -.()+`) with their digit count
+/// (runs without digits are skipped).
+fn digit_runs(bytes: &[u8]) -> Vec<(Range<usize>, usize)> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    let mut digits = 0usize;
+    for (i, b) in bytes.iter().enumerate() {
+        let digit = b.is_ascii_digit();
+        let separator = matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+');
+        if digit || separator {
+            if start.is_none() {
+                start = Some(i);
+            }
+            digits += usize::from(digit);
+            continue;
+        }
+        if let Some(s) = start.take() {
+            if digits > 0 {
+                runs.push((s..i, digits));
+            }
+            digits = 0;
+        }
+    }
+    if let Some(s) = start
+        && digits > 0
+    {
+        runs.push((s..bytes.len(), digits));
+    }
+    runs
 }
 
 fn builtin_rules() -> Result<Vec<Rule>, RuleErrors> {
@@ -231,9 +328,11 @@ fn builtin_rules() -> Result<Vec<Rule>, RuleErrors> {
     Ok(rules)
 }
 
-/// Runs one rule over `text`, pushing validated findings.
-fn collect_matches(rule: &Rule, text: &str, out: &mut Vec<Finding>) {
+/// Runs one rule over `window` of `text` (look-behind sees the text before
+/// it), pushing validated findings.
+fn collect_matches(rule: &Rule, text: &str, window: Range<usize>, out: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
+    let haystack = &bytes[..window.end];
     let mut push = |start: usize, end: usize| {
         let span = snap(text, start, end);
         if span.is_empty() {
@@ -262,27 +361,40 @@ fn collect_matches(rule: &Rule, text: &str, out: &mut Vec<Finding>) {
             level: rule.level,
         });
     };
+    let mut at = window.start;
     if rule.regex.captures_len() == 1 {
-        for m in rule.regex.find_iter(bytes) {
+        while at <= haystack.len() {
+            let Some(m) = rule.regex.find_at(haystack, at) else {
+                break;
+            };
             push(m.start(), m.end());
+            at = if m.end() > m.start() {
+                m.end()
+            } else {
+                m.end() + 1
+            };
         }
         return;
     }
-    for captures in rule.regex.captures_iter(bytes) {
+    let mut captures = rule.regex.capture_locations();
+    while at <= haystack.len() {
+        let Some(m) = rule.regex.captures_read_at(&mut captures, haystack, at) else {
+            break;
+        };
+        at = if m.end() > m.start() {
+            m.end()
+        } else {
+            m.end() + 1
+        };
         // The secret is what the groups capture (Nosey Parker reports
         // groups); a finding covers all of them.
-        let mut groups = captures.iter().skip(1).flatten();
-        let Some(first) = groups.next() else {
-            if let Some(whole) = captures.get(0) {
-                push(whole.start(), whole.end());
+        let mut span: Option<(usize, usize)> = None;
+        for group in 1..captures.len() {
+            if let Some((start, end)) = captures.get(group) {
+                span = Some(span.map_or((start, end), |(s, e)| (s.min(start), e.max(end))));
             }
-            continue;
-        };
-        let (mut start, mut end) = (first.start(), first.end());
-        for group in groups {
-            start = start.min(group.start());
-            end = end.max(group.end());
         }
+        let (start, end) = span.unwrap_or((m.start(), m.end()));
         push(start, end);
     }
 }

@@ -23,13 +23,16 @@ pub enum Validator {
     Email,
     /// Phone number: 7–15 digits, not date-shaped, separators or a `+`.
     Phone,
+    /// Secret-looking value: has a letter and a digit, at most two `/`,
+    /// no `:`, `&` or `<` (paths, URLs, markup and placeholders are not secrets).
+    TokenShape,
     /// Chinese mobile number: `1[3-9]` and 11 digits (optional +86).
     CnMobile,
 }
 
 impl Validator {
     /// Names accepted in rule files.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "luhn",
         "iban",
         "ipv4",
@@ -39,6 +42,7 @@ impl Validator {
         "email",
         "phone",
         "cn_mobile",
+        "token_shape",
     ];
 
     /// The validator called `name` in rule files.
@@ -53,6 +57,7 @@ impl Validator {
             "email" => Validator::Email,
             "phone" => Validator::Phone,
             "cn_mobile" => Validator::CnMobile,
+            "token_shape" => Validator::TokenShape,
             _ => return None,
         })
     }
@@ -69,6 +74,7 @@ impl Validator {
             Validator::Email => "email",
             Validator::Phone => "phone",
             Validator::CnMobile => "cn_mobile",
+            Validator::TokenShape => "token_shape",
         }
     }
 
@@ -84,6 +90,7 @@ impl Validator {
             Validator::Email => is_email(candidate),
             Validator::Phone => is_phone(candidate),
             Validator::CnMobile => is_cn_mobile(candidate),
+            Validator::TokenShape => is_token_shaped(candidate),
         }
     }
 }
@@ -143,13 +150,14 @@ fn known_card_brand(d: &[u8]) -> bool {
         {
             (16..=19).contains(&len)
         }
-        // JCB (3528-3589), and the old 15-digit 2131/1800 ranges
-        () if (3528..=3589).contains(&p4) => (16..=19).contains(&len),
+        // JCB (assigned 3528-3589; generators use all of 35xx), and the old
+        // 15-digit 2131/1800 ranges
+        () if p2 == 35 => (16..=19).contains(&len),
         () if p4 == 2131 || p4 == 1800 => len == 15,
         // UnionPay
         () if p2 == 62 => (16..=19).contains(&len),
-        // Maestro
-        () if p2 == 50 || (56..=69).contains(&p2) => (12..=19).contains(&len),
+        // Maestro (incl. the 0604 range)
+        () if p2 == 50 || (56..=69).contains(&p2) || p4 == 604 => (12..=19).contains(&len),
         () => false,
     }
 }
@@ -423,6 +431,14 @@ fn is_cn_mobile(candidate: &str) -> bool {
     national[0] == 1 && (3..=9).contains(&national[1])
 }
 
+fn is_token_shaped(candidate: &str) -> bool {
+    let bytes = candidate.as_bytes();
+    bytes.iter().any(u8::is_ascii_alphabetic)
+        && bytes.iter().any(u8::is_ascii_digit)
+        && bytes.iter().filter(|b| **b == b'/').count() <= 2
+        && !bytes.iter().any(|b| matches!(b, b':' | b'&' | b'<' | b'>'))
+}
+
 /// Shannon entropy of `bytes` in bits per byte.
 pub fn shannon_entropy(bytes: &[u8]) -> f64 {
     if bytes.is_empty() {
@@ -589,6 +605,23 @@ mod tests {
             "cn_mobile",
             &["13812345678", "+86 138 1234 5678", "19912345678"],
             &["12812345678", "1381234567", "23812345678"],
+        );
+    }
+
+    #[test]
+    fn token_shape() {
+        check(
+            "token_shape",
+            &[
+                "h7Gq2!xLp9#vRt4zW",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ],
+            &[
+                "/en/enterprise/3.0/authentication/x",
+                "arn:aws:iam::aws:policy/X1",
+                "&lt;YOURPASSWORD1&gt;",
+                "abcdefghijklmnopq",
+            ],
         );
     }
 
