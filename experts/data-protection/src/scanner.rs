@@ -236,7 +236,8 @@ impl Scanner {
                     let reach = self.rules[*index]
                         .max_len
                         .map_or(WINDOW_CAP, |n| n.min(WINDOW_CAP));
-                    windows[*index].push(
+                    push_window(
+                        &mut windows[*index],
                         hit.start().saturating_sub(reach)..(hit.end() + reach).min(bytes.len()),
                     );
                 }
@@ -246,7 +247,8 @@ impl Scanner {
             for (run, digits) in digit_runs(bytes) {
                 for (index, min) in &self.digit_rules {
                     if digits >= *min {
-                        windows[*index].push(
+                        push_window(
+                            &mut windows[*index],
                             run.start.saturating_sub(DIGIT_MARGIN)
                                 ..(run.end + DIGIT_MARGIN).min(bytes.len()),
                         );
@@ -274,6 +276,20 @@ impl Scanner {
         fill_char_spans(text, &mut findings);
         findings
     }
+}
+
+/// Adds `window`, extending the last one when they overlap (hits arrive
+/// roughly in text order, so this keeps the lists short).
+fn push_window(windows: &mut Vec<Range<usize>>, window: Range<usize>) {
+    if let Some(last) = windows.last_mut()
+        && window.start <= last.end
+        && window.end >= last.start
+    {
+        last.start = last.start.min(window.start);
+        last.end = last.end.max(window.end);
+        return;
+    }
+    windows.push(window);
 }
 
 /// Sorts and merges overlapping or touching ranges.
