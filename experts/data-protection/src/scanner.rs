@@ -308,32 +308,45 @@ fn merge(ranges: &mut [Range<usize>]) -> Vec<Range<usize>> {
 /// Maximal runs of digits and separators (` -.()+`) with their digit count
 /// (runs without digits are skipped).
 fn digit_runs(bytes: &[u8]) -> Vec<(Range<usize>, usize)> {
+    let is_separator = |b: u8| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+');
     let mut runs = Vec::new();
-    let mut start = None;
-    let mut digits = 0usize;
-    for (i, b) in bytes.iter().enumerate() {
-        let digit = b.is_ascii_digit();
-        let separator = matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+');
-        if digit || separator {
-            if start.is_none() {
-                start = Some(i);
-            }
-            digits += usize::from(digit);
-            continue;
+    let mut floor = 0usize;
+    while let Some(first_digit) = next_digit(bytes, floor) {
+        let mut start = first_digit;
+        while start > floor && is_separator(bytes[start - 1]) {
+            start -= 1;
         }
-        if let Some(s) = start.take() {
-            if digits > 0 {
-                runs.push((s..i, digits));
-            }
-            digits = 0;
+        let mut end = first_digit;
+        let mut digits = 0usize;
+        while end < bytes.len() && (bytes[end].is_ascii_digit() || is_separator(bytes[end])) {
+            digits += usize::from(bytes[end].is_ascii_digit());
+            end += 1;
         }
-    }
-    if let Some(s) = start
-        && digits > 0
-    {
-        runs.push((s..bytes.len(), digits));
+        runs.push((start..end, digits));
+        floor = end;
     }
     runs
+}
+
+/// The first ASCII digit at or after `from`, skipping 8 bytes at a time
+/// while a word holds none (SWAR "has a byte below 10" after `^ b'0'`).
+fn next_digit(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b'0'));
+        if x.wrapping_sub(ONES * 10) & !x & (ONES * 0x80) != 0 {
+            break;
+        }
+        at += 8;
+    }
+    bytes
+        .get(at..)?
+        .iter()
+        .position(u8::is_ascii_digit)
+        .map(|p| at + p)
 }
 
 fn builtin_rules() -> Result<Vec<Rule>, RuleErrors> {
@@ -515,6 +528,19 @@ mod tests {
         let by_chars: String = chars[f.char_span.clone()].iter().collect();
         assert_eq!(by_chars, "jean.dupont@example.fr");
         assert_eq!(f.preview(text), "jea*******************");
+    }
+
+    #[test]
+    fn digit_runs_with_separators() {
+        let text = b"call (555) 123-4567 or x 42; abcdefghijklmnop 9";
+        let runs = digit_runs(text);
+        let found: Vec<(&str, usize)> = runs
+            .iter()
+            .map(|(r, d)| (std::str::from_utf8(&text[r.clone()]).unwrap(), *d))
+            .collect();
+        assert_eq!(found, [(" (555) 123-4567 ", 10), (" 42", 2), (" 9", 1)]);
+        assert_eq!(next_digit(b"abcdefghijklmnopqrstuvw", 0), None);
+        assert_eq!(next_digit(b"abcdefghijklmnopqrst7", 3), Some(20));
     }
 
     #[test]
