@@ -26,9 +26,9 @@
 //! - [`validate`]: Luhn, IBAN, IP, SSN, Chinese resident id, email, phone.
 //! - [`scanner`]: the [`Scanner`] (keyword prefilter, regex, validators,
 //!   overlap resolution) and [`Finding`].
-//! - [`classify`]: the document classification policy.
+//! - [`mod@classify`]: the document classification policy.
 //! - [`redact`]: mask / hash / token redaction, offset mapping, unredaction.
-//! - [`expert`]: the `data-protection` expert (skills `scan` and `redact`).
+//! - [`mod@expert`]: the `data-protection` expert (skills `scan` and `redact`).
 //! - [`evaluation`]: scoring on the Nosey Parker and Presidio datasets.
 
 pub mod classify;

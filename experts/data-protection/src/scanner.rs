@@ -5,7 +5,7 @@
 //! the rules' keywords, and one byte pass finds runs of digits; a rule runs
 //! its regex only in windows around its triggers (keyword hits, or digit
 //! runs with enough digits for `min_digits` rules), each window as wide as
-//! the rule's longest match ([`WINDOW_CAP`] for unbounded patterns, so a
+//! the rule's longest match (16 KiB for unbounded patterns, so a
 //! match reaching further than that from its keyword is missed). Rules
 //! with neither keywords nor `min_digits` scan the whole text. Patterns run
 //! on bytes with ASCII semantics (`\b`, `\w`, `(?i)`), as in Nosey Parker.
