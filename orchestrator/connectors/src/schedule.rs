@@ -86,9 +86,12 @@ const FIELDS: [Field; 5] = [
     },
 ];
 
-/// How far ahead [`CronSchedule::next_after`] searches; covers the 8-year gap between
-/// leap days across a non-leap century year.
-const SEARCH_YEARS: i32 = 9;
+/// How far ahead [`CronSchedule::next_after`] searches: the whole 400-year Gregorian
+/// cycle, after which dates and weekdays repeat, so `None` means "never fires". A
+/// day-of-month + month + weekday combination can be 11 or more years apart (e.g. `* * */7
+/// 4 1`, found by the property test); an impossible date (`0 0 30 2 *`) costs about 16k
+/// cheap steps (months and days are skipped whole).
+const SEARCH_YEARS: i32 = 400;
 
 // === impl CronSchedule ===
 
@@ -158,7 +161,7 @@ impl CronSchedule {
     }
 
     /// The first fire time strictly after `after` (whole minutes, UTC), or `None` if the
-    /// schedule does not fire in the next nine years.
+    /// schedule never fires (nothing in a whole 400-year Gregorian cycle).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let start = after.naive_utc();
         let mut time = start

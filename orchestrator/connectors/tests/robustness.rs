@@ -70,6 +70,17 @@ fn any_time() -> impl Strategy<Value = DateTime<Utc>> {
     (946_684_800i64..4_102_444_800i64).prop_map(|secs| Utc.timestamp_opt(secs, 0).unwrap())
 }
 
+/// Found by `next_fire_is_later_aligned_and_stable`: day 1, 8, 15, 22 or 29
+/// of April that is also a Monday (`*/7` restricts the day, so both day
+/// fields must hold) does not occur from 2003 to 2012.
+#[test]
+fn a_rare_day_weekday_combination_is_found_years_ahead() {
+    let schedule = CronSchedule::parse("* * */7 4 1").unwrap();
+    let after = Utc.timestamp_opt(1_020_124_740, 0).unwrap(); // 2002-04-29T23:59:00Z
+    let next = schedule.next_after(after).unwrap();
+    assert_eq!(next, Utc.timestamp_opt(1_364_774_400, 0).unwrap(), "{next}"); // 2013-04-01T00:00Z
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
