@@ -67,10 +67,21 @@ pub(crate) async fn run(
             card: Some(card.clone()),
             ttl_ms: requested_ttl_ms,
         };
+        let mut register_client = client.clone();
+        let call = register_client.register(request);
+        tokio::pin!(call);
         let registered = tokio::select! {
             biased;
-            () = stop.cancelled() => return,
-            result = client.register(request) => result,
+            result = &mut call => result,
+            () = stop.cancelled() => {
+                // The orchestrator may already have accepted the Register in
+                // flight: finish it (bounded) and deregister, so it does not
+                // keep a dead instance until the TTL runs out.
+                if let Ok(Ok(response)) = tokio::time::timeout(DEREGISTER_TIMEOUT, &mut call).await {
+                    deregister(&mut client, &response.into_inner().instance_id, &expert).await;
+                }
+                return;
+            }
         };
         let response = match registered {
             Ok(response) => response.into_inner(),
