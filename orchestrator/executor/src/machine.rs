@@ -267,6 +267,9 @@ pub struct RunMachine {
     fan_outs: BTreeMap<usize, fan_out::FanOut>,
     /// State of each binding of the workflow, in declaration order.
     bindings: Vec<bindings::BindingStatus>,
+    /// The `reflect:` of the workflow's steps that have one, by topological
+    /// position (looked up on every success, so not searched for by id).
+    reflect_specs: BTreeMap<usize, Arc<synod_workflow::ReflectSpec>>,
     /// Bindings are rendered, not sent ([`RunMachine::with_dry_run`]).
     dry_run: bool,
     /// String values of the inputs under secret-looking keys (e.g.
@@ -336,6 +339,7 @@ impl RunMachine {
             workflow: None,
             fan_outs: BTreeMap::new(),
             bindings: Vec::new(),
+            reflect_specs: BTreeMap::new(),
             dry_run: false,
             known_secrets: Vec::new(),
             content_redactor: None,
@@ -394,6 +398,14 @@ impl RunMachine {
             }
         }
         self.bindings = vec![bindings::BindingStatus::Pending; workflow.bindings.len()];
+        self.reflect_specs = workflow
+            .steps
+            .iter()
+            .filter_map(|step| {
+                let reflect = step.reflect.clone()?;
+                Some((self.position(&step.id)?, Arc::new(reflect)))
+            })
+            .collect();
         self.workflow = Some(workflow);
         self
     }
@@ -553,7 +565,7 @@ impl RunMachine {
         match (self.steps[position].status, outcome) {
             (StepStatus::Running, Ok(output)) => {
                 self.in_flight -= 1;
-                if !self.judge(position, output.clone()) {
+                if let Some(output) = self.judge(position, output) {
                     self.succeed(position, output);
                 }
             }

@@ -26,6 +26,8 @@
 //!   `second_opinion` and `replan` run the same loop for now (they need the
 //!   LLM planner) and their rounds say so in the feedback.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use synod_types::error::StepError;
 use synod_types::{RunEventKind, StepId, StepStatus};
@@ -79,22 +81,17 @@ struct Judgement {
 }
 
 impl RunMachine {
-    /// The `reflect:` of the step at `position`, if the run has a workflow
-    /// and the step has one.
-    fn reflect_spec(&self, position: usize) -> Option<ReflectSpec> {
-        let workflow = self.workflow.as_ref()?;
-        workflow
-            .step(self.step_at(position).id.as_str())?
-            .reflect
-            .clone()
+    /// The `reflect:` of the step at `position`, if it has one.
+    fn reflect_spec(&self, position: usize) -> Option<Arc<ReflectSpec>> {
+        self.reflect_specs.get(&position).cloned()
     }
 
     /// Judges a successful round of the step at `position` (in `Running`).
-    /// False when the step has no `reflect` (the caller records the success);
-    /// true when reflection took the output over.
-    pub(super) fn judge(&mut self, position: usize, output: StepOutput) -> bool {
+    /// Gives `output` back when the step has no `reflect` (the caller records
+    /// the success); `None` when reflection took the output over.
+    pub(super) fn judge(&mut self, position: usize, output: StepOutput) -> Option<StepOutput> {
         let Some(spec) = self.reflect_spec(position) else {
-            return false;
+            return Some(output);
         };
         let reflection = &mut self.steps[position].reflection;
         reflection.tokens += output.usage.input_tokens + output.usage.output_tokens;
@@ -102,7 +99,7 @@ impl RunMachine {
         let round = reflection.round;
         if let Some(failed) = self.failed_rule(&spec, &output, round) {
             self.conclude_round(position, &spec, output, failed);
-            return true;
+            return None;
         }
         let Some(critic) = spec.critic.clone() else {
             let judgement = Judgement {
@@ -112,11 +109,15 @@ impl RunMachine {
                 forced_stop: None,
             };
             self.conclude_round(position, &spec, output, judgement);
-            return true;
+            return None;
         };
-        let step = self.step_at(position).clone();
+        let step = self.step_at(position);
+        let (id, deadline) = (
+            step.id.clone(),
+            step.timeout.unwrap_or(self.config.default_timeout),
+        );
         let input = json!({
-            "step": step.id.as_str(),
+            "step": id.as_str(),
             "uses": step.uses.to_string(),
             "output": output.output,
             "confidence": output.confidence,
@@ -125,18 +126,18 @@ impl RunMachine {
         });
         let call = Invocation {
             run_id: self.run_id,
-            step: step.id.clone(),
+            step: id,
             attempt: 1,
             round,
             feedback: Vec::new(),
             uses: critic,
             input,
-            deadline: step.timeout.unwrap_or(self.config.default_timeout),
+            deadline,
         };
         self.steps[position].reflection.judging = Some(output);
         self.in_flight += 1;
         self.actions.push(Action::InvokeCritic(call));
-        true
+        None
     }
 
     /// The first built-in rule of `spec` the round's `output` fails.
