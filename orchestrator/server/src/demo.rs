@@ -25,53 +25,86 @@ impl RunningExpert {
     }
 }
 
-/// Every expert this binary can serve, by name: the demo experts and the
-/// reference experts (with their built-in data; see each crate for options).
-/// `llm` only when an endpoint is configured (`SYNOD_LLM_ENDPOINT`, see
-/// `synod_expert_llm::Config::from_env`); `knowledge` only when its data is
-/// (`SYNOD_KNOWLEDGE_ATTACK` / `_CAPEC` / `_CWE`, see
-/// `scripts/knowledge-data.sh`).
-fn builders() -> Vec<ExpertServerBuilder> {
-    let mut builders = synod_expert_demo::demo_experts();
-    let mut add = |name: &str, built: Result<ExpertServerBuilder, String>| match built {
-        Ok(builder) => builders.push(builder),
-        Err(error) => tracing::error!(expert = name, error = %error, "expert not available"),
-    };
+/// How to build one expert (the reference experts load their data when
+/// built).
+type Build = Box<dyn FnOnce() -> Result<ExpertServerBuilder, String> + Send>;
+
+/// Every expert this binary can serve, by name, not built yet: the demo
+/// experts and the reference experts (with their built-in data; see each
+/// crate for options). `llm` only when an endpoint is configured
+/// (`SYNOD_LLM_ENDPOINT`, see `synod_expert_llm::Config::from_env`);
+/// `knowledge` only when its data is (`SYNOD_KNOWLEDGE_ATTACK` / `_CAPEC` /
+/// `_CWE`, see `scripts/knowledge-data.sh`).
+fn catalog() -> Vec<(String, Build)> {
+    let mut catalog: Vec<(String, Build)> = synod_expert_demo::demo_experts()
+        .into_iter()
+        .map(|builder| {
+            (
+                builder.name().to_owned(),
+                Box::new(move || Ok(builder)) as Build,
+            )
+        })
+        .collect();
+    let mut add = |name: &str, build: Build| catalog.push((name.to_owned(), build));
     add(
         "attack-detection",
-        synod_expert_attack_detection::expert(&Default::default()).map_err(|e| e.to_string()),
+        Box::new(|| {
+            synod_expert_attack_detection::expert(&Default::default()).map_err(|e| e.to_string())
+        }),
     );
     add(
         "tracing",
-        Ok(synod_expert_tracing::expert(&Default::default())),
+        Box::new(|| Ok(synod_expert_tracing::expert(&Default::default()))),
     );
     add(
         "disposition",
-        Ok(synod_expert_disposition::expert(&Default::default())),
+        Box::new(|| Ok(synod_expert_disposition::expert(&Default::default()))),
     );
     add(
         "data-protection",
-        synod_expert_data_protection::expert(&Default::default()).map_err(|e| e.to_string()),
+        Box::new(|| {
+            synod_expert_data_protection::expert(&Default::default()).map_err(|e| e.to_string())
+        }),
     );
     add(
         "code-security",
-        synod_expert_code_security::expert(&Default::default()).map_err(|e| e.to_string()),
+        Box::new(|| {
+            synod_expert_code_security::expert(&Default::default()).map_err(|e| e.to_string())
+        }),
     );
     if let Some(config) = knowledge_config() {
-        add("knowledge", synod_expert_knowledge::expert(&config));
+        add(
+            "knowledge",
+            Box::new(move || synod_expert_knowledge::expert(&config)),
+        );
     }
     match synod_expert_llm::Config::from_env() {
         Ok(Some(config)) => add(
             "llm",
-            synod_expert_llm::expert(&config).map_err(|e| e.to_string()),
+            Box::new(move || synod_expert_llm::expert(&config).map_err(|e| e.to_string())),
         ),
         Ok(None) => {}
-        Err(error) => add(
-            "llm",
-            Err(format!("{error}; check the SYNOD_LLM_* variables")),
+        Err(error) => tracing::error!(
+            expert = "llm",
+            error = %error,
+            "expert not available; check the SYNOD_LLM_* variables"
         ),
     }
-    builders
+    catalog
+}
+
+/// Every expert of [`catalog`] that builds; the others are logged.
+fn builders() -> Vec<ExpertServerBuilder> {
+    catalog()
+        .into_iter()
+        .filter_map(|(name, build)| match build() {
+            Ok(builder) => Some(builder),
+            Err(error) => {
+                tracing::error!(expert = %name, error = %error, "expert not available");
+                None
+            }
+        })
+        .collect()
 }
 
 /// The knowledge expert's data files from `SYNOD_KNOWLEDGE_ATTACK`,
@@ -91,12 +124,9 @@ fn knowledge_config() -> Option<synod_expert_knowledge::Config> {
         .then_some(config)
 }
 
-/// Names accepted by `synod expert serve`.
+/// Names accepted by `synod expert serve` (nothing is built).
 pub fn expert_names() -> Vec<String> {
-    builders()
-        .iter()
-        .map(|builder| builder.name().to_owned())
-        .collect()
+    catalog().into_iter().map(|(name, _)| name).collect()
 }
 
 /// Starts every demo expert on `127.0.0.1:0`.
@@ -127,13 +157,15 @@ pub async fn serve_named(
     addr: SocketAddr,
     orchestrator: Option<String>,
 ) -> anyhow::Result<()> {
-    // Built once: the reference experts load their data when built.
-    let mut available = builders();
-    let Some(position) = available.iter().position(|builder| builder.name() == name) else {
-        let names: Vec<&str> = available.iter().map(ExpertServerBuilder::name).collect();
+    // Only the expert asked for is built.
+    let mut catalog = catalog();
+    let Some(position) = catalog.iter().position(|(known, _)| known == name) else {
+        let names: Vec<&str> = catalog.iter().map(|(known, _)| known.as_str()).collect();
         anyhow::bail!("no expert named `{name}`; available: {}", names.join(", "));
     };
-    let mut builder = available.swap_remove(position);
+    let (_, build) = catalog.swap_remove(position);
+    let mut builder =
+        build().map_err(|error| anyhow::anyhow!("expert `{name}` cannot be built: {error}"))?;
     if let Some(url) = orchestrator {
         builder = builder.register_with(url);
     }
