@@ -11,16 +11,24 @@
 //! events.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use synod_executor::ContentRedactor;
 use synod_expert_data_protection::{Category, Redaction, Scanner};
 use synod_registry::InputGuard;
 
+/// The embedded data-protection rules, compiled once per process (every
+/// orchestrator's guard and the event masking share them).
+fn builtin_scanner() -> &'static Scanner {
+    static SCANNER: OnceLock<Scanner> = OnceLock::new();
+    SCANNER.get_or_init(Scanner::builtin)
+}
+
 /// Masks every finding of the built-in data-protection rules.
 #[derive(Debug)]
 pub struct DataProtectionGuard {
-    scanner: Scanner,
+    scanner: &'static Scanner,
     redaction: Redaction,
 }
 
@@ -28,7 +36,7 @@ impl DataProtectionGuard {
     /// The guard with the embedded rules, masking every finding.
     pub fn builtin() -> Self {
         DataProtectionGuard {
-            scanner: Scanner::builtin(),
+            scanner: builtin_scanner(),
             redaction: Redaction::mask(),
         }
     }
@@ -46,11 +54,11 @@ impl InputGuard for DataProtectionGuard {
     }
 }
 
-/// The process-wide [`EventSecrets`] (its rules are compiled once).
-pub fn event_secrets() -> std::sync::Arc<EventSecrets> {
-    static SHARED: std::sync::OnceLock<std::sync::Arc<EventSecrets>> = std::sync::OnceLock::new();
+/// The process-wide [`EventSecrets`] (built once).
+pub fn event_secrets() -> Arc<EventSecrets> {
+    static SHARED: OnceLock<Arc<EventSecrets>> = OnceLock::new();
     SHARED
-        .get_or_init(|| std::sync::Arc::new(EventSecrets::builtin()))
+        .get_or_init(|| Arc::new(EventSecrets::builtin()))
         .clone()
 }
 
@@ -64,7 +72,7 @@ pub struct EventSecrets {
 impl EventSecrets {
     /// The built-in rules of category `secret`, masking.
     pub fn builtin() -> Self {
-        let secrets = Scanner::builtin()
+        let secrets = builtin_scanner()
             .rules()
             .iter()
             .filter(|rule| rule.category == Category::Secret)
