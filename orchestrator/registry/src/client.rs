@@ -1,5 +1,6 @@
 //! The gRPC expert client: the executor's [`Invoker`] over the registry.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -66,6 +67,38 @@ impl Registry {
     }
 }
 
+impl ExpertInvoker {
+    /// The input to send to the instance of `lease`: as given, or, for an
+    /// instance whose card says `external`, through the guard (with what it
+    /// redacted); refused when there is no guard.
+    fn guarded_input<'c>(
+        &self,
+        lease: &Lease,
+        call: &'c Invocation,
+    ) -> Result<(Cow<'c, Value>, Option<GuardReport>), StepError> {
+        if !lease.card.card.external {
+            return Ok((Cow::Borrowed(&call.input), None));
+        }
+        let Some(guard) = &self.guard else {
+            let mut error = StepError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "expert `{}` is marked external and no data-protection guard is configured, so its input is not sent; serve the orchestrator with the guard (the default of `synod serve`/`synod up`) or register the expert as not external",
+                    call.uses.expert
+                ),
+            );
+            error.retryable = false;
+            return Err(error);
+        };
+        let (value, redacted) = guard.protect(&call.input);
+        let report = GuardReport {
+            expert: call.uses.expert.clone(),
+            redacted,
+        };
+        Ok((Cow::Owned(value), Some(report)))
+    }
+}
+
 #[async_trait::async_trait]
 impl Invoker for ExpertInvoker {
     #[tracing::instrument(
@@ -84,32 +117,14 @@ impl Invoker for ExpertInvoker {
     async fn invoke(&self, call: Invocation) -> Result<StepOutput, StepError> {
         let uses = call.uses.to_string();
         let lease = self.registry.acquire(&call.uses, Instant::now())?;
-        let mut guard = None;
-        let protected;
-        let input = if lease.card.card.external {
-            let Some(input_guard) = &self.guard else {
+        let (input, guard) = match self.guarded_input(&lease, &call) {
+            Ok(guarded) => guarded,
+            Err(error) => {
                 lease.finish(CallOutcome::Answered, Instant::now());
-                let mut error = StepError::new(
-                    ErrorCode::InvalidInput,
-                    format!(
-                        "expert `{}` is marked external and no data-protection guard is configured, so its input is not sent; serve the orchestrator with the guard (the default of `synod serve`/`synod up`) or register the expert as not external",
-                        call.uses.expert
-                    ),
-                );
-                error.retryable = false;
                 return Err(error);
-            };
-            let (value, redacted) = input_guard.protect(&call.input);
-            guard = Some(GuardReport {
-                expert: call.uses.expert.clone(),
-                redacted,
-            });
-            protected = value;
-            &protected
-        } else {
-            &call.input
+            }
         };
-        let input = json_to_struct(input).map_err(|error| {
+        let input = json_to_struct(&input).map_err(|error| {
             StepError::new(
                 ErrorCode::InvalidInput,
                 format!("input of `{uses}` cannot be sent to the expert: {error}"),
