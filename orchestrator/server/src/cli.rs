@@ -671,32 +671,8 @@ pub async fn runs_watch(
     from_seq: u64,
     as_json: bool,
 ) -> anyhow::Result<std::process::ExitCode> {
-    let mut client = runs_client(connect(server).await?);
-    let mut stream = client
-        .watch_run(pb::WatchRunRequest {
-            run_id: run_id.to_owned(),
-            after_seq: from_seq,
-            recorded_only: false,
-        })
-        .await
-        .map_err(|status| anyhow::anyhow!("{}", status.message()))?
-        .into_inner();
-    let mut succeeded = false;
-    while let Some(message) = stream.next().await {
-        let message = message.map_err(|status| {
-            anyhow::anyhow!(
-                "event stream broke: {}; resume with --from-seq",
-                status.message()
-            )
-        })?;
-        if as_json {
-            println!("{}", message.cloud_event_json);
-        } else if let Some(line) = decode_event(&message).as_ref().and_then(describe_event) {
-            println!("{line}");
-        }
-        succeeded = message.r#type == "synod.run.succeeded";
-    }
-    Ok(if succeeded {
+    let last = print_events(server, run_id, from_seq, false, as_json).await?;
+    Ok(if last.as_deref() == Some("synod.run.succeeded") {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::FAILURE
@@ -711,25 +687,46 @@ pub async fn runs_events(
     from_seq: u64,
     as_json: bool,
 ) -> anyhow::Result<()> {
+    print_events(server, run_id, from_seq, true, as_json).await?;
+    Ok(())
+}
+
+/// Prints `run_id`'s events after `from_seq` (CloudEvents JSON lines or one
+/// line each), following the run until it ends unless `recorded_only`;
+/// returns the type of the last event printed.
+async fn print_events(
+    server: &str,
+    run_id: &str,
+    from_seq: u64,
+    recorded_only: bool,
+    as_json: bool,
+) -> anyhow::Result<Option<String>> {
     let mut client = runs_client(connect(server).await?);
     let mut stream = client
         .watch_run(pb::WatchRunRequest {
             run_id: run_id.to_owned(),
             after_seq: from_seq,
-            recorded_only: true,
+            recorded_only,
         })
         .await
         .map_err(|status| anyhow::anyhow!("{}", status.message()))?
         .into_inner();
+    let mut last = None;
     while let Some(message) = stream.next().await {
-        let message = message.map_err(|status| anyhow::anyhow!("{}", status.message()))?;
+        let message = message.map_err(|status| {
+            anyhow::anyhow!(
+                "event stream broke: {}; resume with --from-seq",
+                status.message()
+            )
+        })?;
         if as_json {
             println!("{}", message.cloud_event_json);
         } else if let Some(line) = decode_event(&message).as_ref().and_then(describe_event) {
             println!("{line}");
         }
+        last = Some(message.r#type);
     }
-    Ok(())
+    Ok(last)
 }
 
 /// `synod runs cancel`.
