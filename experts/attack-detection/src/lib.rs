@@ -53,7 +53,7 @@ pub use expert::{
 };
 pub use input::{EventRef, InputError, ReadStats, read_file};
 pub use matcher::Placeholders;
-pub use rule::{Rule, RuleMeta};
+pub use rule::{KILL_CHAIN_TACTICS, Rule, RuleMeta};
 pub use scan::{FileScan, scan_files, scan_files_with_progress};
 
 /// The project's own demo rules (in `rules/`), embedded in the binary.

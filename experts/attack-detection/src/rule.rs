@@ -72,13 +72,17 @@ impl RuleMeta {
             .iter()
             .filter_map(|t| t.strip_prefix("attack."))
             .map(|t| t.replace('_', "-"))
-            .filter(|t| TACTICS.contains(&t.as_str()))
+            .filter(|t| {
+                KILL_CHAIN_TACTICS.contains(&t.as_str()) || NEWER_TACTICS.contains(&t.as_str())
+            })
             .collect()
     }
 }
 
-/// ATT&CK Enterprise tactic short names as Sigma tags them.
-const TACTICS: [&str; 16] = [
+/// ATT&CK Enterprise tactics in kill-chain order (the order of the matrix),
+/// as short names (`credential-access`); shared by the experts that order or
+/// weigh tactics (tracing, disposition).
+pub const KILL_CHAIN_TACTICS: [&str; 14] = [
     "reconnaissance",
     "resource-development",
     "initial-access",
@@ -86,7 +90,6 @@ const TACTICS: [&str; 16] = [
     "persistence",
     "privilege-escalation",
     "defense-evasion",
-    "stealth",
     "credential-access",
     "discovery",
     "lateral-movement",
@@ -94,8 +97,10 @@ const TACTICS: [&str; 16] = [
     "command-and-control",
     "exfiltration",
     "impact",
-    "defense-impairment",
 ];
+
+/// Tactic tags newer Sigma rules use besides [`KILL_CHAIN_TACTICS`].
+const NEWER_TACTICS: [&str; 2] = ["stealth", "defense-impairment"];
 
 /// A compiled Sigma rule.
 #[derive(Debug, Clone)]

@@ -14,22 +14,7 @@ use std::sync::OnceLock;
 const TABLE: &str = include_str!("../data/attack-mitigations.tsv");
 
 /// ATT&CK Enterprise tactics in kill-chain order (`x_mitre_shortname`).
-pub const TACTICS: [&str; 14] = [
-    "reconnaissance",
-    "resource-development",
-    "initial-access",
-    "execution",
-    "persistence",
-    "privilege-escalation",
-    "defense-evasion",
-    "credential-access",
-    "discovery",
-    "lateral-movement",
-    "collection",
-    "command-and-control",
-    "exfiltration",
-    "impact",
-];
+pub use synod_expert_attack_detection::KILL_CHAIN_TACTICS as TACTICS;
 
 /// Where a tactic sits in the attack, 0.0 (reconnaissance) to 1.0 (impact);
 /// `None` for an unknown tactic. Accepts `credential-access`,

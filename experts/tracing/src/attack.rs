@@ -10,22 +10,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Enterprise tactics in kill-chain order (the order of the ATT&CK matrix).
-pub const TACTICS: [&str; 14] = [
-    "reconnaissance",
-    "resource-development",
-    "initial-access",
-    "execution",
-    "persistence",
-    "privilege-escalation",
-    "defense-evasion",
-    "credential-access",
-    "discovery",
-    "lateral-movement",
-    "collection",
-    "command-and-control",
-    "exfiltration",
-    "impact",
-];
+pub use synod_expert_attack_detection::KILL_CHAIN_TACTICS as TACTICS;
 
 /// Position of `tactic` in [`TACTICS`] (unknown tactics sort last).
 pub fn tactic_rank(tactic: &str) -> usize {
