@@ -12,8 +12,7 @@ use synod_expert_sdk::{
 
 use crate::alerts::{Detector, Report};
 use crate::engine::{LoadFailure, RuleSet};
-use crate::event::Event;
-use crate::input::{EventRef, read_file};
+use crate::input::{inline_events, read_file};
 use crate::matcher::Placeholders;
 use crate::rule::{LEVELS, level_rank};
 
@@ -165,13 +164,8 @@ fn detect(
             ),
         ));
     }
-    for (index, value) in events.iter().enumerate() {
-        let reference = EventRef {
-            source: "input".to_owned(),
-            index,
-            record_id: None,
-        };
-        detector.observe(reference, &Event::from_json(value));
+    for (reference, event) in inline_events(events) {
+        detector.observe(reference, &event);
     }
     let paths = input["paths"]
         .as_array()

@@ -22,6 +22,19 @@ pub struct EventRef {
     pub record_id: Option<u64>,
 }
 
+/// Events passed inline in a skill input (`"events": [...]`), each with its
+/// reference (`source: "input"`, its index in the array).
+pub fn inline_events(values: &[Value]) -> impl Iterator<Item = (EventRef, Event)> + '_ {
+    values.iter().enumerate().map(|(index, value)| {
+        let reference = EventRef {
+            source: "input".to_owned(),
+            index,
+            record_id: None,
+        };
+        (reference, Event::from_json(value))
+    })
+}
+
 /// A file that could not be read as events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {

@@ -51,7 +51,7 @@ pub use event::{Event, Field, Scalar};
 pub use expert::{
     Config, ExpertError, detect_input_schema, detect_output_schema, expert, expert_with_rules,
 };
-pub use input::{EventRef, InputError, ReadStats, read_file};
+pub use input::{EventRef, InputError, ReadStats, inline_events, read_file};
 pub use matcher::Placeholders;
 pub use rule::{KILL_CHAIN_TACTICS, Rule, RuleMeta};
 pub use scan::{FileScan, scan_files, scan_files_with_progress};

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use synod_expert_attack_detection::{Event, EventRef, read_file};
+use synod_expert_attack_detection::{inline_events, read_file};
 use synod_expert_sdk::{
     Evidence, ExpertServer, ExpertServerBuilder, Sensitivity, SkillDefinition, SkillError,
     SkillOutput, skill_fn,
@@ -122,17 +122,9 @@ fn reconstruct_skill(state: &State, input: &Value) -> Result<SkillOutput, SkillE
             ),
         ));
     }
-    let mut records = Vec::new();
-    for (index, value) in events.iter().enumerate() {
-        let reference = EventRef {
-            source: "input".to_owned(),
-            index,
-            record_id: None,
-        };
-        if let Some(record) = Record::from_event(reference, &Event::from_json(value)) {
-            records.push(record);
-        }
-    }
+    let mut records: Vec<Record> = inline_events(events)
+        .filter_map(|(reference, event)| Record::from_event(reference, &event))
+        .collect();
     let paths = strings(input, "paths");
     if !paths.is_empty() && !state.config.allow_file_input {
         return Err(SkillError::invalid_input(
