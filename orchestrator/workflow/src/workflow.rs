@@ -233,6 +233,17 @@ pub enum ReflectStrategy {
     Replan,
 }
 
+impl ReflectStrategy {
+    /// The name as written in a workflow (`retry_with_feedback`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReflectStrategy::RetryWithFeedback => "retry_with_feedback",
+            ReflectStrategy::SecondOpinion => "second_opinion",
+            ReflectStrategy::Replan => "replan",
+        }
+    }
+}
+
 /// `reflect:` of a step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReflectSpec {

@@ -274,11 +274,7 @@ impl RunMachine {
             });
         let mut feedback = judgement.feedback;
         if stop.is_none() && spec.strategy != ReflectStrategy::RetryWithFeedback {
-            let strategy = match spec.strategy {
-                ReflectStrategy::SecondOpinion => "second_opinion",
-                ReflectStrategy::Replan => "replan",
-                ReflectStrategy::RetryWithFeedback => "retry_with_feedback",
-            };
+            let strategy = spec.strategy.as_str();
             feedback.push_str(&format!(
                 " (strategy {strategy} runs as retry_with_feedback in this version)"
             ));
