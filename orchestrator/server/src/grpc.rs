@@ -278,13 +278,14 @@ impl pb::runs_server::Runs for RunsService {
         let run_id = parse_run_id(&request.run_id)?;
         if request.recorded_only {
             let store = self.manager.store();
-            if store.get_run(run_id).await.map_err(store_status)?.is_none() {
-                return Err(Status::not_found(format!("no run `{run_id}`")));
-            }
             let recorded = store
                 .events(run_id, request.after_seq)
                 .await
                 .map_err(store_status)?;
+            // Only an empty answer needs telling an unknown run apart.
+            if recorded.is_empty() && store.get_run(run_id).await.map_err(store_status)?.is_none() {
+                return Err(Status::not_found(format!("no run `{run_id}`")));
+            }
             let messages: Vec<Result<pb::RunEventMessage, Status>> = recorded
                 .iter()
                 .map(|event| Ok(event_message(event)))

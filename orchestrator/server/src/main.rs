@@ -423,7 +423,7 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 client,
             } => cli::runs_events(&client.server, &run_id, from_seq, client.json)
                 .await
-                .map(|()| std::process::ExitCode::SUCCESS),
+                .map(|()| ok),
             RunsCommand::Approve {
                 run_id,
                 binding,
