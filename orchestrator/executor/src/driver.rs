@@ -11,10 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
+use opentelemetry::{Context, KeyValue};
 use serde_json::Value;
 use synod_planner::Plan;
 use synod_store::{RunStore, StoreError};
 use synod_types::error::{ErrorCode, StepError};
+use synod_types::telemetry::{attr, span};
 use synod_types::{RunId, RunStatus};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -25,6 +28,7 @@ use crate::binding::{BindingResult, Deliverer};
 use crate::config::ExecutorConfig;
 use crate::invoke::{Invocation, Invoker};
 use crate::machine::{Action, MachineInput, ResumeError, RunMachine};
+use crate::telemetry::{Tracer, end_run, end_with_result};
 
 /// Extra time an attempt gets past its deadline before the driver gives up
 /// on an invoker that does not honour the deadline itself.
@@ -92,6 +96,9 @@ pub struct Services {
     /// Approval decisions for this run's bindings; without them, a binding
     /// awaiting approval waits for its timeout or a cancel.
     pub decisions: Option<mpsc::UnboundedReceiver<ApprovalDecision>>,
+    /// Starts the run's OpenTelemetry spans (see [`crate::telemetry`]);
+    /// without one no span is created.
+    pub tracer: Option<Tracer>,
 }
 
 /// A human decision on a binding awaiting approval, sent to a running
@@ -113,6 +120,7 @@ impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services")
             .field("deliverer", &self.deliverer.is_some())
+            .field("tracer", &self.tracer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -127,7 +135,7 @@ pub async fn execute_machine(
 ) -> Result<RunOutcome, ExecutorError> {
     let span = tracing::info_span!("run", synod.run.id = %machine.run_id());
     let actions = machine.apply(MachineInput::Start);
-    drive(machine, actions, services, cancel)
+    drive(machine, actions, services, cancel, false)
         .instrument(span)
         .await
 }
@@ -148,7 +156,7 @@ pub async fn resume_machine(
             .await
             .map_err(|source| ExecutorError::ReadEvents { run_id, source })?;
         let (machine, actions) = machine.replay(&events, &std::collections::HashMap::new())?;
-        drive(machine, actions, services, cancel).await
+        drive(machine, actions, services, cancel, true).await
     }
     .instrument(span)
     .await
@@ -177,8 +185,9 @@ pub async fn execute(
         store,
         deliverer: None,
         decisions: None,
+        tracer: None,
     };
-    drive(machine, actions, services, cancel)
+    drive(machine, actions, services, cancel, false)
         .instrument(span)
         .await
 }
@@ -219,24 +228,102 @@ pub async fn resume(
             store,
             deliverer: None,
             decisions: None,
+            tracer: None,
         };
-        drive(machine, actions, services, cancel).await
+        drive(machine, actions, services, cancel, true).await
     }
     .instrument(span)
     .await
 }
 
+/// The run's span context and the tracer for its children; without a
+/// tracer every context is empty and nothing is recorded.
+struct RunSpans {
+    tracer: Option<Tracer>,
+    run: Context,
+}
+
+impl RunSpans {
+    /// Starts the run's root span (a new trace: a resumed run's earlier
+    /// spans are in another trace, found by `synod.run.id`).
+    fn start(tracer: Option<Tracer>, machine: &RunMachine, resumed: bool) -> Self {
+        let run = match &tracer {
+            Some(tracer) => tracer.start(
+                span::RUN,
+                SpanKind::Internal,
+                vec![
+                    KeyValue::new(attr::RUN_ID, machine.run_id().to_string()),
+                    KeyValue::new(attr::WORKFLOW, machine.plan_name().to_owned()),
+                    KeyValue::new(attr::RUN_RESUMED, resumed),
+                ],
+                &Context::new(),
+            ),
+            None => Context::new(),
+        };
+        RunSpans { tracer, run }
+    }
+
+    /// A child span of the run for one call of `call.uses`, with `extra`
+    /// attributes.
+    fn child(&self, name: &'static str, call: &Invocation, extra: &[KeyValue]) -> Context {
+        let Some(tracer) = &self.tracer else {
+            return Context::new();
+        };
+        let mut attributes = vec![
+            KeyValue::new(attr::RUN_ID, call.run_id.to_string()),
+            KeyValue::new(attr::STEP_ID, call.step.to_string()),
+            KeyValue::new(attr::EXPERT_NAME, call.uses.expert.clone()),
+            KeyValue::new(attr::SKILL, call.uses.skill.clone()),
+        ];
+        attributes.extend_from_slice(extra);
+        tracer.start(name, SpanKind::Internal, attributes, &self.run)
+    }
+
+    /// A child span of the run for delivering `binding`.
+    fn binding(&self, binding: &str) -> Context {
+        match &self.tracer {
+            Some(tracer) => tracer.start(
+                span::BINDING,
+                SpanKind::Internal,
+                vec![KeyValue::new(attr::BINDING, binding.to_owned())],
+                &self.run,
+            ),
+            None => Context::new(),
+        }
+    }
+}
+
 async fn drive(
+    machine: RunMachine,
+    actions: Vec<Action>,
+    mut services: Services,
+    cancel: CancellationToken,
+    resumed: bool,
+) -> Result<RunOutcome, ExecutorError> {
+    let spans = RunSpans::start(services.tracer.take(), &machine, resumed);
+    let result = perform(machine, actions, services, cancel, &spans).await;
+    if spans.tracer.is_some() {
+        end_run(
+            &spans.run,
+            result.as_ref().ok().map(|outcome| outcome.status),
+        );
+    }
+    result
+}
+
+async fn perform(
     mut machine: RunMachine,
     mut actions: Vec<Action>,
     services: Services,
     cancel: CancellationToken,
+    spans: &RunSpans,
 ) -> Result<RunOutcome, ExecutorError> {
     let Services {
         invoker,
         store,
         deliverer,
         mut decisions,
+        tracer: _,
     } = services;
     let run_id = machine.run_id();
     // Attempts and retry timers; each task ends with the input it reports.
@@ -256,10 +343,18 @@ async fn drive(
                         synod.step.id = %call.step,
                         synod.attempt = call.attempt,
                     );
+                    let trace = spans.child(
+                        span::STEP_ATTEMPT,
+                        &call,
+                        &[
+                            KeyValue::new(attr::STEP_ATTEMPT, i64::from(call.attempt)),
+                            KeyValue::new(attr::REFLECT_ROUND, i64::from(call.round)),
+                        ],
+                    );
                     let invoker = Arc::clone(&invoker);
                     tasks.spawn(
                         async move {
-                            let (step, attempt, outcome) = run_attempt(invoker, call).await;
+                            let (step, attempt, outcome) = run_attempt(invoker, call, trace).await;
                             MachineInput::AttemptFinished {
                                 step,
                                 attempt,
@@ -275,11 +370,16 @@ async fn drive(
                         synod.step.id = %call.step,
                         synod.round = call.round,
                     );
+                    let trace = spans.child(
+                        span::CRITIC,
+                        &call,
+                        &[KeyValue::new(attr::REFLECT_ROUND, i64::from(call.round))],
+                    );
                     let invoker = Arc::clone(&invoker);
                     let round = call.round;
                     tasks.spawn(
                         async move {
-                            let (step, _, outcome) = run_attempt(invoker, call).await;
+                            let (step, _, outcome) = run_attempt(invoker, call, trace).await;
                             MachineInput::CriticFinished {
                                 step,
                                 round,
@@ -296,10 +396,18 @@ async fn drive(
                         synod.item = item,
                         synod.attempt = call.attempt,
                     );
+                    let trace = spans.child(
+                        span::ITEM_ATTEMPT,
+                        &call,
+                        &[
+                            KeyValue::new(attr::ITEM_INDEX, item as i64),
+                            KeyValue::new(attr::STEP_ATTEMPT, i64::from(call.attempt)),
+                        ],
+                    );
                     let invoker = Arc::clone(&invoker);
                     tasks.spawn(
                         async move {
-                            let (step, attempt, outcome) = run_attempt(invoker, call).await;
+                            let (step, attempt, outcome) = run_attempt(invoker, call, trace).await;
                             MachineInput::ItemFinished {
                                 step,
                                 item,
@@ -328,6 +436,7 @@ async fn drive(
                 Action::Deliver(call) => {
                     let deliverer = deliverer.clone();
                     let span = tracing::debug_span!("binding", synod.binding = %call.binding);
+                    let trace = spans.binding(&call.binding);
                     tasks.spawn(
                         async move {
                             let binding = call.binding.clone();
@@ -340,6 +449,8 @@ async fn drive(
                                     ),
                                 ),
                             };
+                            // Ends the binding's span (dropping the last reference).
+                            drop(trace);
                             MachineInput::BindingFinished { binding, result }
                         }
                         .instrument(span),
@@ -412,10 +523,12 @@ async fn drive(
 }
 
 /// Runs one attempt with a deadline backstop, turning a backstop expiry or a
-/// panicking invoker into a step error.
+/// panicking invoker into a step error; ends the attempt's span in `trace`
+/// (if any) with the outcome.
 async fn run_attempt(
     invoker: Arc<dyn Invoker>,
     call: Invocation,
+    trace: Context,
 ) -> (
     synod_types::StepId,
     u32,
@@ -424,7 +537,7 @@ async fn run_attempt(
     let step = call.step.clone();
     let attempt = call.attempt;
     let deadline = call.deadline;
-    let invocation = AssertUnwindSafe(invoker.invoke(call)).catch_unwind();
+    let invocation = AssertUnwindSafe(invoker.invoke_traced(call, &trace)).catch_unwind();
     let outcome = match tokio::time::timeout(
         deadline.saturating_add(DEADLINE_BACKSTOP_GRACE),
         invocation,
@@ -450,6 +563,9 @@ async fn run_attempt(
             ),
         )),
     };
+    if trace.has_active_span() {
+        end_with_result(&trace, &outcome);
+    }
     (step, attempt, outcome)
 }
 

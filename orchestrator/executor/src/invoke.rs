@@ -96,4 +96,18 @@ pub struct GuardReport {
 pub trait Invoker: Send + Sync + 'static {
     /// Runs one attempt.
     async fn invoke(&self, call: Invocation) -> Result<StepOutput, StepError>;
+
+    /// Runs one attempt as part of the trace in `trace`: the driver's span
+    /// for the attempt, or an empty context when tracing is off. Invokers
+    /// that call out start their call span as a child of it and propagate
+    /// it (the registry's gRPC client sends W3C `traceparent`); the default
+    /// ignores it and calls [`Invoker::invoke`].
+    async fn invoke_traced(
+        &self,
+        call: Invocation,
+        trace: &opentelemetry::Context,
+    ) -> Result<StepOutput, StepError> {
+        let _ = trace;
+        self.invoke(call).await
+    }
 }

@@ -16,12 +16,14 @@
 //! - [`invoke`]: the [`Invoker`] trait the driver calls to run one step
 //!   attempt (implemented by the registry's gRPC expert client, and by
 //!   in-process invokers in tests and benchmarks).
+//! - [`telemetry`]: the OpenTelemetry spans of the driver ([`Tracer`]).
 
 pub mod binding;
 pub mod config;
 pub mod driver;
 pub mod invoke;
 pub mod machine;
+pub mod telemetry;
 
 pub use binding::{BindingCall, BindingResult, Deliverer, DeliveryAttempt};
 pub use config::ExecutorConfig;
@@ -31,6 +33,7 @@ pub use driver::{
 };
 pub use invoke::{Feedback, GuardReport, Invocation, Invoker, Need, StepOutput, Usage};
 pub use machine::{Action, ContentRedactor, MachineInput, ResumeError, RunMachine};
+pub use telemetry::Tracer;
 
 #[cfg(test)]
 mod test_support;

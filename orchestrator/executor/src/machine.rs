@@ -415,6 +415,11 @@ impl RunMachine {
         self.run_id
     }
 
+    /// The name of the plan (the workflow's name) this machine executes.
+    pub fn plan_name(&self) -> &str {
+        &self.plan.name
+    }
+
     /// The current status of a step, or `None` for a step not in the plan.
     pub fn step_status(&self, step: &StepId) -> Option<StepStatus> {
         let position = self.position(step)?;

@@ -4,13 +4,17 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
+use opentelemetry::{Context, KeyValue};
 use serde_json::Value;
-use synod_executor::{GuardReport, Invocation, Invoker, Need, StepOutput, Usage};
+use synod_executor::telemetry::end_with_result;
+use synod_executor::{GuardReport, Invocation, Invoker, Need, StepOutput, Tracer, Usage};
 use synod_proto::expert::expert_client::ExpertClient;
 use synod_proto::expert::{InvokeRequest, InvokeResponse};
 use synod_proto::json::{json_to_struct, opt_struct_to_json};
 use synod_types::ErrorCode;
 use synod_types::error::StepError;
+use synod_types::telemetry::{RPC_SYSTEM_GRPC, attr, span};
 use tokio::time::Instant;
 
 use crate::card::check_output;
@@ -28,10 +32,15 @@ use crate::registry::{CallOutcome, Lease, Registry};
 /// An instance whose card says `external` (e.g. a hosted LLM) only receives
 /// inputs passed through the [`InputGuard`] (`with_guard`); without one the
 /// call is refused, so data never leaves unredacted by default.
+///
+/// With a tracer (`with_tracer`), each call is a client span, child of the
+/// driver's attempt span, and its context goes to the expert as W3C
+/// `traceparent` / `tracestate` metadata.
 #[derive(Debug, Clone)]
 pub struct ExpertInvoker {
     registry: Registry,
     guard: Option<Arc<dyn InputGuard>>,
+    tracer: Option<Tracer>,
 }
 
 impl ExpertInvoker {
@@ -40,7 +49,16 @@ impl ExpertInvoker {
         ExpertInvoker {
             registry,
             guard: None,
+            tracer: None,
         }
+    }
+
+    /// Records each call as an OpenTelemetry client span and propagates
+    /// its trace context to the expert.
+    #[must_use]
+    pub fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = Some(tracer);
+        self
     }
 
     /// Passes inputs for external experts through `guard`.
@@ -99,8 +117,38 @@ impl ExpertInvoker {
     }
 }
 
+/// The W3C `traceparent` (and `tracestate`) of the span in `trace`, as gRPC
+/// metadata of `request`.
+fn inject_trace_context<T>(trace: &Context, request: &mut tonic::Request<T>) {
+    let span = trace.span();
+    let context = span.span_context();
+    if !context.is_valid() {
+        return;
+    }
+    let traceparent = format!(
+        "00-{}-{}-{:02x}",
+        context.trace_id(),
+        context.span_id(),
+        context.trace_flags().to_u8()
+    );
+    let metadata = request.metadata_mut();
+    if let Ok(value) = traceparent.parse() {
+        metadata.insert(synod_types::telemetry::TRACEPARENT, value);
+    }
+    let tracestate = context.trace_state().header();
+    if !tracestate.is_empty()
+        && let Ok(value) = tracestate.parse()
+    {
+        metadata.insert(synod_types::telemetry::TRACESTATE, value);
+    }
+}
+
 #[async_trait::async_trait]
 impl Invoker for ExpertInvoker {
+    async fn invoke(&self, call: Invocation) -> Result<StepOutput, StepError> {
+        self.invoke_traced(call, &Context::new()).await
+    }
+
     #[tracing::instrument(
         skip_all,
         fields(
@@ -114,7 +162,42 @@ impl Invoker for ExpertInvoker {
             rpc.method = "Invoke",
         )
     )]
-    async fn invoke(&self, call: Invocation) -> Result<StepOutput, StepError> {
+    async fn invoke_traced(
+        &self,
+        call: Invocation,
+        trace: &Context,
+    ) -> Result<StepOutput, StepError> {
+        let Some(tracer) = &self.tracer else {
+            return self.call(call, None).await;
+        };
+        let trace = tracer.start(
+            span::EXPERT_INVOKE,
+            SpanKind::Client,
+            vec![
+                KeyValue::new(attr::RPC_SYSTEM, RPC_SYSTEM_GRPC),
+                KeyValue::new(attr::RPC_SERVICE, synod_proto::EXPERT_SERVICE_NAME),
+                KeyValue::new(attr::RPC_METHOD, "Invoke"),
+                KeyValue::new(attr::RUN_ID, call.run_id.to_string()),
+                KeyValue::new(attr::STEP_ID, call.step.to_string()),
+                KeyValue::new(attr::STEP_ATTEMPT, i64::from(call.attempt)),
+                KeyValue::new(attr::EXPERT_NAME, call.uses.expert.clone()),
+                KeyValue::new(attr::SKILL, call.uses.skill.clone()),
+            ],
+            trace,
+        );
+        let result = self.call(call, Some(&trace)).await;
+        end_with_result(&trace, &result);
+        result
+    }
+}
+
+impl ExpertInvoker {
+    /// One `Invoke` call; `trace` holds the call's client span when tracing.
+    async fn call(
+        &self,
+        call: Invocation,
+        trace: Option<&Context>,
+    ) -> Result<StepOutput, StepError> {
         let uses = call.uses.to_string();
         let lease = self.registry.acquire(&call.uses, Instant::now())?;
         let (input, guard) = match self.guarded_input(&lease, &call) {
@@ -153,9 +236,30 @@ impl Invoker for ExpertInvoker {
             .max_decoding_message_size(self.registry.config().max_message_bytes);
         let mut grpc_request = tonic::Request::new(request);
         grpc_request.set_timeout(call.deadline);
+        if let Some(trace) = trace {
+            let span = trace.span();
+            span.set_attribute(KeyValue::new(
+                attr::EXPERT_INSTANCE,
+                lease.instance_id.to_string(),
+            ));
+            span.set_attribute(KeyValue::new(
+                attr::SERVER_ADDRESS,
+                lease.endpoint.to_string(),
+            ));
+            inject_trace_context(trace, &mut grpc_request);
+        }
         let started = Instant::now();
         let result = tokio::time::timeout(call.deadline, client.invoke(grpc_request)).await;
         let elapsed = started.elapsed();
+        if let (Some(trace), Ok(answer)) = (trace, &result) {
+            let code = match answer {
+                Ok(_) => tonic::Code::Ok,
+                Err(status) => status.code(),
+            };
+            trace
+                .span()
+                .set_attribute(KeyValue::new(attr::RPC_GRPC_STATUS_CODE, code as i64));
+        }
         let context = CallContext {
             uses: &uses,
             instance: &lease.instance_id,

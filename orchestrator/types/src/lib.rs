@@ -9,6 +9,7 @@
 //! - [`status`]: run and step status enums.
 //! - [`error`]: stable user-facing error codes ([`ErrorCode`]).
 //! - [`redact`]: removal of secret-looking values from event payloads.
+//! - [`telemetry`]: OpenTelemetry span names and attribute keys (one place).
 
 pub mod duration;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod id;
 pub mod redact;
 pub mod retry;
 pub mod status;
+pub mod telemetry;
 
 pub use duration::HumanDuration;
 pub use error::ErrorCode;
