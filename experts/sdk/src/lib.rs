@@ -14,7 +14,9 @@
 //! - `grpc.health.v1` health and gRPC server reflection (v1);
 //! - a per-connection concurrency limit and a per-call timeout that honours
 //!   the caller's `grpc-timeout`;
-//! - W3C trace context extraction ([`TraceContext`]);
+//! - W3C trace context extraction ([`TraceContext`]) and, with OTLP
+//!   configured ([`telemetry`]), a server span per call that continues the
+//!   orchestrator's trace;
 //! - self-registration with the orchestrator (Register, Heartbeat,
 //!   Deregister on shutdown), retried with backoff, never fatal;
 //! - a [`testing`] harness.
@@ -72,6 +74,7 @@ mod registration;
 mod schema;
 mod server;
 mod skill;
+pub mod telemetry;
 pub mod testing;
 mod trace;
 
@@ -84,6 +87,7 @@ pub use server::{
 pub use skill::{
     Evidence, Need, Sensitivity, Skill, SkillDefinition, SkillFn, SkillOutput, Usage, skill_fn,
 };
+pub use telemetry::{OtlpConfig, Telemetry, TelemetryError};
 pub use trace::{TRACEPARENT, TRACESTATE, TraceContext, TraceContextError};
 
 /// Re-exported for `#[async_trait]` on [`Skill`] implementations.

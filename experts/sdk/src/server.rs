@@ -31,7 +31,9 @@ use crate::error::{BuildError, ServeError, SkillError};
 use crate::registration::{self, RegistrationConfig};
 use crate::schema::CompiledSchema;
 use crate::skill::{Skill, SkillDefinition, SkillOutput};
+use crate::telemetry::{self, Telemetry};
 use crate::trace::TraceContext;
+use opentelemetry_sdk::trace::SdkTracer;
 
 /// Default per-connection concurrency limit (calls handled at once).
 pub const DEFAULT_CONCURRENCY_LIMIT: usize = 64;
@@ -66,6 +68,7 @@ pub struct ExpertServerBuilder {
     orchestrator_url: Option<String>,
     advertise: Option<String>,
     registration_ttl: Duration,
+    tracer: Option<SdkTracer>,
 }
 
 impl fmt::Debug for ExpertServerBuilder {
@@ -86,6 +89,7 @@ impl fmt::Debug for ExpertServerBuilder {
             .field("orchestrator_url", &self.orchestrator_url)
             .field("advertise", &self.advertise)
             .field("registration_ttl", &self.registration_ttl)
+            .field("traced", &self.tracer.is_some())
             .finish()
     }
 }
@@ -133,6 +137,16 @@ impl ExpertServerBuilder {
     #[must_use]
     pub fn load_shed(mut self, load_shed: bool) -> Self {
         self.load_shed = load_shed;
+        self
+    }
+
+    /// Records each call as an OpenTelemetry server span exported by
+    /// `telemetry`, continuing the caller's W3C trace context (see
+    /// [`crate::telemetry`]). The expert does not shut `telemetry` down:
+    /// its owner does.
+    #[must_use]
+    pub fn telemetry(mut self, telemetry: &Telemetry) -> Self {
+        self.tracer = Some(telemetry.tracer());
         self
     }
 
@@ -254,6 +268,7 @@ impl ExpertServerBuilder {
                 request_timeout: self.request_timeout,
                 registration,
                 advertise: self.advertise,
+                tracer: self.tracer,
             }),
         })
     }
@@ -340,6 +355,7 @@ struct Inner {
     request_timeout: Duration,
     registration: Option<RegistrationConfig>,
     advertise: Option<String>,
+    tracer: Option<SdkTracer>,
 }
 
 struct PreparedSkill {
@@ -375,6 +391,7 @@ impl ExpertServer {
             orchestrator_url: None,
             advertise: None,
             registration_ttl: DEFAULT_REGISTRATION_TTL,
+            tracer: None,
         }
     }
 
@@ -790,13 +807,17 @@ impl ExpertRpc for ExpertService {
             ProgressSender::discard(),
         )?;
         let span = call_span(&self.server, &ctx, "Invoke");
+        let (ctx, handler) = self.server.start_handler_span(ctx, "Invoke");
         let result = self
             .server
             .call_with_context(ctx, &skill, input)
             .instrument(span.clone())
             .await;
-        let response = finish(&span, &skill, result)?;
-        Ok(Response::new(response))
+        let response = finish(&span, &skill, result);
+        if let Some(handler) = &handler {
+            telemetry::end_handler_span(handler, &response);
+        }
+        Ok(Response::new(response?))
     }
 
     type InvokeStreamStream = InvokeStream;
@@ -813,6 +834,7 @@ impl ExpertRpc for ExpertService {
             ProgressSender::new(progress_sender),
         )?;
         let span = call_span(&self.server, &ctx, "InvokeStream");
+        let (ctx, handler) = self.server.start_handler_span(ctx, "InvokeStream");
         let server = self.server.clone();
         let task = async move {
             let call = server.call_with_context(ctx, &skill, input);
@@ -857,10 +879,31 @@ impl ExpertRpc for ExpertService {
                     message: Some(pb::invoke_stream_message::Message::Response(response)),
                 }
             });
+            if let Some(handler) = &handler {
+                telemetry::end_handler_span(handler, &last);
+            }
             let _ = messages.send(last).await;
         };
         tokio::spawn(task.instrument(span));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+impl ExpertServer {
+    /// The OpenTelemetry server span of one call, when tracing.
+    fn start_handler_span(
+        &self,
+        ctx: SkillContext,
+        method: &'static str,
+    ) -> (SkillContext, Option<opentelemetry::Context>) {
+        match &self.inner.tracer {
+            Some(tracer) => {
+                let (ctx, handler) =
+                    telemetry::start_handler_span(tracer, self.name(), method, ctx);
+                (ctx, Some(handler))
+            }
+            None => (ctx, None),
+        }
     }
 }
 

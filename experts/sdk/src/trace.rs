@@ -9,10 +9,7 @@ use std::fmt;
 
 use tonic::metadata::{MetadataMap, MetadataValue};
 
-/// Metadata key of the W3C `traceparent` header.
-pub const TRACEPARENT: &str = "traceparent";
-/// Metadata key of the W3C `tracestate` header.
-pub const TRACESTATE: &str = "tracestate";
+pub use synod_types::telemetry::{TRACEPARENT, TRACESTATE};
 
 /// Most list members a `tracestate` may carry.
 const MAX_TRACESTATE_MEMBERS: usize = 32;
