@@ -57,6 +57,10 @@ pub struct ServerConfig {
     /// How long a replica's lease on a run lasts unless renewed (it renews
     /// every third); a dead replica's runs are taken over after it.
     pub lease: std::time::Duration,
+    /// Exports OpenTelemetry traces (`--otlp-endpoint`, see
+    /// [`crate::telemetry::start_tracing`]); `None`: no spans. The caller
+    /// owns it and shuts it down after the orchestrator.
+    pub telemetry: Option<synod_expert_sdk::Telemetry>,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +76,7 @@ impl Default for ServerConfig {
             secrets_dir: None,
             replica_id: None,
             lease: crate::lease::DEFAULT_LEASE,
+            telemetry: None,
         }
     }
 }
@@ -129,13 +134,16 @@ impl Orchestrator {
         let registry = Registry::new(config.registry.clone());
         let metrics = crate::metrics::Metrics::default();
         let store = metrics.observe_store(store);
+        let tracer = crate::telemetry::tracer(config.telemetry.as_ref());
+        let mut invoker = registry
+            .invoker()
+            .with_guard(Arc::new(crate::guard::DataProtectionGuard::builtin()));
+        if let Some(tracer) = &tracer {
+            invoker = invoker.with_tracer(tracer.clone());
+        }
         let manager = RunManager::new(
             store,
-            Arc::new(
-                registry
-                    .invoker()
-                    .with_guard(Arc::new(crate::guard::DataProtectionGuard::builtin())),
-            ),
+            Arc::new(invoker),
             Arc::new(registry.clone()),
             config.executor.clone(),
             shutdown.child_token(),
@@ -153,6 +161,7 @@ impl Orchestrator {
         )
         .context("invalid binding settings (--allow-destination)")?;
         manager.set_deliverer(Arc::new(bindings));
+        manager.set_tracer(tracer);
 
         let grpc_listener = TcpListener::bind(config.grpc_addr)
             .await

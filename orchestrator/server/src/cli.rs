@@ -162,9 +162,12 @@ pub async fn serve(
     store_options: StoreOptions,
 ) -> anyhow::Result<()> {
     let database_url = store_options.database_url.as_str();
+    // Shut down (flushed) after the orchestrator and the experts.
+    let telemetry = config.telemetry.clone();
     let mut experts = Vec::new();
     if with_demo_experts {
-        experts = demo::start_demo_experts().await?;
+        // In-process experts share the orchestrator's trace exporter.
+        experts = demo::start_demo_experts_traced(telemetry.as_ref()).await?;
         for expert in &experts {
             config.static_experts.push(expert.endpoint.clone());
         }
@@ -203,6 +206,9 @@ pub async fn serve(
     orchestrator.shutdown().await?;
     for expert in experts {
         expert.stop().await;
+    }
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
     }
     Ok(())
 }

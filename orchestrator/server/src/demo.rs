@@ -131,8 +131,19 @@ pub fn expert_names() -> Vec<String> {
 
 /// Starts every demo expert on `127.0.0.1:0`.
 pub async fn start_demo_experts() -> anyhow::Result<Vec<RunningExpert>> {
+    start_demo_experts_traced(None).await
+}
+
+/// Like [`start_demo_experts`]; with `telemetry`, the experts record their
+/// calls as spans exported by it (shared with the orchestrator).
+pub async fn start_demo_experts_traced(
+    telemetry: Option<&synod_expert_sdk::Telemetry>,
+) -> anyhow::Result<Vec<RunningExpert>> {
     let mut running = Vec::new();
-    for builder in builders() {
+    for mut builder in builders() {
+        if let Some(telemetry) = telemetry {
+            builder = builder.telemetry(telemetry);
+        }
         let name = builder.name().to_owned();
         let server = builder
             .build()
@@ -151,7 +162,8 @@ pub async fn start_demo_experts() -> anyhow::Result<Vec<RunningExpert>> {
 }
 
 /// `synod expert serve <name>`: serves one expert until Ctrl-C, registering
-/// with `orchestrator` when given.
+/// with `orchestrator` when given; exports traces (service name: the
+/// expert's) when the OpenTelemetry variables name an endpoint.
 pub async fn serve_named(
     name: &str,
     addr: SocketAddr,
@@ -169,6 +181,10 @@ pub async fn serve_named(
     if let Some(url) = orchestrator {
         builder = builder.register_with(url);
     }
+    let telemetry = crate::telemetry::start_tracing(None, name)?;
+    if let Some(telemetry) = &telemetry {
+        builder = builder.telemetry(telemetry);
+    }
     let server = builder
         .build()
         .with_context(|| format!("building expert `{name}`"))?;
@@ -182,5 +198,8 @@ pub async fn serve_named(
         .context("waiting for Ctrl-C")?;
     eprintln!("shutting down (deregistering)");
     handle.shutdown().await.context("shutting down")?;
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
+    }
     Ok(())
 }

@@ -71,6 +71,12 @@ struct ServerArgs {
     /// `SYNOD_SECRET_<NAME>` environment variables).
     #[arg(long, env = "SYNOD_SECRETS_DIR", value_name = "DIR")]
     secrets_dir: Option<PathBuf>,
+    /// Export OpenTelemetry traces over OTLP/HTTP to this collector, e.g.
+    /// `http://localhost:4318` (Jaeger, Tempo, otel-collector): one trace
+    /// per run. Default: the OTEL_EXPORTER_OTLP_ENDPOINT variable; with
+    /// neither, no traces are made.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -301,8 +307,17 @@ impl ServerArgs {
 
     /// `synod serve` (`with_demo_experts`: `synod up`).
     async fn serve(self, with_demo_experts: bool) -> anyhow::Result<()> {
+        let telemetry = synod_server::telemetry::start_tracing(
+            self.otlp_endpoint.as_deref(),
+            synod_server::telemetry::SERVICE_NAME,
+        )?;
         let store = self.store_options();
-        cli::serve(self.into_config(), with_demo_experts, store).await
+        cli::serve(
+            traced(self.into_config(), telemetry),
+            with_demo_experts,
+            store,
+        )
+        .await
     }
 
     fn into_config(self) -> synod_server::app::ServerConfig {
@@ -320,6 +335,15 @@ impl ServerArgs {
         config.executor.default_timeout = self.step_timeout.get();
         config
     }
+}
+
+/// `config` exporting traces with `telemetry`.
+fn traced(
+    mut config: synod_server::app::ServerConfig,
+    telemetry: Option<synod_expert_sdk::Telemetry>,
+) -> synod_server::app::ServerConfig {
+    config.telemetry = telemetry;
+    config
 }
 
 fn main() -> std::process::ExitCode {

@@ -84,6 +84,8 @@ struct Inner {
     workflows: Mutex<BTreeMap<String, StoredWorkflow>>,
     /// Delivers workflow bindings (none: bindings fail saying so).
     deliverer: Mutex<Option<Arc<dyn Deliverer>>>,
+    /// Starts the OpenTelemetry spans of runs (none: no spans).
+    tracer: Mutex<Option<synod_executor::Tracer>>,
     /// Bindings are rendered, not sent (`synod run --dry-run`).
     dry_run: std::sync::atomic::AtomicBool,
     /// Where approval decisions for each run executing here go.
@@ -153,6 +155,7 @@ impl RunManager {
                 active: Mutex::new(HashMap::new()),
                 workflows: Mutex::new(BTreeMap::new()),
                 deliverer: Mutex::new(None),
+                tracer: Mutex::new(None),
                 deciders: Mutex::new(HashMap::new()),
                 dry_run: std::sync::atomic::AtomicBool::new(false),
                 tasks: TaskTracker::new(),
@@ -166,6 +169,12 @@ impl RunManager {
     /// Delivers the bindings of runs started from now on with `deliverer`.
     pub fn set_deliverer(&self, deliverer: Arc<dyn Deliverer>) {
         *lock(&self.inner.deliverer) = Some(deliverer);
+    }
+
+    /// Traces the runs executed from now on with `tracer` (one trace per
+    /// run execution; `None`: no spans).
+    pub fn set_tracer(&self, tracer: Option<synod_executor::Tracer>) {
+        *lock(&self.inner.tracer) = tracer;
     }
 
     /// Makes the bindings of runs started from now on dry runs (rendered
@@ -377,6 +386,7 @@ impl RunManager {
                 }),
                 deliverer: lock(&inner.deliverer).clone(),
                 decisions: Some(decisions),
+                tracer: lock(&inner.tracer).clone(),
             };
             let (done, lost) = (CancellationToken::new(), CancellationToken::new());
             inner.tasks.spawn(lease::keep_lease(
