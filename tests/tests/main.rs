@@ -11,7 +11,8 @@
 //! Workflows: `bindings` (if, for_each, HTTP bindings to a local receiver),
 //! `hooks` (signed webhooks starting runs), `approvals` (approve, reject, timeout), `examples` (workflows/ with bindings).
 //! Users' paths: `demo` (ioc-triage), `validate`, `cli`, `dashboard` (headless
-//! Chromium), `metrics` (Prometheus scrape).
+//! Chromium), `metrics` (Prometheus scrape), `telemetry` (OTLP traces to a
+//! local receiver).
 
 mod approvals;
 mod bindings;
@@ -39,5 +40,6 @@ mod retry;
 mod sse;
 mod static_experts;
 mod task;
+mod telemetry;
 mod validate;
 mod watch;
