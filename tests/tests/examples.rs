@@ -4,9 +4,7 @@
 //! origin) and their tokens in a secrets directory.
 
 use serde_json::{Value, json};
-use synod_expert_sdk::{ExpertServer, ExpertServerBuilder, SkillDefinition, SkillOutput, skill_fn};
 use synod_integration_tests::events::assert_secret_absent;
-use synod_integration_tests::experts::{object_schema, serve};
 use synod_integration_tests::receiver::Receiver;
 use synod_integration_tests::{TempDir, TestOrchestrator, fast_config, repo_file};
 use synod_proto::orchestrator as pb;
@@ -14,6 +12,8 @@ use synod_proto::orchestrator::RunStatus;
 use synod_server::demo::start_demo_experts;
 use synod_types::RunEventKind;
 
+/// The GitHub token the dlp-scan and code-review example inputs leak.
+const LEAKED_TOKEN: &str = "ghp_XIxB7KMNdAr3zqWtQqhE94qglHqOzn1D1stg";
 const TICKET_TOKEN: &str = "tt-0c51-example";
 const FIREWALL_TOKEN: &str = "fw-77aa-example";
 
@@ -128,89 +128,29 @@ async fn incident_response_tickets_at_once_and_blocks_only_after_approval() -> a
     Ok(())
 }
 
-/// A test expert with the skill contracts `workflows/dlp-scan.yaml` names:
-/// `scan` finds card-like numbers and `SECRET` markers; `summarize` lists
-/// the documents with findings and counts them.
-fn dlp_expert() -> ExpertServerBuilder {
-    let scan = SkillDefinition::new("scan")
-        .input_schema(object_schema(
-            json!({ "name": { "type": "string" }, "text": { "type": "string" } }),
-        ))
-        .output_schema(object_schema(json!({
-            "name": { "type": "string" },
-            "findings": { "type": "array" }
-        })));
-    let summarize = SkillDefinition::new("summarize")
-        .input_schema(object_schema(json!({ "results": { "type": "array" } })))
-        .output_schema(object_schema(json!({
-            "documents": { "type": "array", "items": { "type": "string" } },
-            "total": { "type": "integer" }
-        })));
-    ExpertServer::builder("dlp", "0.1.0")
-        .skill(skill_fn(scan, |_ctx, input| async move {
-            let text = input["text"].as_str().unwrap_or_default();
-            let mut findings = Vec::new();
-            for word in text.split_whitespace() {
-                let digits = word.chars().filter(char::is_ascii_digit).count();
-                if digits >= 16 {
-                    findings.push(json!({ "kind": "card-number", "excerpt": "****" }));
-                }
-                if word == "SECRET" {
-                    findings.push(json!({ "kind": "classification-marker", "excerpt": word }));
-                }
-            }
-            Ok(SkillOutput::new(
-                json!({ "name": input["name"], "findings": findings }),
-            ))
-        }))
-        .skill(skill_fn(summarize, |_ctx, input| async move {
-            let results = input["results"].as_array().cloned().unwrap_or_default();
-            let mut documents = Vec::new();
-            let mut total = 0;
-            for result in &results {
-                let found = result["findings"].as_array().map_or(0, Vec::len);
-                if found > 0 {
-                    documents.push(result["name"].clone());
-                    total += found;
-                }
-            }
-            Ok(SkillOutput::new(
-                json!({ "documents": documents, "total": total }),
-            ))
-        }))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dlp_scan_fans_out_over_the_documents_and_reports_one_case() -> anyhow::Result<()> {
     const CASES_TOKEN: &str = "cases-5e1d-example";
     let receiver = Receiver::start(&[]).await?;
     let yaml = repo_file("workflows/dlp-scan.yaml")?
         .replace("https://cases.example.org", &receiver.origin());
-    let dlp = serve(dlp_expert()).await?;
+    let input: Value = serde_json::from_str(&repo_file("workflows/examples/dlp-scan.input.json")?)?;
+    let experts = start_demo_experts().await?;
     let (_secrets, orchestrator) = start_orchestrator(
-        vec![dlp.endpoint().to_owned()],
+        experts.iter().map(|e| e.endpoint.clone()).collect(),
         &receiver,
         &[("CASES_TOKEN", CASES_TOKEN)],
     )
     .await?;
 
-    let documents = json!([
-        { "name": "minutes.txt", "text": "budget review, nothing sensitive" },
-        { "name": "export.csv", "text": "card 4111-1111-1111-1111 exp 12/29" },
-        { "name": "memo.txt", "text": "SECRET plan for Q3" },
-        { "name": "readme.md", "text": "how to build" },
-        { "name": "dump.txt", "text": "SECRET 5500000000000004" },
-    ]);
-    let run = orchestrator
-        .run(&yaml, json!({ "documents": documents }))
-        .await?;
+    let run = orchestrator.run(&yaml, input.clone()).await?;
     assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
     let items = run
         .events
         .iter()
         .filter(|event| matches!(event.kind, RunEventKind::StepItemSucceeded { .. }))
         .count();
-    assert_eq!(items, 5, "one attempt per document");
+    assert_eq!(items, 4, "one attempt per document");
     let received = receiver.received();
     assert_eq!(received.len(), 1);
     let case = &received[0];
@@ -224,15 +164,30 @@ async fn dlp_scan_fans_out_over_the_documents_and_reports_one_case() -> anyhow::
         case.headers["idempotency-key"],
         format!("{}-dlp-case", run.run_id).as_str()
     );
-    assert_eq!(
-        case.body,
-        json!({
-            "run": run.run_id,
-            "documents": ["export.csv", "memo.txt", "dump.txt"],
-            "total": 4
-        })
+    assert_eq!(case.body["run"], run.run_id);
+    let documents = case.body["documents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = documents
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(names, ["export.csv", "deploy.env"], "{}", case.body);
+    assert_eq!(documents[0]["types"]["CREDIT_CARD"], 1, "{}", case.body);
+    assert_eq!(documents[0]["level"], "restricted", "{}", case.body);
+    assert!(
+        documents[1]["findings"].as_u64() >= Some(1),
+        "{}",
+        case.body
     );
+    // The report names documents, never the values.
+    let body = case.body.to_string();
+    for value in ["4111 1111 1111 1111", LEAKED_TOKEN] {
+        assert!(!body.contains(value), "the case leaks {value}: {body}");
+    }
     assert_secret_absent(&run.events, CASES_TOKEN);
+    assert_secret_absent(&run.events, LEAKED_TOKEN);
 
     // A clean batch opens no case.
     let clean = orchestrator
@@ -244,7 +199,94 @@ async fn dlp_scan_fans_out_over_the_documents_and_reports_one_case() -> anyhow::
     assert_eq!(clean.status(), RunStatus::Succeeded);
     assert_eq!(receiver.received().len(), 1);
     orchestrator.shutdown().await?;
-    dlp.shutdown().await?;
+    for expert in experts {
+        expert.stop().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_review_posts_sarif_and_fails_the_change_on_injection_and_secrets()
+-> anyhow::Result<()> {
+    const SCM_TOKEN: &str = "scm-90d2-example";
+    let receiver = Receiver::start(&[]).await?;
+    let yaml = repo_file("workflows/code-review.yaml")?
+        .replace("https://scm.example.org", &receiver.origin());
+    let input: Value =
+        serde_json::from_str(&repo_file("workflows/examples/code-review.input.json")?)?;
+    let experts = start_demo_experts().await?;
+    let (_secrets, orchestrator) = start_orchestrator(
+        experts.iter().map(|e| e.endpoint.clone()).collect(),
+        &receiver,
+        &[("SCM_TOKEN", SCM_TOKEN)],
+    )
+    .await?;
+
+    let run = orchestrator.run(&yaml, input.clone()).await?;
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "{received:#?}");
+    let sarif = received
+        .iter()
+        .find(|r| r.uri.ends_with("/code-scanning/sarifs"))
+        .expect("the SARIF upload");
+    assert_eq!(
+        sarif.uri,
+        "/api/repos/acme/users-service/code-scanning/sarifs"
+    );
+    assert_eq!(sarif.body["sarif"]["version"], "2.1.0");
+    let results = sarif.body["sarif"]["runs"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let flagged_lines: Vec<u64> = results
+        .iter()
+        .filter_map(|r| r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64())
+        .collect();
+    // The SQL query (line 13) and the shell command (line 21) of app.py.
+    assert!(
+        flagged_lines.contains(&13) && flagged_lines.contains(&21),
+        "{flagged_lines:?}: {}",
+        sarif.body
+    );
+    let status = received
+        .iter()
+        .find(|r| r.uri.ends_with("/statuses"))
+        .expect("the commit status");
+    assert_eq!(status.body["state"], "failure", "{}", status.body);
+    assert_eq!(
+        status.headers["authorization"],
+        format!("Bearer {SCM_TOKEN}").as_str()
+    );
+    assert!(
+        status.body["description"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("secrets in 1 file(s)"),
+        "{}",
+        status.body
+    );
+    let outputs = synod_proto::json::opt_struct_to_json(run.info.result.as_ref())?;
+    assert_eq!(outputs["leaky_files"], json!(["settings.py"]), "{outputs}");
+    assert_secret_absent(&run.events, SCM_TOKEN);
+    assert_secret_absent(&run.events, LEAKED_TOKEN);
+
+    // A clean change passes.
+    let clean = json!({
+        "owner": "acme",
+        "repo": "users-service",
+        "ref": "refs/pull/43/head",
+        "files": [{ "path": "health.py", "content": "def health():\n    return 'ok'\n" }]
+    });
+    let run = orchestrator.run(&yaml, clean).await?;
+    assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
+    let received = receiver.received();
+    assert_eq!(received.len(), 4);
+    assert_eq!(received[3].body["state"], "success", "{}", received[3].body);
+    orchestrator.shutdown().await?;
+    for expert in experts {
+        expert.stop().await;
+    }
     Ok(())
 }
 

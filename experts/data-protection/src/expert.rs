@@ -284,13 +284,14 @@ fn scan_skill(scanner: &Scanner, input: &Value) -> Result<SkillOutput, SkillErro
         }
     }
     let (classification, by_type) = summary(&findings);
-    let mut output = SkillOutput::new(json!({
+    let mut value = json!({
         "findings": listed,
         "total_findings": findings.len(),
         "counts_by_type": by_type,
         "classification": classification,
-    }))
-    .with_confidence(confidence_of(&findings));
+    });
+    echo_name(input, &mut value);
+    let mut output = SkillOutput::new(value).with_confidence(confidence_of(&findings));
     if let Some(first) = findings.iter().find(|f| f.level == Level::Restricted) {
         output = output.with_evidence(Evidence::new(
             if input.get("text").is_some() {
@@ -371,14 +372,23 @@ fn redact_skill(
     value["findings"] = Value::Array(listed);
     value["counts_by_type"] = by_type;
     value["classification"] = classification;
+    echo_name(input, &mut value);
     Ok(SkillOutput::new(value).with_confidence(confidence_of(&findings)))
+}
+
+/// Copies the input's optional `name` into the output.
+fn echo_name(input: &Value, output: &mut Value) {
+    if let Some(name) = input.get("name") {
+        output["name"] = name.clone();
+    }
 }
 
 fn input_schema(redact: bool) -> Value {
     let mut properties = json!({
         "text": { "type": "string", "description": "Text to scan." },
         "json": { "description": "Any JSON value: every string in it is scanned (object keys are not)." },
-        "min_confidence": { "type": "number", "minimum": 0, "maximum": 1, "description": "Ignore findings below this confidence (default 0)." }
+        "min_confidence": { "type": "number", "minimum": 0, "maximum": 1, "description": "Ignore findings below this confidence (default 0)." },
+        "name": { "type": "string", "maxLength": 512, "description": "Name of the payload (file name, ticket id): not scanned, echoed in the output so the results of a fan-out stay attributable." }
     });
     if redact {
         properties["mode"] = json!({
@@ -436,6 +446,7 @@ fn scan_output_schema() -> Value {
         "additionalProperties": false,
         "required": ["findings", "total_findings", "counts_by_type", "classification"],
         "properties": {
+            "name": { "type": "string", "description": "the input's `name`" },
             "findings": { "type": "array", "items": finding_schema() },
             "total_findings": { "type": "integer", "minimum": 0 },
             "counts_by_type": { "type": "object", "additionalProperties": { "type": "integer" } },
@@ -450,6 +461,7 @@ fn redact_output_schema() -> Value {
         "additionalProperties": false,
         "required": ["mode", "redacted_count", "findings", "counts_by_type", "classification"],
         "properties": {
+            "name": { "type": "string", "description": "the input's `name`" },
             "mode": { "enum": ["mask", "hash", "token"] },
             "text": { "type": "string" },
             "json": {},

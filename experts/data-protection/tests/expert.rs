@@ -114,6 +114,19 @@ async fn scan_and_redact_over_grpc() {
     );
     assert_eq!(output["findings"][0]["pointer"], "/alert/note/0");
 
+    // `name` is echoed, not scanned: fanned-out results stay attributable.
+    let response = client
+        .invoke(request(
+            "scan",
+            json!({ "text": "nothing here", "name": "jane.doe@example.org.txt" }),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let output = struct_to_json(response.output.as_ref().unwrap()).unwrap();
+    assert_eq!(output["name"], "jane.doe@example.org.txt");
+    assert_eq!(output["total_findings"], 0);
+
     let status = client
         .invoke(request("redact", json!({ "text": "x", "mode": "rot13" })))
         .await

@@ -63,7 +63,7 @@ use synod_types::event::PlannedStep;
 use synod_types::redact::redacted;
 use synod_types::{RetryPolicy, RunEventKind, RunId, RunStatus, StepId, StepStatus};
 use synod_workflow::Workflow;
-use synod_workflow::runtime::{env_scope, for_each_items, step_should_run};
+use synod_workflow::runtime::{env_scope, for_each_items, render_outputs, step_should_run};
 
 use crate::binding::{BindingCall, BindingResult};
 
@@ -927,7 +927,17 @@ impl RunMachine {
             failed_steps.push(id);
         }
         summaries.extend(self.binding_failures());
-        let result = self.take_result();
+        let outputs = if summaries.is_empty() {
+            self.workflow_outputs()
+        } else {
+            None
+        };
+        let mut result = self.take_result();
+        match outputs {
+            Some(Ok(outputs)) => result = outputs,
+            Some(Err(error)) => summaries.push(error),
+            None => {}
+        }
         if summaries.is_empty() {
             self.actions.push(Action::Emit(RunEventKind::RunSucceeded {
                 result: self.redact(&result),
@@ -946,6 +956,20 @@ impl RunMachine {
                 result,
             });
         }
+    }
+
+    /// The workflow's `outputs:` rendered against the final scope, when it
+    /// declares any (then they are the run's result); an output that cannot
+    /// be computed fails the run, naming the output.
+    fn workflow_outputs(&self) -> Option<Result<Value, String>> {
+        let workflow = self.workflow.as_ref()?;
+        if workflow.outputs.is_empty() {
+            return None;
+        }
+        Some(
+            render_outputs(workflow, &self.scope)
+                .map_err(|error| format!("the workflow's outputs cannot be computed: {error}")),
+        )
     }
 
     /// Moves the outputs of succeeded steps out of the scope into the result

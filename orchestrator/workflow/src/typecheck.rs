@@ -198,7 +198,7 @@ pub fn check_workflow(workflow: &Workflow, schemas: Option<&dyn OutputSchemas>) 
         }
         if let Some(until) = step.reflect.as_ref().and_then(|r| r.until.as_ref()) {
             let mut reflect_variables = base.clone();
-            reflect_variables.output = Some(step_output(step, schemas));
+            reflect_variables.output = Some(item_output(step, schemas));
             checker.check(until, &reflect_variables, Expect::Bool, "reflect.until");
         }
     }
@@ -220,7 +220,19 @@ pub fn check_workflow(workflow: &Workflow, schemas: Option<&dyn OutputSchemas>) 
     checker.diagnostics
 }
 
+/// The type of `steps.<id>.output`: the skill's output schema, a list of it
+/// for a `for_each` step (one output per item, in item order).
 fn step_output(step: &StepSpec, schemas: Option<&dyn OutputSchemas>) -> Type {
+    let one = item_output(step, schemas);
+    if step.for_each.is_some() {
+        Type::List(Box::new(one))
+    } else {
+        one
+    }
+}
+
+/// The type of one call's output (what `reflect.until` sees as `output`).
+fn item_output(step: &StepSpec, schemas: Option<&dyn OutputSchemas>) -> Type {
     let (Some(uses), Some(schemas)) = (&step.uses, schemas) else {
         return Type::Dyn;
     };

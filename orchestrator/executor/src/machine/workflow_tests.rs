@@ -788,3 +788,53 @@ fn a_resumed_reflection_continues_with_the_next_round_and_its_feedback() {
 fn machine_run_id() -> RunId {
     "00000000-0000-4000-8000-000000000001".parse().unwrap()
 }
+
+const WITH_OUTPUTS: &str = r#"name: with-outputs
+inputs:
+  hosts: { type: array }
+steps:
+  scan:
+    uses: demo/scan
+    for_each: "${{ inputs.hosts }}"
+    with: { host: "${{ item }}" }
+outputs:
+  flagged: "${{ steps.scan.output.filter(s, s.open > 0).map(s, s.host) }}"
+  count: "${{ size(steps.scan.output) }}"
+"#;
+
+#[test]
+fn declared_outputs_are_the_run_result() {
+    let mut machine = machine(WITH_OUTPUTS, json!({"hosts": ["a", "b"]}), 8);
+    machine.apply(MachineInput::Start);
+    machine.apply(item_done("scan", 0, 1, json!({"host": "a", "open": 0})));
+    let actions = machine.apply(item_done("scan", 1, 1, json!({"host": "b", "open": 3})));
+    assert_eq!(
+        finish(&actions),
+        Some((RunStatus::Succeeded, json!({"flagged": ["b"], "count": 2})))
+    );
+    assert!(actions.iter().any(|action| matches!(
+        action,
+        Action::Emit(RunEventKind::RunSucceeded { result }) if result["count"] == 2
+    )));
+}
+
+#[test]
+fn an_output_that_cannot_be_computed_fails_the_run_naming_it() {
+    let mut machine = machine(WITH_OUTPUTS, json!({"hosts": ["a"]}), 8);
+    machine.apply(MachineInput::Start);
+    // `open` is missing: the output expression fails.
+    let actions = machine.apply(item_done("scan", 0, 1, json!({"host": "a"})));
+    let (status, _) = finish(&actions).expect("the run ends");
+    assert_eq!(status, RunStatus::Failed);
+    let error = actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Emit(RunEventKind::RunFailed { error, .. }) => Some(error.clone()),
+            _ => None,
+        })
+        .expect("run_failed");
+    assert!(
+        error.contains("outputs cannot be computed") && error.contains("s.open > 0"),
+        "{error}"
+    );
+}
