@@ -7,6 +7,8 @@
 //! - [`sqlite`]: [`SqliteStore`], the embedded default (one file, WAL).
 //! - [`postgres`]: [`PostgresStore`], for several replicas sharing one database.
 //! - [`mod@open`]: [`StoreUrl`], choosing a backend from a database url.
+//! - [`tokens`]: [`TokenStore`], API tokens (hashed) and the audit log, kept
+//!   by every backend next to its runs.
 //! - `record` (pure: record changes, event encoding, limits), `live`
 //!   (subscriptions shared by all backends), `group_commit` (batched appends
 //!   of the SQL backends), `sql` (statements and row decoding both SQL
@@ -38,6 +40,7 @@ pub mod open;
 pub mod postgres;
 pub mod sqlite;
 pub mod store;
+pub mod tokens;
 
 mod group_commit;
 mod live;
@@ -54,6 +57,7 @@ pub use open::{StoreUrl, open};
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use record::{INLINE_EVENT_BYTES, MAX_EVENT_BYTES};
 pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
+pub use tokens::{AuditEntry, MemoryTokenStore, TokenRecord, TokenStore};
 pub use store::{
     EventStream, Lease, OutboxEntry, OutboxIntent, OutboxState, RunRecord, RunStore, StoreError,
 };

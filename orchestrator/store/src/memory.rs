@@ -19,6 +19,7 @@ use crate::store::{
 pub struct MemoryStore {
     inner: Arc<Mutex<HashMap<RunId, RunLog>>>,
     hub: Arc<LiveHub>,
+    tokens: crate::tokens::MemoryTokenStore,
 }
 
 #[derive(Debug)]
@@ -98,6 +99,10 @@ fn events_after(events: &[RunEvent], after_seq: u64) -> Vec<RunEvent> {
 
 #[async_trait::async_trait]
 impl RunStore for MemoryStore {
+    fn token_store(&self) -> Option<Arc<dyn crate::tokens::TokenStore>> {
+        Some(Arc::new(self.tokens.clone()))
+    }
+
     async fn create_run_with_spec(
         &self,
         mut record: RunRecord,

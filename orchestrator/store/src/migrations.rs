@@ -31,6 +31,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "run specs for resuming",
         include_str!("../migrations/sqlite/0003_run_specs.sql"),
     ),
+    (
+        4,
+        "api tokens and audit log",
+        include_str!("../migrations/sqlite/0004_tokens_audit.sql"),
+    ),
 ];
 
 /// `(version, description, SQL)` of each PostgreSQL migration.
@@ -50,10 +55,15 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "run specs for resuming",
         include_str!("../migrations/postgres/0003_run_specs.sql"),
     ),
+    (
+        4,
+        "api tokens and audit log",
+        include_str!("../migrations/postgres/0004_tokens_audit.sql"),
+    ),
 ];
 
 /// The schema version this build writes (the highest migration).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(

@@ -300,8 +300,14 @@ fn lease_from_row(row: &PgRow, owner: &str) -> Result<Lease, StoreError> {
     })
 }
 
+crate::tokens::sql_token_store!(PostgresStore, inner.pool; inner.pool);
+
 #[async_trait::async_trait]
 impl RunStore for PostgresStore {
+    fn token_store(&self) -> Option<Arc<dyn crate::tokens::TokenStore>> {
+        Some(Arc::new(self.clone()))
+    }
+
     async fn create_run_with_spec(&self, record: RunRecord, spec: Value) -> Result<(), StoreError> {
         let inserted = sqlx::query(sql::CREATE_RUN)
             .bind(record.run_id.0)

@@ -229,8 +229,14 @@ fn parse_run_id(text: &str) -> Result<RunId, StoreError> {
     })
 }
 
+crate::tokens::sql_token_store!(SqliteStore, inner.writer; inner.reader);
+
 #[async_trait::async_trait]
 impl RunStore for SqliteStore {
+    fn token_store(&self) -> Option<Arc<dyn crate::tokens::TokenStore>> {
+        Some(Arc::new(self.clone()))
+    }
+
     async fn create_run_with_spec(&self, record: RunRecord, spec: Value) -> Result<(), StoreError> {
         let now = micros(record::now());
         let inserted = sqlx::query(sql::CREATE_RUN)

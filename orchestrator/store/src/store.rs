@@ -296,4 +296,10 @@ pub trait RunStore: Send + Sync + 'static {
     ) -> Result<OutboxEntry, StoreError>;
     /// The run's outbox entries, by binding name.
     async fn outbox(&self, run_id: RunId) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The API tokens and audit log kept with these runs (same database);
+    /// `None` for a store that keeps none (the server then keeps them in
+    /// memory).
+    fn token_store(&self) -> Option<std::sync::Arc<dyn crate::tokens::TokenStore>> {
+        None
+    }
 }
