@@ -173,11 +173,24 @@ pub fn item_scope(scope: &Value, item: &Value, index: usize) -> Value {
     Value::Object(map)
 }
 
-/// The workflow's `outputs` rendered against the final scope.
+/// The workflow's `outputs` rendered against the final scope. An output
+/// that reads a step without an output (skipped by its `if` or upstream) is
+/// `null`; any other evaluation error is returned.
 pub fn render_outputs(workflow: &Workflow, scope: &Value) -> Result<Value, EvalError> {
     let mut outputs = Map::new();
     for output in &workflow.outputs {
-        outputs.insert(output.name.clone(), output.value.render(scope)?);
+        let reads_missing_step = output
+            .expressions
+            .iter()
+            .flat_map(|site| &site.expression.references)
+            .filter_map(|reference| reference.step())
+            .any(|step| scope["steps"][step].get("output").is_none());
+        let value = if reads_missing_step {
+            Value::Null
+        } else {
+            output.value.render(scope)?
+        };
+        outputs.insert(output.name.clone(), value);
     }
     Ok(Value::Object(outputs))
 }
@@ -254,6 +267,7 @@ steps:
     with: { host: "${{ item }}", position: "${{ item_index }}", queue: "${{ env.QUEUE }}" }
 outputs:
   count: "${{ size(inputs.hosts) }}"
+  first: "${{ steps.scan.output[0].host }}"
 "#;
 
     #[test]
@@ -273,10 +287,19 @@ outputs:
             json!({"host": "b", "position": 1, "queue": "soc"})
         );
         assert_eq!(step.for_each.as_ref().unwrap().max_parallel, Some(2));
+        // `scan` has not produced an output (it was skipped): `first` is null.
         assert_eq!(
             render_outputs(&workflow, &scope).unwrap(),
-            json!({"count": 2})
+            json!({"count": 2, "first": null})
         );
+        let done =
+            json!({"inputs": {"hosts": ["a"]}, "steps": {"scan": {"output": [{"host": "a"}]}}});
+        assert_eq!(
+            render_outputs(&workflow, &done).unwrap(),
+            json!({"count": 1, "first": "a"})
+        );
+        let broken = json!({"inputs": {"hosts": ["a"]}, "steps": {"scan": {"output": []}}});
+        assert!(render_outputs(&workflow, &broken).is_err());
         let not_list = json!({"inputs": {"hosts": "a"}});
         assert!(matches!(
             for_each_items(step, &not_list),
