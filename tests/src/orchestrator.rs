@@ -46,6 +46,7 @@ pub fn fast_config() -> ServerConfig {
         secrets_dir: None,
         replica_id: None,
         lease: synod_server::lease::DEFAULT_LEASE,
+        auth: synod_server::auth::AuthConfig::default(),
         telemetry: None,
     }
 }

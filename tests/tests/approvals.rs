@@ -15,7 +15,8 @@ use synod_integration_tests::receiver::Receiver;
 
 use crate::bindings::intel_expert;
 
-fn workflow(origin: &str, timeout: &str) -> String {
+/// A workflow whose `block` binding waits for a `soc-lead` approver.
+pub(crate) fn workflow(origin: &str, timeout: &str) -> String {
     format!(
         r#"name: gated-block
 inputs:

@@ -15,6 +15,7 @@
 //! local receiver).
 
 mod approvals;
+mod auth;
 mod bindings;
 mod cancel;
 mod cli;

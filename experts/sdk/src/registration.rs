@@ -5,6 +5,14 @@
 //! the TTL (the orchestrator has dropped the instance by then), Register
 //! again → on shutdown, Deregister (bounded). Nothing here ever fails the
 //! expert: problems are logged and retried.
+//!
+//! With access control on, the orchestrator wants a token with the `expert`
+//! role on these calls: [`crate::ExpertServerBuilder::token`] or the
+//! `SYNOD_TOKEN` environment variable; it is sent as `authorization: Bearer`
+//! metadata and never logged. A refused token (UNAUTHENTICATED,
+//! PERMISSION_DENIED) is logged with the orchestrator's message and retried
+//! with backoff like any failure, so a token created later is picked up on
+//! restart.
 
 use std::time::Duration;
 
@@ -13,7 +21,37 @@ use synod_proto::orchestrator::registry_client::RegistryClient;
 use synod_proto::orchestrator::{DeregisterRequest, HeartbeatRequest, RegisterRequest};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+/// The registry client, sending the token (if any) on every call.
+type Client = RegistryClient<InterceptedService<Channel, BearerToken>>;
+
+/// Adds `authorization: Bearer <token>` metadata to every call.
+#[derive(Clone)]
+pub(crate) struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl BearerToken {
+    /// Sends `token`; `None` (or text not valid in a header) sends nothing.
+    pub(crate) fn new(token: Option<&str>) -> Self {
+        BearerToken(token.and_then(|token| format!("Bearer {token}").parse().ok()))
+    }
+}
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
 
 /// First retry delay after a failed Register.
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
@@ -33,6 +71,18 @@ pub(crate) struct RegistrationConfig {
     pub(crate) orchestrator_url: String,
     /// TTL asked of the orchestrator.
     pub(crate) ttl: Duration,
+    /// The API token with the `expert` role (its Debug never shows it).
+    pub(crate) token: BearerToken,
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "BearerToken(..)"
+        } else {
+            "BearerToken(none)"
+        })
+    }
 }
 
 /// Runs until `stop` is cancelled, then deregisters and returns.
@@ -57,7 +107,7 @@ pub(crate) async fn run(
             return;
         }
     };
-    let mut client = RegistryClient::new(channel);
+    let mut client = RegistryClient::with_interceptor(channel, config.token.clone());
     let expert = card.name.clone();
     let requested_ttl_ms = u64::try_from(config.ttl.as_millis()).unwrap_or(u64::MAX);
     let mut backoff = INITIAL_BACKOFF;
@@ -140,7 +190,7 @@ enum HeartbeatEnd {
 }
 
 async fn heartbeat(
-    client: &mut RegistryClient<Channel>,
+    client: &mut Client,
     instance_id: &str,
     ttl: Duration,
     stop: &CancellationToken,
@@ -194,7 +244,7 @@ async fn heartbeat(
     }
 }
 
-async fn deregister(client: &mut RegistryClient<Channel>, instance_id: &str, expert: &str) {
+async fn deregister(client: &mut Client, instance_id: &str, expert: &str) {
     let request = DeregisterRequest {
         instance_id: instance_id.to_owned(),
     };

@@ -69,6 +69,7 @@ pub struct ExpertServerBuilder {
     advertise: Option<String>,
     registration_ttl: Duration,
     tracer: Option<SdkTracer>,
+    token: Option<String>,
 }
 
 impl fmt::Debug for ExpertServerBuilder {
@@ -89,6 +90,7 @@ impl fmt::Debug for ExpertServerBuilder {
             .field("orchestrator_url", &self.orchestrator_url)
             .field("advertise", &self.advertise)
             .field("registration_ttl", &self.registration_ttl)
+            .field("has_token", &self.token.is_some())
             .field("traced", &self.tracer.is_some())
             .finish()
     }
@@ -169,6 +171,16 @@ impl ExpertServerBuilder {
         self
     }
 
+    /// The API token sent on Register, Heartbeat and Deregister (an
+    /// orchestrator with access control wants one with the `expert` role:
+    /// `synod token create --subject <expert> --role expert`). Default: the
+    /// `SYNOD_TOKEN` environment variable, if set.
+    #[must_use]
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
     /// The endpoint the orchestrator should call, e.g.
     /// `http://expert-7.internal:7101`. Defaults to `http://<bound address>`
     /// (with `127.0.0.1` for an unspecified address).
@@ -242,9 +254,14 @@ impl ExpertServerBuilder {
         let registration = match self.orchestrator_url {
             Some(url) => {
                 check_url("orchestrator URL", &url)?;
+                let token = self
+                    .token
+                    .or_else(|| std::env::var("SYNOD_TOKEN").ok())
+                    .filter(|token| !token.trim().is_empty());
                 Some(RegistrationConfig {
                     orchestrator_url: url,
                     ttl: self.registration_ttl,
+                    token: crate::registration::BearerToken::new(token.as_deref().map(str::trim)),
                 })
             }
             None => None,
@@ -392,6 +409,7 @@ impl ExpertServer {
             advertise: None,
             registration_ttl: DEFAULT_REGISTRATION_TTL,
             tracer: None,
+            token: None,
         }
     }
 

@@ -91,8 +91,65 @@ function truncate(text, length) {
   return text.length > length ? text.slice(0, length - 1) + "…" : text;
 }
 
+// ---------- access control ----------
+// The API token is kept in sessionStorage (this tab only, gone when it
+// closes) and sent as `Authorization: Bearer`; EventSource cannot send
+// headers, so the event stream gets it as `?access_token=` (accepted on that
+// route only). `GET /whoami` says which roles it has: approve/reject are
+// shown only to approvers.
+
+const TOKEN_KEY = "synod.token";
+let who = null; // {subject, roles, can: {read, operate, approve, admin}, auth_enabled}
+
+function apiToken() {
+  return sessionStorage.getItem(TOKEN_KEY) || "";
+}
+
+function authHeaders(headers) {
+  const token = apiToken();
+  return token ? Object.assign({}, headers, { authorization: "Bearer " + token }) : headers;
+}
+
+async function refreshWhoami() {
+  const label = $("whoami");
+  try {
+    const response = await fetch("/whoami", { headers: authHeaders({ accept: "application/json" }) });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+    who = body;
+    label.textContent = body.auth_enabled ? `${body.subject} · ${body.roles.join(", ")}` : "access control off";
+    $("token-input").hidden = body.auth_enabled && !!apiToken();
+    $("token-save").hidden = $("token-input").hidden;
+    $("token-clear").hidden = !apiToken();
+  } catch (error) {
+    who = null;
+    label.textContent = apiToken() ? "token refused" : "enter an API token";
+    $("token-input").hidden = false;
+    $("token-save").hidden = false;
+    $("token-clear").hidden = !apiToken();
+  }
+}
+
+function canApprove() {
+  return !!(who && who.can && who.can.approve);
+}
+
+function setupTokenForm() {
+  $("token-form").addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const value = $("token-input").value.trim();
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    $("token-input").value = "";
+    refreshWhoami().then(route);
+  });
+  $("token-clear").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    refreshWhoami().then(route);
+  });
+}
+
 async function getJson(path) {
-  const response = await fetch(path, { headers: { accept: "application/json" } });
+  const response = await fetch(path, { headers: authHeaders({ accept: "application/json" }) });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || `${path}: HTTP ${response.status}`);
   return body;
@@ -561,7 +618,7 @@ function renderApprovals(state) {
       for (const button of buttons) button.disabled = true;
       try {
         const response = await fetch(`/runs/${encodeURIComponent(state.id)}/approvals/${encodeURIComponent(binding)}`, {
-          method: "POST", headers: { "content-type": "application/json" },
+          method: "POST", headers: authHeaders({ "content-type": "application/json" }),
           body: JSON.stringify({ approve, comment: comment.value }),
         });
         const body = await response.json().catch(() => ({}));
@@ -575,11 +632,15 @@ function renderApprovals(state) {
     const reject = el("button", { class: "reject", "data-binding": binding, text: "Reject" });
     approve.addEventListener("click", () => decide(true, [approve, reject]));
     reject.addEventListener("click", () => decide(false, [approve, reject]));
+    const actions = canApprove()
+      ? el("div", { class: "actions" }, approve, reject)
+      : el("div", { class: "small muted", text: "deciding needs a token with the approver role" });
+    if (!canApprove()) comment.hidden = true;
     const timeout = request.timeout_ms ? ` · times out after ${formatDuration(request.timeout_ms)}` : "";
     box.append(el("div", { class: "approval", "data-binding": binding },
       el("div", { class: "name", text: binding }),
       el("div", { class: "small muted", text: `roles: ${request.roles.join(", ") || "any"}${timeout}` }),
-      comment, el("div", { class: "actions" }, approve, reject), message));
+      comment, actions, message));
   }
 }
 
@@ -664,7 +725,9 @@ function showRun(id) {
     scheduled = true;
     requestAnimationFrame(() => { scheduled = false; redraw(); });
   };
-  const source = new EventSource("/runs/" + encodeURIComponent(id) + "/events");
+  const token = apiToken();
+  const source = new EventSource("/runs/" + encodeURIComponent(id) + "/events" +
+    (token ? "?access_token=" + encodeURIComponent(token) : ""));
   setConnection("reconnecting");
   source.onopen = () => setConnection("live");
   source.onerror = () => setConnection(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
@@ -703,5 +766,6 @@ function buildLegend() {
 }
 
 buildLegend();
+setupTokenForm();
 window.addEventListener("hashchange", route);
-route();
+refreshWhoami().then(route);

@@ -61,6 +61,10 @@ pub struct ServerConfig {
     /// [`crate::telemetry::start_tracing`]); `None`: no spans. The caller
     /// owns it and shuts it down after the orchestrator.
     pub telemetry: Option<synod_expert_sdk::Telemetry>,
+    /// Access control (API tokens, roles, rate limits). Off by default in
+    /// the library (tests, embedded use); `synod serve`/`synod up` turn it
+    /// on. Off is refused on a non-loopback address.
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +81,7 @@ impl Default for ServerConfig {
             replica_id: None,
             lease: crate::lease::DEFAULT_LEASE,
             telemetry: None,
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -113,6 +118,8 @@ pub struct Orchestrator {
     pub manager: RunManager,
     /// Experts.
     pub registry: Registry,
+    /// Token checks, token issuing and the audit log.
+    pub auth: crate::auth::Authenticator,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -130,6 +137,28 @@ impl Orchestrator {
         config: ServerConfig,
         store: Arc<dyn RunStore>,
     ) -> anyhow::Result<Orchestrator> {
+        if !config.auth.enabled {
+            for addr in [config.grpc_addr, config.http_addr] {
+                anyhow::ensure!(
+                    addr.ip().is_loopback(),
+                    "refusing to serve {addr} with access control disabled: anyone who can reach \
+                     it could start runs and approve actions; drop --auth disabled, or bind a \
+                     loopback address (127.0.0.1)"
+                );
+            }
+            tracing::warn!(
+                "ACCESS CONTROL IS DISABLED: every call is allowed without a token (loopback only)"
+            );
+        }
+        let token_store = store
+            .token_store()
+            .unwrap_or_else(|| Arc::new(synod_store::MemoryTokenStore::new()));
+        let auth = crate::auth::Authenticator::new(&config.auth, token_store);
+        if config.auth.enabled
+            && let Some(file) = &config.auth.bootstrap_token_file
+        {
+            crate::auth::bootstrap::ensure_bootstrap_token(&auth, file).await?;
+        }
         let shutdown = CancellationToken::new();
         let registry = Registry::new(config.registry.clone());
         let metrics = crate::metrics::Metrics::default();
@@ -195,22 +224,27 @@ impl Orchestrator {
             .set_serving::<RunsServer<RunsService>>()
             .await;
         health_reporter
-            .set_serving::<RegistryServer<RegistryService>>()
+            .set_serving::<RegistryServer<crate::auth::registry::AuditedRegistry>>()
             .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(synod_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("building the gRPC reflection service")?;
-        let runs = RunsServer::new(RunsService::new(manager.clone()))
+        let runs = RunsServer::new(RunsService::new(manager.clone()).with_auth(auth.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let workflows = WorkflowsServer::new(WorkflowsService::new(manager.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let registry_service = RegistryServer::new(RegistryService::new(registry.clone()));
+        let registry_service = RegistryServer::new(crate::auth::registry::AuditedRegistry::new(
+            RegistryService::new(registry.clone()),
+            auth.clone(),
+        ));
         let grpc_shutdown = shutdown.clone();
+        let grpc_auth = crate::auth::GrpcAuthLayer::new(auth.clone());
         tasks.spawn(async move {
             tonic::transport::Server::builder()
+                .layer(grpc_auth)
                 .add_service(health_service)
                 .add_service(reflection)
                 .add_service(runs)
@@ -233,13 +267,18 @@ impl Orchestrator {
             registry: registry.clone(),
         })
         .merge(hooks)
-        .merge(crate::approvals::router(manager.clone()))
+        .merge(crate::approvals::router(manager.clone(), auth.clone()))
+        .merge(crate::auth::guard::whoami_router(auth.clone()))
         .merge(crate::metrics::router(crate::metrics::MetricsState {
             metrics,
             manager: manager.clone(),
             registry: registry.clone(),
         }))
-        .merge(crate::dashboard::router());
+        .merge(crate::dashboard::router())
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            crate::auth::guard::http_layer,
+        ));
         let http_shutdown = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(http_listener, app)
@@ -287,6 +326,7 @@ impl Orchestrator {
             http_addr,
             manager,
             registry,
+            auth,
             shutdown,
             tasks,
         })

@@ -3,6 +3,7 @@
 //! 200 `{"accepted": true}` when the decision was taken; 409 when that run
 //! has no such binding waiting here; 400 for a malformed run id.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,6 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 use synod_types::RunId;
 
+use crate::auth::approval::{self, Decision};
+use crate::auth::{Authenticator, Principal};
 use crate::runs::RunManager;
 
 /// A decision as posted.
@@ -23,15 +26,17 @@ struct DecisionBody {
     comment: String,
 }
 
-/// The approvals router.
-pub fn router(manager: RunManager) -> Router {
+/// The approvals router: decisions are checked against the binding's
+/// approval roles and audited with `auth`.
+pub fn router(manager: RunManager, auth: Authenticator) -> Router {
     Router::new()
         .route("/runs/{id}/approvals/{binding}", post(decide))
-        .with_state(manager)
+        .with_state((manager, auth))
 }
 
 async fn decide(
-    State(manager): State<RunManager>,
+    State((manager, auth)): State<(RunManager, Authenticator)>,
+    principal: Option<Extension<Principal>>,
     Path((id, binding)): Path<(String, String)>,
     Json(body): Json<DecisionBody>,
 ) -> Response {
@@ -42,10 +47,18 @@ async fn decide(
         )
             .into_response();
     };
-    if manager
-        .decide(run_id, &binding, body.approve, &body.comment)
-        .await
-    {
+    let principal = principal.map_or_else(Principal::anonymous, |Extension(p)| p);
+    let decision = Decision {
+        run_id,
+        binding: &binding,
+        approve: body.approve,
+        comment: &body.comment,
+    };
+    let accepted = match approval::decide(&auth, &manager, &principal, decision).await {
+        Ok(accepted) => accepted,
+        Err(denial) => return denial.into_response(),
+    };
+    if accepted {
         (StatusCode::OK, Json(json!({ "accepted": true }))).into_response()
     } else {
         (

@@ -15,9 +15,9 @@ use synod_proto::orchestrator::registry_client::RegistryClient;
 use synod_proto::orchestrator::runs_client::RunsClient;
 use synod_proto::orchestrator::workflows_client::WorkflowsClient;
 use synod_types::{CloudEvent, RunEvent, RunEventKind};
-use tonic::transport::Channel;
 
 use crate::app::{MAX_MESSAGE_BYTES, Orchestrator, ServerConfig};
+use crate::auth::client::AuthChannel as Channel;
 use crate::demo;
 use crate::http::health_name;
 
@@ -47,9 +47,10 @@ pub async fn connect(server: &str) -> anyhow::Result<Channel> {
             format!("`{server}` is not a valid endpoint URL; write e.g. http://127.0.0.1:7100")
         })?
         .connect_timeout(Duration::from_secs(3));
-    endpoint.connect().await.with_context(|| {
+    let channel = endpoint.connect().await.with_context(|| {
         format!("cannot reach the orchestrator at {server}; start one with `synod up` or `synod serve`, or pass --server")
-    })
+    })?;
+    Ok(crate::auth::client::with_cli_token(channel))
 }
 
 /// A `Runs` client that accepts messages up to `MAX_MESSAGE_BYTES`.
@@ -328,7 +329,8 @@ async fn connect_quietly(server: &str) -> Option<Channel> {
     let endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
         .ok()?
         .connect_timeout(Duration::from_millis(500));
-    endpoint.connect().await.ok()
+    let channel = endpoint.connect().await.ok()?;
+    Some(crate::auth::client::with_cli_token(channel))
 }
 
 /// Starts an orchestrator and the demo experts on free loopback ports.
@@ -338,9 +340,24 @@ pub async fn start_embedded() -> anyhow::Result<(Orchestrator, Vec<demo::Running
         grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         static_experts: experts.iter().map(|e| e.endpoint.clone()).collect(),
+        auth: crate::auth::AuthConfig {
+            enabled: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let orchestrator = Orchestrator::start(config).await?;
+    // This process is the embedded orchestrator's only client: it gets an
+    // admin token that lives in memory only.
+    let token = orchestrator
+        .auth
+        .issue(
+            "synod-cli",
+            &[crate::auth::Role::Admin.as_str().to_owned()],
+            None,
+        )
+        .await?;
+    crate::auth::client::set_cli_token(Some(token.text));
     Ok((orchestrator, experts))
 }
 

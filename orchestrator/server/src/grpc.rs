@@ -23,12 +23,23 @@ const DEFAULT_LIST_LIMIT: usize = 100;
 #[derive(Debug, Clone)]
 pub struct RunsService {
     manager: RunManager,
+    auth: Option<crate::auth::Authenticator>,
 }
 
 impl RunsService {
     /// Serves runs of `manager`.
     pub fn new(manager: RunManager) -> Self {
-        RunsService { manager }
+        RunsService {
+            manager,
+            auth: None,
+        }
+    }
+
+    /// Checks approval decisions against the binding's roles and audits
+    /// them with `auth` (see [`crate::auth::approval`]).
+    pub fn with_auth(mut self, auth: crate::auth::Authenticator) -> Self {
+        self.auth = Some(auth);
+        self
     }
 }
 
@@ -309,14 +320,29 @@ impl pb::runs_server::Runs for RunsService {
         &self,
         request: Request<pb::DecideRequest>,
     ) -> Result<Response<pb::DecideResponse>, Status> {
+        let principal = crate::auth::guard::grpc_principal(&request);
         let request = request.into_inner();
         let run_id: RunId = request.run_id.parse().map_err(|_| {
             Status::invalid_argument(format!("`{}` is not a run id", request.run_id))
         })?;
-        let accepted = self
-            .manager
-            .decide(run_id, &request.binding, request.approve, &request.comment)
-            .await;
+        let accepted = match &self.auth {
+            Some(auth) => {
+                let decision = crate::auth::approval::Decision {
+                    run_id,
+                    binding: &request.binding,
+                    approve: request.approve,
+                    comment: &request.comment,
+                };
+                crate::auth::approval::decide(auth, &self.manager, &principal, decision)
+                    .await
+                    .map_err(|denial| denial.grpc_status())?
+            }
+            None => {
+                self.manager
+                    .decide(run_id, &request.binding, request.approve, &request.comment)
+                    .await
+            }
+        };
         Ok(Response::new(pb::DecideResponse { accepted }))
     }
 }

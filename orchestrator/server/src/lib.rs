@@ -11,6 +11,8 @@
 //! - [`view`]: a run's picture folded from its events.
 //! - [`grpc`]: `synod.orchestrator.v1` Runs and Workflows services.
 //! - [`approvals`]: `POST /runs/{id}/approvals/{binding}`.
+//! - [`auth`]: access control: API tokens and roles on every HTTP route and
+//!   gRPC method, rate limits, approval roles, audit log, `synod token`.
 //! - [`hooks`]: `POST /hooks/{name}`, signed webhooks starting runs.
 //! - [`http`]: the JSON API and the SSE event stream.
 //! - [`dashboard`]: the web dashboard at `/` (embedded HTML, CSS, JS).
@@ -21,6 +23,7 @@
 
 pub mod app;
 pub mod approvals;
+pub mod auth;
 pub mod bindings;
 pub mod cli;
 pub mod dashboard;

@@ -13,10 +13,19 @@ use synod_server::cli::{self, Output};
 ///   synod up                                   # orchestrator + demo experts on loopback
 ///   synod run workflows/ioc-triage.yaml --input workflows/examples/ioc-triage.input.json
 ///   synod runs watch <run id>                  # live events (reconnect with --from-seq N)
-///   curl -N localhost:7180/runs/<run id>/events   # the same events as SSE
+///   curl -N -H "Authorization: Bearer $(cat synod-admin.token)" \
+///        localhost:7180/runs/<run id>/events     # the same events as SSE
+///
+/// Access control is on: `synod serve`/`synod up` write an admin token to
+/// ./synod-admin.token on first start, which the CLI sends automatically;
+/// see `synod token --help` for tokens for people and experts.
 #[derive(Debug, Parser)]
 #[command(name = "synod", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
+    /// API token to send (default: $SYNOD_TOKEN, else the file
+    /// $SYNOD_TOKEN_FILE or ./synod-admin.token).
+    #[arg(long, global = true, value_name = "TOKEN")]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -77,6 +86,21 @@ struct ServerArgs {
     /// neither, no traces are made.
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
+    /// Access control: `enabled` (every call needs an API token with the
+    /// right role) or `disabled` (every call is allowed; refused unless
+    /// both addresses are loopback, and logged as a warning).
+    #[arg(long, env = "SYNOD_AUTH", default_value = "enabled", value_parser = ["enabled", "disabled"])]
+    auth: String,
+    /// Where the first admin token is written (mode 0600) when no token
+    /// exists yet (default: synod-admin.token next to the SQLite database,
+    /// else in the current directory). The CLI reads it from there.
+    #[arg(long, env = "SYNOD_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Requests per token: `N/s[:BURST]` (e.g. `50/s:200`, the default), or
+    /// `off`. Over it, calls get HTTP 429 / gRPC RESOURCE_EXHAUSTED with a
+    /// retry-after.
+    #[arg(long, default_value = "50/s:200", value_name = "RATE")]
+    rate_limit: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -193,6 +217,72 @@ enum Command {
     Expert {
         #[command(subcommand)]
         command: ExpertCommand,
+    },
+    /// API tokens: create, list, revoke.
+    ///
+    /// Roles: viewer (read runs, events, experts, metrics), operator (+ start
+    /// and cancel runs, workflows), approver (+ approve/reject bindings),
+    /// expert (register expert instances), admin (everything). Other names
+    /// (e.g. soc-lead) are approval groups a workflow's `approval.roles` can
+    /// require. These commands work on the server's database directly
+    /// (--database-url), so they need no token and work before the server
+    /// starts; a running server sees changes on the next call.
+    ///
+    /// Examples:
+    ///   synod token create --subject alice --role operator --role approver --expires 30d
+    ///   synod token create --subject detector-1 --role expert   # for SYNOD_TOKEN of an expert
+    ///   synod token list
+    ///   synod token revoke 3f9c0a1b2c3d4e5f
+    #[command(verbatim_doc_comment)]
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+struct StoreArgs {
+    /// The server's database (see `synod serve --help`).
+    #[arg(
+        long,
+        env = "SYNOD_DATABASE_URL",
+        default_value = "sqlite://synod.db",
+        value_name = "URL"
+    )]
+    database_url: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (shown only this once; only its hash is stored).
+    Create {
+        /// Who holds it (a person or a service); named in audit entries.
+        #[arg(long)]
+        subject: String,
+        /// A role (repeatable): viewer, operator, approver, expert, admin,
+        /// or an approval group name.
+        #[arg(long = "role", required = true, value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Validity, e.g. `30d`, `12h` (default: until revoked).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<synod_types::HumanDuration>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List tokens (ids, subjects, roles, state; never secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by id; calls with it are refused from then on.
+    Revoke {
+        /// The token id (`synod token list`).
+        token_id: String,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -313,14 +403,41 @@ impl ServerArgs {
         )?;
         let store = self.store_options();
         cli::serve(
-            traced(self.into_config(), telemetry),
+            traced(self.into_config()?, telemetry),
             with_demo_experts,
             store,
         )
         .await
     }
 
-    fn into_config(self) -> synod_server::app::ServerConfig {
+    fn auth_config(&self) -> anyhow::Result<synod_server::auth::AuthConfig> {
+        let rate_limit = match self.rate_limit.as_str() {
+            "off" => None,
+            text => Some(
+                synod_server::auth::RateLimit::parse(text)
+                    .map_err(anyhow::Error::msg)
+                    .context("--rate-limit")?,
+            ),
+        };
+        let bootstrap_token_file = self.admin_token_file.clone().unwrap_or_else(|| {
+            let name = synod_server::auth::client::BOOTSTRAP_TOKEN_FILE_NAME;
+            match synod_store::StoreUrl::parse(&self.database_url) {
+                Ok(synod_store::StoreUrl::Sqlite(path)) => path
+                    .parent()
+                    .map(|dir| dir.join(name))
+                    .unwrap_or_else(|| PathBuf::from(name)),
+                _ => PathBuf::from(name),
+            }
+        });
+        Ok(synod_server::auth::AuthConfig {
+            enabled: self.auth == "enabled",
+            bootstrap_token_file: Some(bootstrap_token_file),
+            rate_limit,
+        })
+    }
+
+    fn into_config(self) -> anyhow::Result<synod_server::app::ServerConfig> {
+        let auth = self.auth_config()?;
         let mut config = synod_server::app::ServerConfig {
             grpc_addr: self.grpc_addr,
             http_addr: self.http_addr,
@@ -329,11 +446,12 @@ impl ServerArgs {
             allowed_destinations: self.allowed_destinations,
             secrets_dir: self.secrets_dir,
             replica_id: self.replica_id,
+            auth,
             ..Default::default()
         };
         config.executor.max_concurrency = self.max_concurrency.max(1);
         config.executor.default_timeout = self.step_timeout.get();
-        config
+        Ok(config)
     }
 }
 
@@ -348,6 +466,7 @@ fn traced(
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    synod_server::auth::client::set_cli_token(cli.token.clone());
     let verbose = matches!(
         cli.command,
         Command::Serve(_) | Command::Up { .. } | Command::Expert { .. }
@@ -496,6 +615,32 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
             server,
             json,
         } => cli::validate(&workflow, server.as_deref(), json).await,
+        Command::Token { command } => match command {
+            TokenCommand::Create {
+                subject,
+                roles,
+                expires,
+                store,
+            } => synod_server::auth::commands::create(
+                &store.database_url,
+                &subject,
+                &roles,
+                expires.map(|e| e.get()),
+                store.json,
+            )
+            .await
+            .map(|()| ok),
+            TokenCommand::List { store } => {
+                synod_server::auth::commands::list(&store.database_url, store.json)
+                    .await
+                    .map(|()| ok)
+            }
+            TokenCommand::Revoke { token_id, store } => {
+                synod_server::auth::commands::revoke(&store.database_url, &token_id, store.json)
+                    .await
+                    .map(|()| ok)
+            }
+        },
         Command::Expert { command } => match command {
             ExpertCommand::Serve {
                 name,

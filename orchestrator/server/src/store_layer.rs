@@ -11,6 +11,9 @@ macro_rules! store_layer {
     ($layer:ty) => {
         #[async_trait::async_trait]
         impl synod_store::RunStore for $layer {
+            fn token_store(&self) -> Option<std::sync::Arc<dyn synod_store::TokenStore>> {
+                self.inner.token_store()
+            }
             async fn create_run_with_spec(
                 &self,
                 record: synod_store::RunRecord,
