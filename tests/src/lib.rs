@@ -10,6 +10,8 @@
 //! - [`rogue`]: a hand-written expert (no SDK) that breaks its own output
 //!   schema, to exercise the orchestrator's output validation.
 //! - [`events`]: decoding run events from the wire and checking sequences.
+//! - [`openai`]: a scripted OpenAI-compatible chat-completions server
+//!   (canned completions in order) for the `llm` expert.
 //! - [`receiver`]: a local HTTP receiver that records what bindings send.
 //! - [`sse`]: a minimal Server-Sent Events reader over reqwest.
 //! - [`browser`]: headless Chromium over WebDriver, for the dashboard test.
@@ -24,6 +26,7 @@ use anyhow::Context as _;
 pub mod browser;
 pub mod events;
 pub mod experts;
+pub mod openai;
 pub mod orchestrator;
 pub mod receiver;
 pub mod rogue;

@@ -195,6 +195,7 @@ impl TestOrchestrator {
             inputs,
             file_name: "test.yaml".to_owned(),
             goal_type: String::new(),
+            planner: String::new(),
         };
         let response = self
             .runs()

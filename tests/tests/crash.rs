@@ -223,6 +223,7 @@ async fn start_runs(
                 inputs: Some(synod_proto::json::json_to_struct(&inputs)?),
                 file_name: "crash-chain.yaml".to_owned(),
                 goal_type: String::new(),
+                planner: String::new(),
             })
             .await?
             .into_inner()

@@ -56,6 +56,7 @@ async fn ioc_triage_example_runs_through_the_demo_experts() -> anyhow::Result<()
             inputs: Some(synod_proto::json::json_to_struct(&input)?),
             file_name: String::new(),
             goal_type: String::new(),
+            planner: String::new(),
         })
         .await?
         .into_inner()
@@ -157,6 +158,7 @@ async fn all_example_workflows_are_stored_even_with_experts_not_registered() -> 
             inputs: Some(synod_proto::json::json_to_struct(&json!({ "text": "x" }))?),
             file_name: String::new(),
             goal_type: String::new(),
+            planner: String::new(),
         })
         .await
         .expect_err("the `intel` expert is not registered");

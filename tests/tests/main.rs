@@ -29,6 +29,8 @@ mod examples;
 mod failover;
 mod guard;
 mod hooks;
+mod llm_critic;
+mod llm_planner;
 mod input_schema;
 mod metrics;
 mod output_schema;

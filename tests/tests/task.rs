@@ -13,6 +13,7 @@ fn task_request(text: &str, goal_type: &str, inputs: serde_json::Value) -> Start
         inputs: Some(synod_proto::json::json_to_struct(&inputs).unwrap()),
         file_name: String::new(),
         goal_type: goal_type.to_owned(),
+        planner: String::new(),
     }
 }
 

@@ -17,6 +17,8 @@
 //!   attempt (implemented by the registry's gRPC expert client, and by
 //!   in-process invokers in tests and benchmarks).
 //! - [`telemetry`]: the OpenTelemetry spans of the driver ([`Tracer`]).
+//! - [`planning`]: [`plan_with_llm`], the LLM planner's ask / validate /
+//!   repair loop over an expert's `plan` skill.
 
 pub mod binding;
 pub mod config;
@@ -24,6 +26,7 @@ pub mod driver;
 pub mod invoke;
 pub mod machine;
 pub mod telemetry;
+pub mod planning;
 
 pub use binding::{BindingCall, BindingResult, Deliverer, DeliveryAttempt};
 pub use config::ExecutorConfig;
@@ -34,6 +37,7 @@ pub use driver::{
 pub use invoke::{Feedback, GuardReport, Invocation, Invoker, Need, StepOutput, Usage};
 pub use machine::{Action, ContentRedactor, MachineInput, ResumeError, RunMachine};
 pub use telemetry::Tracer;
+pub use planning::{LlmPlanning, PLAN_CRITIC, PlannerCall, plan_with_llm};
 
 #[cfg(test)]
 mod test_support;

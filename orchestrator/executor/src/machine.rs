@@ -544,6 +544,7 @@ impl RunMachine {
                 goal: note.goal.clone(),
                 task: note.task.clone(),
                 choices: note.choices.clone(),
+                attempts: (!note.attempts.is_null()).then(|| Box::new(note.attempts.clone())),
             }));
         }
         for (position, state) in self.steps.iter().enumerate() {

@@ -22,6 +22,18 @@ pub struct SkillInfo {
     pub cost_hint: f64,
 }
 
+impl SkillInfo {
+    /// The declared cost hint, or 1 (a cheap call) when it is missing,
+    /// zero, negative or not finite.
+    pub fn declared_cost(&self) -> f64 {
+        if self.cost_hint.is_finite() && self.cost_hint > 0.0 {
+            self.cost_hint
+        } else {
+            1.0
+        }
+    }
+}
+
 /// The experts and skills available for planning (the registry's view, or a
 /// fixed list in tests).
 pub trait SkillCatalog {

@@ -9,15 +9,22 @@
 //! - [`catalog`]: [`SkillCatalog`], the skills available to plan with.
 //! - [`typed`]: [`plan_typed`], the typed planner chaining skills through
 //!   artifact types from a task's inputs to its goal.
+//! - [`llm`]: the LLM planner's request ([`plan_request`]) and the
+//!   validation of the plan a model returns ([`validate_llm_plan`]).
 
 pub mod catalog;
 pub mod from_workflow;
+pub mod llm;
 pub mod plan;
 pub mod problem;
 pub mod typed;
 
 pub use catalog::{SkillCatalog, SkillInfo, StaticCatalog};
 pub use from_workflow::{Executable, compile_workflow, plan_workflow, plan_workflow_for};
+pub use llm::{
+    LlmPlan, LlmPlannerConfig, LlmTask, PlanAttempt, plan_request, plannable_skills,
+    record_attempts, validate_llm_plan,
+};
 pub use plan::{Plan, PlanNote, PlanStep};
 pub use problem::{PlanProblem, check_uses};
 pub use typed::{

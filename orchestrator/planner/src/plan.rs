@@ -52,6 +52,9 @@ pub struct PlanNote {
     pub task: String,
     /// Why each step was chosen (a JSON array of choices).
     pub choices: serde_json::Value,
+    /// The LLM planner's requests and their validation (a JSON array of
+    /// `PlanAttempt`s; `null` when no LLM planner was asked).
+    pub attempts: serde_json::Value,
 }
 
 impl Plan {

@@ -224,6 +224,7 @@ pub fn plan_typed(
         goal: task.goal.clone(),
         task: task.text.clone(),
         choices: serde_json::to_value(&choices).unwrap_or_default(),
+        attempts: Value::Null,
     });
     Ok(TypedPlan {
         plan,
@@ -234,11 +235,7 @@ pub fn plan_typed(
 }
 
 fn weight(skill: &SkillInfo, stats: SkillStats) -> f64 {
-    let hint = if skill.cost_hint.is_finite() && skill.cost_hint > 0.0 {
-        skill.cost_hint
-    } else {
-        1.0
-    };
+    let hint = skill.declared_cost();
     let latency = stats
         .latency_ms
         .filter(|ms| ms.is_finite() && *ms > 0.0)

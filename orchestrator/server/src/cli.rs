@@ -230,6 +230,8 @@ pub enum RunWhat {
         text: String,
         /// The artifact type to produce; `None` = from the text.
         goal_type: Option<String>,
+        /// `llm`, `typed`, or empty: `llm` when an expert offers `plan`.
+        planner: String,
     },
 }
 
@@ -280,12 +282,18 @@ pub async fn run(request: RunRequest) -> anyhow::Result<std::process::ExitCode> 
                 inputs: Some(inputs),
                 file_name: file,
                 goal_type: String::new(),
+                planner: String::new(),
             },
-            RunWhat::Task { text, goal_type } => pb::StartRunRequest {
+            RunWhat::Task {
+                text,
+                goal_type,
+                planner,
+            } => pb::StartRunRequest {
                 source: Some(pb::start_run_request::Source::Goal(text)),
                 inputs: Some(inputs),
                 file_name: String::new(),
                 goal_type: goal_type.unwrap_or_default(),
+                planner,
             },
         })
         .await
@@ -525,9 +533,33 @@ pub fn describe_event(event: &RunEvent) -> Option<String> {
             planner,
             goal,
             choices,
+            attempts,
             ..
         } => {
-            let mut text = format!("#{seq} planned by the {planner} planner, goal `{goal}`:");
+            let mut text = String::new();
+            let attempts = attempts.as_deref().and_then(Value::as_array);
+            for attempt in attempts.into_iter().flatten() {
+                let number = attempt["attempt"].as_u64().unwrap_or(0);
+                let uses = attempt["uses"].as_str().unwrap_or("?");
+                if attempt["accepted"] == true {
+                    text.push_str(&format!(
+                        "#{seq} llm planner ({uses}) attempt {number}: plan accepted\n"
+                    ));
+                    continue;
+                }
+                text.push_str(&format!("#{seq} llm planner ({uses}) attempt {number}: plan rejected, it will not run:\n"));
+                for problem in attempt["problems"].as_array().into_iter().flatten() {
+                    text.push_str(&format!("    - {}\n", problem.as_str().unwrap_or("?")));
+                }
+            }
+            if planner == "typed" && !text.is_empty() {
+                text.push_str(&format!(
+                    "#{seq} no llm plan was valid; falling back to the typed planner\n"
+                ));
+            }
+            text.push_str(&format!(
+                "#{seq} planned by the {planner} planner, goal `{goal}`:"
+            ));
             for choice in choices.as_array().into_iter().flatten() {
                 text.push_str(&format!(
                     "\n    {} = {}: {}",

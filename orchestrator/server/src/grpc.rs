@@ -79,7 +79,9 @@ fn start_status(error: StartError) -> Status {
             Status::invalid_argument(error.to_string())
         }
         StartError::UnknownWorkflow { .. } => Status::not_found(error.to_string()),
-        StartError::NoGoal { .. } => Status::invalid_argument(error.to_string()),
+        StartError::NoGoal { .. } | StartError::Planner(_) => {
+            Status::invalid_argument(error.to_string())
+        }
         StartError::Unplannable(_) => Status::failed_precondition(error.to_string()),
         StartError::Store(error) => store_status(error),
     }
@@ -207,7 +209,7 @@ impl pb::runs_server::Runs for RunsService {
             }
             Some(pb::start_run_request::Source::Goal(text)) => {
                 self.manager
-                    .start_task(&text, Some(&request.goal_type), inputs)
+                    .start_task_with(&text, Some(&request.goal_type), &request.planner, inputs)
                     .await
             }
             None => {

@@ -93,9 +93,8 @@ impl From<StartError> for ApiError {
         match error {
             StartError::InvalidWorkflow { .. }
             | StartError::InvalidInputs(_)
-            | StartError::NoGoal { .. } => {
-                ApiError::new(StatusCode::BAD_REQUEST, error.to_string())
-            }
+            | StartError::NoGoal { .. }
+            | StartError::Planner(_) => ApiError::new(StatusCode::BAD_REQUEST, error.to_string()),
             StartError::Unplannable(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
             }
@@ -206,6 +205,8 @@ struct StartBody {
     goal: Option<String>,
     /// The artifact type the task must produce (else derived from `goal`).
     goal_type: Option<String>,
+    /// `llm`, `typed` or absent (LLM planner when an expert offers `plan`).
+    planner: Option<String>,
     #[serde(default)]
     inputs: Value,
     file_name: Option<String>,
@@ -229,7 +230,12 @@ async fn start_run(
         (None, None, Some(goal)) => {
             state
                 .manager
-                .start_task(&goal, body.goal_type.as_deref(), inputs)
+                .start_task_with(
+                    &goal,
+                    body.goal_type.as_deref(),
+                    body.planner.as_deref().unwrap_or_default(),
+                    inputs,
+                )
                 .await?
         }
         _ => {

@@ -157,9 +157,16 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Plan and run a task with no workflow file (the typed planner).
+    /// Plan and run a task with no workflow file.
     ///
-    /// The planner chains registered skills through artifact types from the
+    /// With an expert offering a `plan` skill registered (the `llm` expert,
+    /// served when SYNOD_LLM_ENDPOINT is set) the LLM planner asks it for a
+    /// plan over the registered skills, validates it (skills exist, inputs
+    /// bind, types match, acyclic, within budget) and sends the problems back
+    /// for repair up to 2 times; an invalid plan never runs, and the typed
+    /// planner is used when no plan is valid. Each attempt is printed.
+    ///
+    /// The typed planner chains registered skills through artifact types from the
     /// inputs you give (each input is named after its artifact type, e.g.
     /// `events`) to the goal: `--goal <artifact>`, or derived from the text by
     /// intent rules ("recommend containment" -> response_plan, "root cause"
@@ -176,6 +183,10 @@ enum Command {
         /// The artifact type to produce (default: derived from the text).
         #[arg(long, value_name = "ARTIFACT")]
         goal: Option<String>,
+        /// The planner: `llm` or `typed` (default: `llm` when a registered
+        /// expert offers a `plan` skill, else `typed`).
+        #[arg(long, value_name = "llm|typed", value_parser = ["llm", "typed"])]
+        planner: Option<String>,
         /// An input, `NAME=@FILE` (JSON, or text if not JSON) or `NAME=VALUE`; repeatable.
         #[arg(long = "input", short = 'i', value_name = "NAME=@FILE|NAME=VALUE")]
         inputs: Vec<String>,
@@ -525,6 +536,7 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
         Command::Task {
             text,
             goal,
+            planner,
             inputs,
             embedded,
             no_progress,
@@ -536,6 +548,7 @@ async fn dispatch(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 what: cli::RunWhat::Task {
                     text,
                     goal_type: goal,
+                    planner: planner.unwrap_or_default(),
                 },
                 inputs,
                 server: client.server,

@@ -45,6 +45,7 @@ pub(crate) fn plan_spec(
             "goal": note.goal,
             "task": note.task,
             "choices": note.choices,
+            "attempts": note.attempts,
         })
     });
     json!({ "kind": "plan", "name": plan.name, "steps": steps, "note": note, "inputs": inputs })
@@ -122,6 +123,7 @@ pub(crate) fn rebuild(spec: &Value) -> Result<Rebuilt, String> {
                 goal: note["goal"].as_str().unwrap_or_default().to_owned(),
                 task: note["task"].as_str().unwrap_or_default().to_owned(),
                 choices: note.get("choices").cloned().unwrap_or(Value::Null),
+                attempts: note.get("attempts").cloned().unwrap_or(Value::Null),
             });
             Ok(Rebuilt::Plan {
                 plan: Box::new(plan),

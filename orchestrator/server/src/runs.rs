@@ -50,6 +50,10 @@ pub enum StartError {
         /// Goal types of the intent rules, comma-separated.
         known: String,
     },
+    /// The planner asked for cannot be used (unknown name, or `llm` with no
+    /// expert offering a `plan` skill).
+    #[error("{0}")]
+    Planner(String),
     /// The planner found no plan.
     #[error(transparent)]
     Unplannable(#[from] synod_planner::TypedPlanError),
@@ -96,6 +100,8 @@ struct Inner {
     owner: Arc<str>,
     /// How long a run lease lasts unless renewed.
     lease: Duration,
+    /// Limits and repair rounds of the LLM planner.
+    llm_planner: Mutex<synod_planner::LlmPlannerConfig>,
 }
 
 impl std::fmt::Debug for RunManager {
@@ -162,8 +168,15 @@ impl RunManager {
                 shutdown,
                 owner: owner.into(),
                 lease,
+                llm_planner: Mutex::new(synod_planner::LlmPlannerConfig::default()),
             }),
         }
+    }
+
+    /// Sets the LLM planner's limits and repair rounds for tasks started
+    /// from now on (default: [`synod_planner::LlmPlannerConfig::default`]).
+    pub fn set_llm_planner(&self, config: synod_planner::LlmPlannerConfig) {
+        *lock(&self.inner.llm_planner) = config;
     }
 
     /// Delivers the bindings of runs started from now on with `deliverer`.
@@ -258,22 +271,7 @@ impl RunManager {
         goal_type: Option<&str>,
         inputs: &Value,
     ) -> Result<synod_planner::TypedPlan, StartError> {
-        let goal = match goal_type.filter(|goal| !goal.trim().is_empty()) {
-            Some(goal) => goal.trim().to_owned(),
-            None => match synod_planner::goal_from_text(text) {
-                Some((goal, _keyword)) => goal.to_owned(),
-                None => {
-                    return Err(StartError::NoGoal {
-                        text: text.to_owned(),
-                        known: synod_planner::GOAL_RULES
-                            .iter()
-                            .map(|(goal, _)| *goal)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-            },
-        };
+        let goal = goal_of(text, goal_type)?;
         let given = inputs
             .as_object()
             .map(|map| {
@@ -291,17 +289,107 @@ impl RunManager {
         Ok(synod_planner::plan_typed(&task, catalog)?)
     }
 
-    /// Plans a task ([`RunManager::plan_task`]), records the run and starts
-    /// executing it; the plan and its reasons are the run's `RunPlanned` event.
+    /// Plans a task with the planner named `planner` (`llm`, `typed`, or
+    /// empty: `llm` when a registered expert offers a `plan` skill, else
+    /// `typed`). The LLM planner's plan is validated and repaired up to
+    /// `max_repairs` times; when none is accepted the typed planner's plan
+    /// is used. Every LLM request and its problems end up in the plan's
+    /// note (the `RunPlanned` event).
+    pub async fn plan_task_with(
+        &self,
+        run_id: RunId,
+        text: &str,
+        goal_type: Option<&str>,
+        planner: &str,
+        inputs: &Value,
+    ) -> Result<(Plan, BTreeMap<synod_types::StepId, Value>), StartError> {
+        let plan_skill = match planner.trim() {
+            "" | "auto" => self.plan_skill(),
+            "typed" => None,
+            "llm" => Some(self.plan_skill().ok_or_else(|| {
+                StartError::Planner(
+                    "the llm planner needs a registered expert with a `plan` skill (e.g. `synod expert serve llm` with SYNOD_LLM_ENDPOINT set); none is registered and healthy, use `--planner typed`".to_owned(),
+                )
+            })?),
+            other => {
+                return Err(StartError::Planner(format!(
+                    "unknown planner `{other}`; use `llm` or `typed`"
+                )));
+            }
+        };
+        let Some(plan_skill) = plan_skill else {
+            let typed = self.plan_task(text, goal_type, inputs)?;
+            return Ok((typed.plan, typed.step_inputs));
+        };
+        let goal = goal_of(text, goal_type)?;
+        let task = synod_planner::LlmTask::new(text, goal, inputs);
+        let config = lock(&self.inner.llm_planner).clone();
+        let call = synod_executor::PlannerCall {
+            planner: &plan_skill,
+            run_id,
+            deadline: self.inner.config.default_timeout,
+            config: &config,
+        };
+        let catalog: &(dyn SkillCatalog + Send + Sync) = self.inner.catalog.as_ref();
+        let planning =
+            synod_executor::plan_with_llm(self.inner.invoker.as_ref(), call, &task, catalog).await;
+        let (mut plan, step_inputs) = match planning.plan {
+            Some(llm) => (llm.plan, llm.step_inputs),
+            None => {
+                tracing::warn!(
+                    run_id = %run_id,
+                    attempts = planning.attempts.len(),
+                    "no llm plan was valid; using the typed planner"
+                );
+                let typed = self.plan_task(text, goal_type, inputs)?;
+                (typed.plan, typed.step_inputs)
+            }
+        };
+        synod_planner::record_attempts(&mut plan, &planning.attempts);
+        Ok((plan, step_inputs))
+    }
+
+    /// The `plan` skill of a registered, healthy expert (the `llm` expert's
+    /// first, else the first by name).
+    fn plan_skill(&self) -> Option<synod_types::SkillRef> {
+        let catalog = self.inner.catalog.as_ref();
+        let mut offers: Vec<synod_types::SkillRef> = catalog
+            .all_skills()
+            .into_iter()
+            .map(|skill| skill.uses)
+            .filter(|uses| uses.skill == "plan" && catalog.skill_stats(uses).healthy)
+            .collect();
+        offers.sort_by_key(|uses| (uses.expert != "llm", uses.to_string()));
+        offers.into_iter().next()
+    }
+
+    /// Plans a task with the default planner choice and starts it; see
+    /// [`RunManager::start_task_with`].
     pub async fn start_task(
         &self,
         text: &str,
         goal_type: Option<&str>,
         inputs: Value,
     ) -> Result<RunId, StartError> {
-        let planned = self.plan_task(text, goal_type, &inputs)?;
-        let spec = recovery::plan_spec(&planned.plan, &planned.step_inputs, &inputs);
-        self.launch(planned.plan, None, inputs, spec).await
+        self.start_task_with(text, goal_type, "", inputs).await
+    }
+
+    /// Plans a task ([`RunManager::plan_task_with`]), records the run and
+    /// starts executing it; the plan, its reasons and the LLM planner's
+    /// attempts are the run's `RunPlanned` event.
+    pub async fn start_task_with(
+        &self,
+        text: &str,
+        goal_type: Option<&str>,
+        planner: &str,
+        inputs: Value,
+    ) -> Result<RunId, StartError> {
+        let run_id = RunId::new();
+        let (plan, step_inputs) = self
+            .plan_task_with(run_id, text, goal_type, planner, &inputs)
+            .await?;
+        let spec = recovery::plan_spec(&plan, &step_inputs, &inputs);
+        self.launch_as(run_id, plan, None, inputs, spec).await
     }
 
     /// Validates the workflow and inputs, records the run and starts executing
@@ -317,18 +405,19 @@ impl RunManager {
             .check_inputs(&inputs)
             .map_err(StartError::InvalidInputs)?;
         let spec = recovery::workflow_spec(source, file, &inputs);
-        self.launch(plan, Some(workflow), inputs, spec).await
+        self.launch_as(RunId::new(), plan, Some(workflow), inputs, spec)
+            .await
     }
 
-    /// Records a run of `plan` and executes it in the background.
-    async fn launch(
+    /// Records run `run_id` of `plan` and executes it in the background.
+    async fn launch_as(
         &self,
+        run_id: RunId,
         plan: Plan,
         workflow: Option<Arc<Workflow>>,
         inputs: Value,
         spec: Value,
     ) -> Result<RunId, StartError> {
-        let run_id = RunId::new();
         let record = RunRecord::pending(run_id, plan.name.clone(), redact::redacted(&inputs, &[]));
         let store = &self.inner.store;
         // Marked active before it exists, so this replica's takeover loop,
@@ -606,4 +695,25 @@ impl RunManager {
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }
+}
+
+/// The goal type: `goal_type`, else derived from `text` by intent rules.
+fn goal_of(text: &str, goal_type: Option<&str>) -> Result<String, StartError> {
+    let goal = match goal_type.filter(|goal| !goal.trim().is_empty()) {
+        Some(goal) => goal.trim().to_owned(),
+        None => match synod_planner::goal_from_text(text) {
+            Some((goal, _keyword)) => goal.to_owned(),
+            None => {
+                return Err(StartError::NoGoal {
+                    text: text.to_owned(),
+                    known: synod_planner::GOAL_RULES
+                        .iter()
+                        .map(|(goal, _)| *goal)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        },
+    };
+    Ok(goal)
 }

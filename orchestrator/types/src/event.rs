@@ -72,6 +72,12 @@ pub enum RunEventKind {
         /// Per step: `{step, uses, produces, consumes, weight, cost,
         /// alternatives, reason}`.
         choices: Value,
+        /// The LLM planner's requests, in order: `{attempt, uses, accepted,
+        /// problems}`; when none was accepted the plan is the typed
+        /// planner's (`planner: typed`). Absent when no LLM planner was
+        /// asked. (Boxed: keeps every event small.)
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempts: Option<Box<Value>>,
     },
     /// An attempt of a step was sent to an expert.
     StepStarted {
