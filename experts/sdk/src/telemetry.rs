@@ -151,6 +151,21 @@ impl Telemetry {
         Ok(Telemetry { provider, config })
     }
 
+    /// Starts exporting when the OpenTelemetry variables name an endpoint
+    /// (see [`OtlpConfig::from_env`]); `Ok(None)` otherwise. For an
+    /// expert's `main`: pass the result to
+    /// [`ExpertServerBuilder::telemetry`](crate::ExpertServerBuilder::telemetry)
+    /// and shut it down after serving.
+    ///
+    /// # Errors
+    ///
+    /// As [`Telemetry::start`].
+    pub fn from_env(default_service_name: &str) -> Result<Option<Self>, TelemetryError> {
+        OtlpConfig::from_env(None, default_service_name)
+            .map(Self::start)
+            .transpose()
+    }
+
     /// What it exports to.
     pub fn config(&self) -> &OtlpConfig {
         &self.config
