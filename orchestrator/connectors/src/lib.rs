@@ -1,5 +1,5 @@
 //! synod-connectors: how synod delivers workflow results into business systems (bindings)
-//! and how external systems start runs (webhook and schedule triggers).
+//! and how external systems start runs (signed webhook triggers).
 //!
 //! Main types:
 //! - [`HttpDelivery`] (feature `http`, on by default) sends a rendered [`BindingRequest`]
@@ -20,7 +20,6 @@
 //! - [`webhook`] verifies `POST /hooks/<name>` requests: `X-Synod-Timestamp` (Unix seconds)
 //!   and `X-Synod-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`,
 //!   constant-time, 5-minute replay window. Pure.
-//! - [`CronSchedule`] parses `on.schedule` (five-field cron, UTC) and computes fire times. Pure.
 //! - [`render_dry_run`] renders a request as it would be sent, for `synod run --dry-run`.
 //!
 //! From a workflow binding: the workflow crate renders `bindings.<name>.http` (`method`,
@@ -37,9 +36,8 @@
 //! - `delivery`: the sender, its retry decision (pure) and loop (I/O); feature `http`
 //!
 //! Without the `http` feature the crate does no I/O except reading secret files, so pure
-//! crates (e.g. the workflow validator) can use the cron parser, the allowlist and the
-//! request checks.
-//! - `dry_run`, `webhook`, `schedule`
+//! crates (e.g. the workflow validator) can use the allowlist and the request checks.
+//! - `dry_run`, `webhook`
 
 mod allowlist;
 mod classify;
@@ -49,7 +47,6 @@ mod dry_run;
 mod record;
 mod redact;
 mod request;
-pub mod schedule;
 mod secrets;
 pub mod webhook;
 
@@ -68,7 +65,6 @@ pub use redact::{MASK, Redactor};
 pub use request::{
     BindingRequest, IDEMPOTENCY_KEY_HEADER, RequestBody, RequestError, ValidRequest,
 };
-pub use schedule::{CronError, CronSchedule};
 pub use secrets::{
     ResolvedSecrets, SECRET_ENV_PREFIX, SecretError, SecretName, SecretValue, Secrets,
 };

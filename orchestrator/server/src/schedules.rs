@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use synod_connectors::CronSchedule;
 use tokio_util::sync::CancellationToken;
 
 use crate::runs::StoredWorkflow;
@@ -32,8 +31,7 @@ pub struct ScheduledRun {
 
 /// The earliest fire time strictly after `after` over every schedule of
 /// `workflows`, with the runs that start then (in workflow order). `None`
-/// when nothing is scheduled. Schedules whose cron does not parse are
-/// skipped (the loader already rejects them).
+/// when nothing is scheduled.
 pub fn next_fire(
     workflows: &[StoredWorkflow],
     after: DateTime<Utc>,
@@ -41,10 +39,7 @@ pub fn next_fire(
     let mut best: Option<(DateTime<Utc>, Vec<ScheduledRun>)> = None;
     for stored in workflows {
         for trigger in &stored.workflow.triggers.schedules {
-            let Ok(schedule) = CronSchedule::parse(&trigger.cron) else {
-                continue;
-            };
-            let Some(at) = schedule.next_after(after) else {
+            let Some(at) = trigger.schedule.next_after(after) else {
                 continue;
             };
             let run = ScheduledRun {
