@@ -687,6 +687,138 @@ async fn approvals_need_the_workflows_role_and_are_audited_by_subject() -> anyho
     secured.orchestrator.shutdown().await
 }
 
+/// The dashboard with access control on, in headless Chromium: without a
+/// token it asks for one; a viewer token shows the live run but no
+/// approve/reject; an approver token of the workflow's group approves with
+/// the page's button. The token never appears in the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_asks_for_a_token_and_shows_approvals_only_to_approvers() -> anyhow::Result<()>
+{
+    use synod_integration_tests::browser::{Browser, artifact_path};
+
+    let browser = Browser::start(1400, 1700).await?;
+    let experts = synod_server::demo::start_demo_experts().await?;
+    let tickets = Receiver::start(&[]).await?;
+    let mut config = auth_config(None);
+    config.static_experts = experts.iter().map(|e| e.endpoint.clone()).collect();
+    config.allowed_destinations = vec![tickets.origin()];
+    let secured = Secured::start(config).await?;
+    let operator = secured.token("ops", &["operator"]).await?;
+    let viewer = secured.token("watcher", &["viewer"]).await?;
+    let lead = secured.token("dana", &["approver", "soc-lead"]).await?;
+    let workflow = crate::dashboard::WORKFLOW.replace("{origin}", &tickets.origin());
+    let run_id = RunsClient::new(secured.channel(Some(&operator.text)).await?)
+        .start_run(pb::StartRunRequest {
+            source: Some(pb::start_run_request::Source::WorkflowYaml(workflow)),
+            inputs: Some(synod_proto::json::json_to_struct(
+                &json!({ "text": "see 203.0.113.9 and evil.example", "api_token": "x" }),
+            )?),
+            file_name: "dashboard.yaml".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .run_id;
+
+    browser
+        .goto(&format!(
+            "{}/#/runs/{run_id}",
+            secured.orchestrator.http_url()
+        ))
+        .await?;
+    let asks = |expected: &'static str| {
+        let browser = &browser;
+        async move {
+            eventually("the top bar's token state", || async {
+                let text = browser
+                    .execute(
+                        "return document.getElementById('whoami').textContent;",
+                        json!([]),
+                    )
+                    .await?;
+                Ok((text.as_str() == Some(expected)).then_some(()))
+            })
+            .await
+        }
+    };
+    asks("enter an API token").await?;
+    let use_token = |token: String| {
+        let browser = &browser;
+        async move {
+            browser
+                .execute(
+                    "document.getElementById('token-clear').click();                     document.getElementById('token-input').value = arguments[0];                     document.getElementById('token-form').requestSubmit();",
+                    json!([token]),
+                )
+                .await
+        }
+    };
+    use_token(viewer.text.clone()).await?;
+    asks("watcher · viewer").await?;
+    let page = eventually("the live run with its approval, for a viewer", || async {
+        let page = browser
+            .execute(crate::dashboard::READ_PAGE, json!([]))
+            .await?;
+        let nodes = page["nodes"].as_array().cloned().unwrap_or_default();
+        let all_succeeded = nodes.len() == 4 && nodes.iter().all(|n| n["state"] == "succeeded");
+        Ok((all_succeeded && page["approvals"] == json!(["ticket"])).then_some(page))
+    })
+    .await?;
+    let buttons = browser
+        .execute(
+            "return document.querySelectorAll('#approvals button.approve').length;",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(buttons, json!(0), "a viewer gets no approve button");
+    assert!(
+        !page["html"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&viewer.text)
+    );
+
+    use_token(lead.text.clone()).await?;
+    asks("dana · approver, soc-lead").await?;
+    eventually("the approve button for an approver", || async {
+        let clicked = browser
+            .execute(
+                "const button = document.querySelector('#approvals .approval[data-binding=\"ticket\"] button.approve');\
+                 if (!button) return false; button.click(); return true;",
+                json!([]),
+            )
+            .await?;
+        Ok((clicked == json!(true)).then_some(()))
+    })
+    .await?;
+    let page = eventually("the run to succeed after the approval", || async {
+        let page = browser
+            .execute(crate::dashboard::READ_PAGE, json!([]))
+            .await?;
+        let done = page["status"] == "succeeded" && page["bindings"]["ticket"] == "delivered";
+        Ok(done.then_some(page))
+    })
+    .await?;
+    let html = page["html"].as_str().unwrap_or_default();
+    for token in [&operator, &viewer, &lead] {
+        assert!(!html.contains(&token.text), "a token is in the page");
+    }
+    browser
+        .screenshot(&artifact_path("dashboard-auth-run.png"))
+        .await?;
+    let entries = secured.orchestrator.auth.tokens().audit_log(100).await?;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "approval.decided" && e.subject == "dana")
+    );
+    browser.quit().await?;
+    for expert in experts {
+        expert.stop().await;
+    }
+    secured.orchestrator.shutdown().await
+}
+
 #[tokio::test]
 async fn auth_disabled_is_refused_on_a_non_loopback_address() -> anyhow::Result<()> {
     let mut config = fast_config();

@@ -20,7 +20,7 @@ const SECRET: &str = "tok-9c4e1f7a-dashboard-secret";
 /// `workflows/ioc-triage.yaml` with a secret-named input that flows into the
 /// report step's input (its title), so the step panel would show it were it
 /// not redacted, and a ticket binding to `{origin}` that needs approval.
-const WORKFLOW: &str = r#"
+pub(crate) const WORKFLOW: &str = r#"
 name: ioc-triage-with-token
 inputs:
   text: { type: string }
@@ -56,7 +56,7 @@ bindings:
 "#;
 
 /// What the test reads from the page in one go.
-const READ_PAGE: &str = r#"
+pub(crate) const READ_PAGE: &str = r#"
 const nodes = [...document.querySelectorAll('#dag g.node')].map((n) => ({
   step: n.dataset.step, state: n.dataset.state, attempts: Number(n.dataset.attempts) }));
 const events = [...document.querySelectorAll('#event-log-body tr.event')].map((r) => ({

@@ -110,11 +110,15 @@ function authHeaders(headers) {
   return token ? Object.assign({}, headers, { authorization: "Bearer " + token }) : headers;
 }
 
+let whoamiAsked = 0; // only the latest answer counts (token changes race)
+
 async function refreshWhoami() {
   const label = $("whoami");
+  const asked = ++whoamiAsked;
   try {
     const response = await fetch("/whoami", { headers: authHeaders({ accept: "application/json" }) });
     const body = await response.json().catch(() => ({}));
+    if (asked !== whoamiAsked) return;
     if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
     who = body;
     label.textContent = body.auth_enabled ? `${body.subject} · ${body.roles.join(", ")}` : "access control off";
@@ -122,6 +126,7 @@ async function refreshWhoami() {
     $("token-save").hidden = $("token-input").hidden;
     $("token-clear").hidden = !apiToken();
   } catch (error) {
+    if (asked !== whoamiAsked) return;
     who = null;
     label.textContent = apiToken() ? "token refused" : "enter an API token";
     $("token-input").hidden = false;
