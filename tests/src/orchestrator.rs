@@ -47,6 +47,7 @@ pub fn fast_config() -> ServerConfig {
         replica_id: None,
         lease: synod_server::lease::DEFAULT_LEASE,
         auth: synod_server::auth::AuthConfig::default(),
+        llm_planner: Default::default(),
         telemetry: None,
     }
 }

@@ -65,6 +65,8 @@ pub struct ServerConfig {
     /// the library (tests, embedded use); `synod serve`/`synod up` turn it
     /// on. Off is refused on a non-loopback address.
     pub auth: crate::auth::AuthConfig,
+    /// The LLM planner's repair rounds and budget (`synod task`).
+    pub llm_planner: synod_planner::LlmPlannerConfig,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +84,7 @@ impl Default for ServerConfig {
             lease: crate::lease::DEFAULT_LEASE,
             telemetry: None,
             auth: crate::auth::AuthConfig::default(),
+            llm_planner: synod_planner::LlmPlannerConfig::default(),
         }
     }
 }
@@ -191,6 +194,7 @@ impl Orchestrator {
         .context("invalid binding settings (--allow-destination)")?;
         manager.set_deliverer(Arc::new(bindings));
         manager.set_tracer(tracer);
+        manager.set_llm_planner(config.llm_planner.clone());
 
         let grpc_listener = TcpListener::bind(config.grpc_addr)
             .await

@@ -101,6 +101,22 @@ struct ServerArgs {
     /// retry-after.
     #[arg(long, default_value = "50/s:200", value_name = "RATE")]
     rate_limit: String,
+    /// LLM planner (`synod task` with an expert offering `plan`): how many
+    /// times an invalid plan is sent back for repair before the typed
+    /// planner is used.
+    #[arg(
+        long,
+        env = "SYNOD_PLAN_REPAIRS",
+        default_value_t = 2,
+        value_name = "N"
+    )]
+    plan_repairs: u32,
+    /// LLM planner: most steps a plan may have.
+    #[arg(long, default_value_t = 12, value_name = "N")]
+    plan_max_steps: usize,
+    /// LLM planner: highest total declared cost (sum of the skills' cost hints).
+    #[arg(long, default_value_t = 100.0, value_name = "COST")]
+    plan_max_cost: f64,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -449,6 +465,11 @@ impl ServerArgs {
 
     fn into_config(self) -> anyhow::Result<synod_server::app::ServerConfig> {
         let auth = self.auth_config()?;
+        anyhow::ensure!(
+            self.plan_max_cost.is_finite() && self.plan_max_cost > 0.0,
+            "--plan-max-cost must be a positive number, got {}",
+            self.plan_max_cost
+        );
         let mut config = synod_server::app::ServerConfig {
             grpc_addr: self.grpc_addr,
             http_addr: self.http_addr,
@@ -458,6 +479,11 @@ impl ServerArgs {
             secrets_dir: self.secrets_dir,
             replica_id: self.replica_id,
             auth,
+            llm_planner: synod_planner::LlmPlannerConfig {
+                max_repairs: self.plan_repairs,
+                max_steps: self.plan_max_steps.max(1),
+                max_cost: self.plan_max_cost,
+            },
             ..Default::default()
         };
         config.executor.max_concurrency = self.max_concurrency.max(1);
