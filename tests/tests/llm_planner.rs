@@ -212,6 +212,21 @@ async fn an_invalid_llm_plan_is_repaired_on_the_second_try() -> anyhow::Result<(
     );
     assert!(!problems.contains("no step produces"), "{problems}");
     assert_eq!(attempts[1]["accepted"], true);
+    // `synod task` prints each attempt, its problems, then the plan.
+    let printed = synod_server::cli::describe_event(&run.events[1]).unwrap();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(
+        lines[0],
+        "#2 llm planner (llm/plan) attempt 1: plan rejected, it will not run:"
+    );
+    assert!(
+        lines[1].starts_with("    - step `ips` binds `iocs`"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("#2 llm planner (llm/plan) attempt 2: plan accepted\n#2 planned by the llm planner, goal `report`:"),
+        "{printed}"
+    );
 
     // The second request carried the problems as critic feedback, fenced.
     let requests = setup.model.requests();
@@ -253,6 +268,11 @@ async fn an_unrepairable_llm_plan_falls_back_to_the_typed_planner() -> anyhow::R
             .starts_with("no step produces the goal type `report`; skills that produce it:"),
         "{:#}",
         attempts[0]
+    );
+    let printed = synod_server::cli::describe_event(&run.events[1]).unwrap();
+    assert!(
+        printed.contains("#2 no llm plan was valid; falling back to the typed planner\n#2 planned by the typed planner, goal `report`:"),
+        "{printed}"
     );
     // 1 + 2 repairs, then no more requests; the invalid plans never ran.
     assert_eq!(setup.model.requests().len(), 3);
