@@ -549,3 +549,118 @@ async fn a_run_abandoned_mid_flight_resumes_from_the_store_without_repeating_ste
     assert!(again.to_string().contains("already ended"), "{again}");
     assert_eq!(stored_events(&store, run_id).await.len(), events.len());
 }
+
+/// The spans of a run abandoned mid-flight and resumed: each execution is
+/// a trace of its own (the resumed one marked so), attempts are children
+/// of their execution's run span, and attributes use the constant keys.
+#[tokio::test(start_paused = true)]
+async fn a_resumed_run_is_a_new_trace_marked_resumed_with_attempts_under_it() {
+    use opentelemetry::Value as OtelValue;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+    use synod_types::telemetry::{attr, outcome, span};
+
+    use crate::machine::RunMachine;
+    use crate::telemetry::Tracer;
+    use crate::{Services, execute_machine, resume_machine};
+
+    fn attribute(data: &SpanData, key: &str) -> Option<OtelValue> {
+        data.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    }
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = Tracer::new(opentelemetry::trace::TracerProvider::tracer(
+        &provider, "test",
+    ));
+    let steps = vec![step("a", &[]), step("b", &["a"])];
+    let store = MemoryStore::new();
+    let run_id = create_run(&store).await;
+    let services = |invoker: &Arc<ScriptedInvoker>| Services {
+        invoker: Arc::clone(invoker) as Arc<dyn Invoker>,
+        store: Arc::new(store.clone()),
+        deliverer: None,
+        decisions: None,
+        tracer: Some(tracer.clone()),
+    };
+    let machine = || RunMachine::new(run_id, plan(steps.clone()), json!({}), config());
+    let first = ScriptedInvoker::new().script("b", vec![Behaviour::Hang]);
+    let crashed = tokio::spawn(execute_machine(
+        machine(),
+        services(&first),
+        CancellationToken::new(),
+    ));
+    first.hanging.notified().await;
+    crashed.abort();
+    assert!(crashed.await.unwrap_err().is_cancelled());
+    let second = ScriptedInvoker::new();
+    let outcome = resume_machine(machine(), services(&second), CancellationToken::new())
+        .await
+        .expect("the run resumes to a recorded end");
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let runs: Vec<&SpanData> = spans.iter().filter(|s| s.name == span::RUN).collect();
+    assert_eq!(runs.len(), 2, "one run span per execution: {spans:#?}");
+    let (before, after) = (runs[0], runs[1]);
+    for run in &runs {
+        assert_eq!(
+            attribute(run, attr::RUN_ID),
+            Some(OtelValue::from(run_id.to_string()))
+        );
+        assert_eq!(run.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    }
+    assert_eq!(attribute(before, attr::RUN_RESUMED), Some(false.into()));
+    assert_eq!(attribute(after, attr::RUN_RESUMED), Some(true.into()));
+    assert_eq!(
+        attribute(after, attr::OUTCOME),
+        Some(outcome::SUCCEEDED.into())
+    );
+    assert_ne!(
+        before.span_context.trace_id(),
+        after.span_context.trace_id(),
+        "the resumed execution is a new trace"
+    );
+
+    let attempts: Vec<(String, i64, &SpanData)> = spans
+        .iter()
+        .filter(|s| s.name == span::STEP_ATTEMPT)
+        .map(|s| {
+            let step = attribute(s, attr::STEP_ID).unwrap().to_string();
+            let attempt = match attribute(s, attr::STEP_ATTEMPT) {
+                Some(OtelValue::I64(n)) => n,
+                other => panic!("attempt attribute {other:?}"),
+            };
+            (step, attempt, s)
+        })
+        .collect();
+    let under = |run: &SpanData| -> Vec<(String, i64)> {
+        let mut found: Vec<(String, i64)> = attempts
+            .iter()
+            .filter(|(_, _, s)| {
+                s.parent_span_id == run.span_context.span_id()
+                    && s.span_context.trace_id() == run.span_context.trace_id()
+            })
+            .map(|(step, attempt, _)| (step.clone(), *attempt))
+            .collect();
+        found.sort();
+        found
+    };
+    // b#1 was in flight when the first driver died: its span ended
+    // without an outcome; b#2 ran under the resumed execution.
+    assert_eq!(under(before), [("a".to_owned(), 1), ("b".to_owned(), 1)]);
+    assert_eq!(under(after), [("b".to_owned(), 2)]);
+    let b2 = attempts
+        .iter()
+        .find(|(step, attempt, _)| step == "b" && *attempt == 2)
+        .unwrap()
+        .2;
+    assert_eq!(
+        attribute(b2, attr::OUTCOME),
+        Some(outcome::SUCCEEDED.into())
+    );
+    provider.shutdown().unwrap();
+}
