@@ -820,6 +820,103 @@ async fn the_dashboard_asks_for_a_token_and_shows_approvals_only_to_approvers() 
 }
 
 #[tokio::test]
+async fn signed_webhooks_need_no_token_and_bad_signatures_still_get_401() -> anyhow::Result<()> {
+    use synod_connectors::SecretValue;
+    use synod_connectors::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+
+    let dir = synod_integration_tests::TempDir::new()?;
+    let workflow = "name: siem-alert\non:\n  webhook: { name: siem, secret: \"${{ secrets.HOOK_KEY }}\" }\n\
+                    secrets:\n  HOOK_KEY: { description: shared with the SIEM }\n\
+                    steps:\n  tag: { uses: text/tag, with: { text: x, tag: hook } }\n";
+    std::fs::write(dir.path().join("siem-alert.yaml"), workflow)?;
+    std::fs::write(dir.path().join("HOOK_KEY"), "whk-secret")?;
+    let expert = serve(synod_integration_tests::experts::text_expert()).await?;
+    let mut config = auth_config(None);
+    config.static_experts = vec![expert.endpoint().to_owned()];
+    config.workflow_paths = vec![dir.path().join("siem-alert.yaml")];
+    config.secrets_dir = Some(dir.path().to_owned());
+    let secured = Secured::start(config).await?;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        .to_string();
+    let post = |signature: String| {
+        secured
+            .request(reqwest::Method::POST, "/hooks/siem", None)
+            .header(TIMESTAMP_HEADER, timestamp.clone())
+            .header(SIGNATURE_HEADER, signature)
+            .body("{}")
+            .send()
+    };
+    let wrong = sign(&SecretValue::new("not-the-key"), &timestamp, b"{}");
+    assert_eq!(post(wrong).await?.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(secured.run_count().await?, 0);
+    let right = sign(&SecretValue::new("whk-secret"), &timestamp, b"{}");
+    assert_eq!(post(right).await?.status(), StatusCode::ACCEPTED);
+    assert_eq!(secured.run_count().await?, 1);
+    secured.orchestrator.shutdown().await?;
+    expert.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn tokens_persist_in_sqlite_and_the_bootstrap_token_is_written_once() -> anyhow::Result<()> {
+    let dir = synod_integration_tests::TempDir::new()?;
+    let db = dir.path().join("synod.db");
+    let file = dir.path().join("synod-admin.token");
+    let start = || async {
+        let mut config = auth_config(None);
+        config.auth.bootstrap_token_file = Some(file.clone());
+        let store = synod_store::open(&format!("sqlite://{}", db.display())).await?;
+        Orchestrator::start_with_store(config, store).await
+    };
+    let orchestrator = start().await?;
+    let admin = std::fs::read_to_string(&file)?.trim().to_owned();
+    let alice = orchestrator
+        .auth
+        .issue("alice", &["viewer".to_owned()], None)
+        .await?;
+    orchestrator.shutdown().await?;
+
+    let orchestrator = start().await?;
+    assert_eq!(
+        std::fs::read_to_string(&file)?.trim(),
+        admin,
+        "tokens exist: no new bootstrap token"
+    );
+    let http = reqwest::Client::new();
+    for token in [&admin, &alice.text] {
+        let response = http
+            .get(format!("{}/runs", orchestrator.http_url()))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "a token from before the restart"
+        );
+    }
+    let listed = orchestrator.auth.tokens().list_tokens().await?;
+    let subjects: Vec<&str> = listed.iter().map(|t| t.subject.as_str()).collect();
+    assert_eq!(subjects, ["bootstrap-admin", "alice"]);
+    let needle = alice.text.as_bytes();
+    for entry in std::fs::read_dir(dir.path())? {
+        let path = entry?.path();
+        if path == file {
+            continue;
+        }
+        let bytes = std::fs::read(&path)?;
+        assert!(
+            !bytes.windows(needle.len()).any(|window| window == needle),
+            "the token itself is in {}",
+            path.display()
+        );
+    }
+    orchestrator.shutdown().await
+}
+
+#[tokio::test]
 async fn auth_disabled_is_refused_on_a_non_loopback_address() -> anyhow::Result<()> {
     let mut config = fast_config();
     config.http_addr = ([0, 0, 0, 0], 0).into();

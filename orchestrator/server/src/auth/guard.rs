@@ -675,6 +675,85 @@ mod tests {
         assert_eq!(denial.grpc_status().code(), tonic::Code::Unauthenticated);
     }
 
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_and_audit_entries_never_hold_the_token() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || sink.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        // Other tests may have cached "no subscriber" for these callsites.
+        tracing::callsite::rebuild_interest_cache();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn TokenStore> = Arc::new(synod_store::MemoryTokenStore::new());
+        let config = AuthConfig {
+            enabled: true,
+            ..AuthConfig::default()
+        };
+        let auth = Authenticator::new(&config, store.clone());
+        let file = dir.path().join("admin.token");
+        super::super::bootstrap::ensure_bootstrap_token(&auth, &file)
+            .await
+            .unwrap();
+        let admin = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+        let principal = auth
+            .authorize(Some(&admin), Access::Role(Role::Admin))
+            .await
+            .unwrap()
+            .unwrap();
+        auth.audit(&principal, "approval.decided", "run/x/binding/y", json!({}))
+            .await;
+        let issued = auth
+            .issue("alice", &["viewer".to_owned()], None)
+            .await
+            .unwrap();
+        let denied = auth
+            .authorize(Some(&issued.text), Access::Role(Role::Admin))
+            .await
+            .unwrap_err();
+        tracing::info!(denial = ?denied, issued = ?issued.record.token_id, "after the calls");
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logs.contains("after the calls"),
+            "logs are captured: {logs}"
+        );
+        assert!(logs.contains("synod::audit"), "{logs}");
+        let audit = serde_json::to_string(&store.audit_log(10).await.unwrap()).unwrap();
+        assert!(audit.contains("bootstrap-admin"));
+        for text in [&admin, &issued.text] {
+            let secret = token::parse(text).unwrap().secret;
+            assert!(
+                !logs.contains(secret),
+                "a token secret is in the logs: {logs}"
+            );
+            assert!(
+                !audit.contains(secret),
+                "a token secret is in the audit log"
+            );
+            assert!(!denied.message().contains(secret));
+        }
+        assert!(!logs.contains(&issued.record.secret_hash), "{logs}");
+    }
+
     #[tokio::test]
     async fn disabled_auth_allows_everything_as_anonymous() {
         let auth = Authenticator::new(
