@@ -182,8 +182,19 @@ pub async fn serve(
     if let Some(retain) = store_options.retain {
         spawn_retention(store.clone(), retain);
     }
+    let access = if !config.auth.enabled {
+        "DISABLED (--auth disabled): every call is allowed".to_owned()
+    } else if let Some(file) = &config.auth.bootstrap_token_file {
+        format!(
+            "on; admin token in {} once created (the CLI reads it), `synod token --help`",
+            file.display()
+        )
+    } else {
+        "on; `synod token --help`".to_owned()
+    };
     let mut orchestrator = Orchestrator::start_with_store(config, store).await?;
     eprintln!("synod orchestrator ready");
+    eprintln!("  access control {access}");
     eprintln!("  gRPC  {}", orchestrator.grpc_url());
     eprintln!(
         "  HTTP  {}  (GET /experts, /runs, /runs/<id>/events, /metrics)",
