@@ -217,9 +217,16 @@ class IntelExpert(expert_pb2_grpc.ExpertServicer):
 
 
 class Registration:
-    """Register, heartbeat within the granted TTL, deregister on stop."""
+    """Register, heartbeat within the granted TTL, deregister on stop.
+
+    With access control on, the orchestrator wants an API token with the `expert` role on these
+    calls: it is read from SYNOD_TOKEN (`synod token create --subject intel --role expert`) and
+    sent as `authorization: Bearer` metadata; it is never logged.
+    """
 
     def __init__(self, orchestrator: str, endpoint: str, card: expert_pb2.ExpertCard):
+        token = os.environ.get("SYNOD_TOKEN", "").strip()
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.channel = grpc.insecure_channel(orchestrator)
         self.registry = orchestrator_pb2_grpc.RegistryStub(self.channel)
         self.endpoint, self.card = endpoint, card
@@ -232,7 +239,9 @@ class Registration:
 
     def _register(self) -> float:
         reply = self.registry.Register(
-            orchestrator_pb2.RegisterRequest(endpoint=self.endpoint, card=self.card), timeout=5
+            orchestrator_pb2.RegisterRequest(endpoint=self.endpoint, card=self.card),
+            timeout=5,
+            metadata=self.metadata,
         )
         self.instance_id = reply.instance_id
         LOG.info("registered as %s (ttl %d ms)", reply.instance_id, reply.ttl_ms)
@@ -247,7 +256,9 @@ class Registration:
                     backoff = 0.2
                 else:
                     known = self.registry.Heartbeat(
-                        orchestrator_pb2.HeartbeatRequest(instance_id=self.instance_id), timeout=5
+                        orchestrator_pb2.HeartbeatRequest(instance_id=self.instance_id),
+                        timeout=5,
+                        metadata=self.metadata,
                     ).known
                     if not known:
                         LOG.warning("orchestrator forgot this instance; registering again")
@@ -266,7 +277,9 @@ class Registration:
         if self.instance_id is not None:
             try:
                 self.registry.Deregister(
-                    orchestrator_pb2.DeregisterRequest(instance_id=self.instance_id), timeout=5
+                    orchestrator_pb2.DeregisterRequest(instance_id=self.instance_id),
+                    timeout=5,
+                    metadata=self.metadata,
                 )
                 LOG.info("deregistered %s", self.instance_id)
             except grpc.RpcError as error:
