@@ -150,7 +150,7 @@ fn with_progress<T>(
 }
 
 /// Unpacks a `.tar.zst` into `dir` once (a `.complete` marker records it).
-fn unpack(archive: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn unpack(archive: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     let marker = dir.join(".complete");
     if marker.exists() {
         return Ok(dir.to_owned());

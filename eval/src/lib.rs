@@ -8,6 +8,8 @@
 //!   Benchmark way (per-category TPR/FPR) on a benchmark folder and CSV.
 //! - [`data_protection`]: `synod-eval data-protection`, PII and secret
 //!   detection on the Nosey Parker and Presidio sets, plus throughput.
+//! - [`pipeline`]: `synod-eval pipeline`, the alert-triage workflow end to
+//!   end through the orchestrator on labelled attack recordings.
 
 use std::path::Path;
 
@@ -17,6 +19,7 @@ pub mod bench;
 pub mod code;
 pub mod data_protection;
 pub mod detection;
+pub mod pipeline;
 
 /// Writes `doc` as pretty JSON to `path`, creating its folder.
 pub fn write_json(path: &Path, doc: &serde_json::Value) -> anyhow::Result<()> {

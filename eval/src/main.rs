@@ -67,6 +67,33 @@ enum Command {
     ///
     /// Example: cargo run -p synod-eval --release -- data-protection
     DataProtection(synod_eval::data_protection::DataProtectionArgs),
+    /// The alert-triage workflow end to end through a real orchestrator, on
+    /// labelled attack recordings, scored per case and overall.
+    ///
+    /// Starts in-process an orchestrator (SQLite store in a temp folder) with
+    /// the reference experts on loopback (attack-detection with SigmaHQ's
+    /// rules from ../shared/datasets/sigma, tracing, disposition; knowledge
+    /// when SYNOD_KNOWLEDGE_* are set) and a local receiver for the SOAR
+    /// bindings, then submits one run of workflows/alert-triage.yaml per case
+    /// over gRPC (--concurrency at a time), approving the gated containment.
+    /// Cases: the EVTX_full_APT_attack_steps chains, every technique-labelled
+    /// EVTX-to-MITRE-Attack file, the OTRF LSASS campaigns. Reports techniques
+    /// found vs labelled (precision/recall, exact and parent level), root
+    /// cause found, response plan and actions, reflection rounds, wall time.
+    /// Writes <out>.json, <out>.md, <out>-recall.svg, <out>-latency.svg.
+    ///
+    /// Examples:
+    ///   cargo run -p synod-eval --release -- pipeline --data ../shared/datasets/evtx-to-mitre-attack
+    ///   eval "$(scripts/knowledge-data.sh)"    # adds the knowledge enrichment run per case
+    ///   synod-eval pipeline --sets lsass --concurrency 1
+    ///   synod-eval pipeline --sets labelled --only T1003 --out eval/out/pipeline-t1003
+    ///   synod-eval pipeline --limit 5 --json --no-progress | jq .overall
+    ///
+    /// Root cause found: the tracer named an entry point and its chain
+    /// contains the case's objective technique (parent level): the label of
+    /// an EVTX file, T1003.001 (LSASS credential dumping) for the campaigns.
+    #[command(verbatim_doc_comment)]
+    Pipeline(synod_eval::pipeline::PipelineArgs),
     /// Internal: runs one benchmark job read from stdin (used by `bench`).
     #[command(hide = true)]
     BenchChild {
@@ -313,6 +340,7 @@ fn main() -> ExitCode {
         Command::Detection(args) => synod_eval::detection::run(args),
         Command::Code(args) => synod_eval::code::run(args),
         Command::DataProtection(args) => synod_eval::data_protection::run(args),
+        Command::Pipeline(args) => synod_eval::pipeline::run(args),
         Command::BenchChild { worker_threads } => child_main(RuntimeChoice {
             worker_threads: *worker_threads,
         })

@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use synod_expert_attack_detection::evaluation::csv_rows;
-use synod_expert_tracing::evaluation::technique_recall;
+use synod_expert_tracing::evaluation::{host_techniques, technique_recall};
 use synod_expert_tracing::{AttackData, read_records, trace_records};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,15 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let json = Path::new(root).join(zip.replace(".zip", ".json"));
         let output = trace_records(read_records(&[json])?);
-        let expected: Vec<String> = row["techniques"]
-            .split(';')
-            .filter(|t| {
-                attack
-                    .technique(t)
-                    .is_some_and(|x| x.tactics.iter().all(|t| t != "resource-development"))
-            })
-            .map(str::to_owned)
-            .collect();
+        let expected = host_techniques(attack, &row["techniques"]);
         let found: Vec<String> = output["steps"]
             .as_array()
             .into_iter()

@@ -3,8 +3,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::attack::parent_technique;
+use crate::attack::{AttackData, parent_technique};
 use crate::attribution::Attributor;
+
+/// The techniques of a `;`-separated label list (OTRF `index.csv`) that
+/// leave host events: known to `attack` and not resource development
+/// (building and staging a payload happens off the victim's hosts).
+pub fn host_techniques(attack: &AttackData, techniques: &str) -> Vec<String> {
+    techniques
+        .split(';')
+        .filter(|t| {
+            attack
+                .technique(t)
+                .is_some_and(|x| x.tactics.iter().all(|t| t != "resource-development"))
+        })
+        .map(str::to_owned)
+        .collect()
+}
 
 /// A labelled attribution case: techniques observed, groups that are right.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -109,7 +109,7 @@ fn builders() -> Vec<ExpertServerBuilder> {
 
 /// The knowledge expert's data files from `SYNOD_KNOWLEDGE_ATTACK`,
 /// `SYNOD_KNOWLEDGE_CAPEC` and `SYNOD_KNOWLEDGE_CWE`; `None` when none is set.
-fn knowledge_config() -> Option<synod_expert_knowledge::Config> {
+pub fn knowledge_config() -> Option<synod_expert_knowledge::Config> {
     let path = |name: &str| {
         std::env::var_os(name)
             .filter(|value| !value.is_empty())
