@@ -8,6 +8,8 @@
 //!   Benchmark way (per-category TPR/FPR) on a benchmark folder and CSV.
 //! - [`data_protection`]: `synod-eval data-protection`, PII and secret
 //!   detection on the Nosey Parker and Presidio sets, plus throughput.
+//! - [`load`] / [`faults`]: `synod-eval load` (10,000 concurrent diamond6
+//!   runs against `synod serve`) and `synod-eval faults` (faulty experts).
 //! - [`pipeline`]: `synod-eval pipeline`, the alert-triage workflow end to
 //!   end through the orchestrator on labelled attack recordings.
 
@@ -19,6 +21,8 @@ pub mod bench;
 pub mod code;
 pub mod data_protection;
 pub mod detection;
+pub mod faults;
+pub mod load;
 pub mod pipeline;
 
 /// Writes `doc` as pretty JSON to `path`, creating its folder.

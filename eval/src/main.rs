@@ -94,6 +94,20 @@ enum Command {
     /// an EVTX file, T1003.001 (LSASS credential dumping) for the campaigns.
     #[command(verbatim_doc_comment)]
     Pipeline(synod_eval::pipeline::PipelineArgs),
+    /// Load: --runs diamond6 runs against a real `synod serve` over gRPC,
+    /// --concurrency in flight; runs/s, p50/p99, server peak RSS, lost runs.
+    ///
+    /// Example: cargo run -p synod-eval --release -- load --runs 10000 --concurrency 10000
+    Load(synod_eval::load::LoadArgs),
+    /// Faults: experts that fail 30% of calls, hang, crash and restart, or
+    /// answer invalid output; every run must end in a defined state, retries
+    /// and breakers are read from /metrics.
+    ///
+    /// Example: cargo run -p synod-eval --release -- faults --runs 200
+    Faults(synod_eval::faults::FaultsArgs),
+    /// Internal: serves one faulty expert (used by `faults`).
+    #[command(hide = true)]
+    FaultExpert(synod_eval::faults::expert::FaultExpertArgs),
     /// Internal: runs one benchmark job read from stdin (used by `bench`).
     #[command(hide = true)]
     BenchChild {
@@ -341,6 +355,11 @@ fn main() -> ExitCode {
         Command::Code(args) => synod_eval::code::run(args),
         Command::DataProtection(args) => synod_eval::data_protection::run(args),
         Command::Pipeline(args) => synod_eval::pipeline::run(args),
+        Command::Load(args) => synod_eval::load::run(args),
+        Command::Faults(args) => synod_eval::faults::run(args),
+        Command::FaultExpert(args) => {
+            synod_eval::faults::expert::serve_main(args).map(|()| ExitCode::SUCCESS)
+        }
         Command::BenchChild { worker_threads } => child_main(RuntimeChoice {
             worker_threads: *worker_threads,
         })

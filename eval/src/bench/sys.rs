@@ -43,7 +43,13 @@ pub fn pid_cpu_s(pid: &str) -> Option<f64> {
 
 /// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`) in MiB.
 pub fn status_mb(field: &str) -> Option<f64> {
-    let text = fs::read_to_string("/proc/self/status").ok()?;
+    pid_status_mb("self", field)
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`self` or a pid) in MiB, e.g.
+/// `VmHWM` (peak resident memory) of a server process.
+pub fn pid_status_mb(pid: &str, field: &str) -> Option<f64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = text.lines().find(|l| l.starts_with(&format!("{field}:")))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)

@@ -86,7 +86,7 @@ impl FromStr for Transport {
 }
 
 /// Reads the `node` and `n_inputs` of a step input.
-fn node_args(input: &Value) -> (&str, u64) {
+pub fn node_args(input: &Value) -> (&str, u64) {
     (
         input["node"].as_str().unwrap_or("?"),
         input["n_inputs"].as_u64().unwrap_or(0),
@@ -127,19 +127,29 @@ impl Invoker for LocalInvoker {
     }
 }
 
-/// The SDK expert `bench`, one skill per body, served on `127.0.0.1:0`.
-pub async fn spawn_sdk_expert(bodies: &[Arc<NodeBody>]) -> anyhow::Result<ExpertHandle> {
-    let input_schema = json!({
+/// Input schema of a benchmark node: `{"node": string, "n_inputs": integer}`.
+pub fn node_input_schema() -> Value {
+    json!({
         "type": "object", "required": ["node", "n_inputs"],
         "properties": {"node": {"type": "string"}, "n_inputs": {"type": "integer", "minimum": 0}}
-    });
-    let output_schema = json!({
+    })
+}
+
+/// Output schema of a benchmark node: what [`crate::bench::expert::node_result`] returns.
+pub fn node_output_schema() -> Value {
+    json!({
         "type": "object", "required": ["node", "ok", "n_inputs"],
         "properties": {
             "node": {"type": "string"}, "ok": {"type": "boolean"},
             "n_inputs": {"type": "integer", "minimum": 0}
         }
-    });
+    })
+}
+
+/// The SDK expert `bench`, one skill per body, served on `127.0.0.1:0`.
+pub async fn spawn_sdk_expert(bodies: &[Arc<NodeBody>]) -> anyhow::Result<ExpertHandle> {
+    let input_schema = node_input_schema();
+    let output_schema = node_output_schema();
     let mut builder = ExpertServer::builder(BENCH_EXPERT, env!("CARGO_PKG_VERSION"))
         .description("benchmark expert: noop, 1 ms sleep, loopback HTTP echo")
         .concurrency_limit(EXPERT_CONCURRENCY);
