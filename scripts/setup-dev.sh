@@ -10,3 +10,7 @@ scripts/setup-python-expert.sh
 
 # Headless Chromium for the dashboard browser test.
 scripts/setup-browser.sh
+
+# The `synod` binary, for tests that run it as a separate process
+# (eval/tests/faults.rs starts `synod serve` from the same cargo profile).
+cargo build --locked -p synod-server --bin synod
