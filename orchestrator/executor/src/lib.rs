@@ -25,8 +25,8 @@ pub mod config;
 pub mod driver;
 pub mod invoke;
 pub mod machine;
-pub mod telemetry;
 pub mod planning;
+pub mod telemetry;
 
 pub use binding::{BindingCall, BindingResult, Deliverer, DeliveryAttempt};
 pub use config::ExecutorConfig;
@@ -36,8 +36,8 @@ pub use driver::{
 };
 pub use invoke::{Feedback, GuardReport, Invocation, Invoker, Need, StepOutput, Usage};
 pub use machine::{Action, ContentRedactor, MachineInput, ResumeError, RunMachine};
-pub use telemetry::Tracer;
 pub use planning::{LlmPlanning, PLAN_CRITIC, PlannerCall, plan_with_llm};
+pub use telemetry::Tracer;
 
 #[cfg(test)]
 mod test_support;

@@ -57,7 +57,7 @@ pub use open::{StoreUrl, open};
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use record::{INLINE_EVENT_BYTES, MAX_EVENT_BYTES};
 pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
-pub use tokens::{AuditEntry, MemoryTokenStore, TokenRecord, TokenStore};
 pub use store::{
     EventStream, Lease, OutboxEntry, OutboxIntent, OutboxState, RunRecord, RunStore, StoreError,
 };
+pub use tokens::{AuditEntry, MemoryTokenStore, TokenRecord, TokenStore};
