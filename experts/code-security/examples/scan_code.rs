@@ -1,7 +1,7 @@
 //! Scans files or directories and prints the findings (or the SARIF log).
 //!
 //! ```text
-//! cargo run -p synod-expert-code-security --example scan -- [--sarif] <path>...
+//! cargo run -p synod-expert-code-security --example scan_code -- [--sarif] <path>...
 //! ```
 
 use std::path::Path;
