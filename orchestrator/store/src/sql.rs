@@ -79,6 +79,16 @@ pub(crate) const OUTBOX: &str = "SELECT run_id, binding, idempotency_key, reques
 pub(crate) const OUTBOX_ENTRY: &str = "SELECT run_id, binding, idempotency_key, request, state, \
      attempts, outcome, created_at, completed_at FROM outbox WHERE run_id = $1 AND binding = $2";
 
+/// A time kept as microseconds since 1970 (SQLite's runs, both backends'
+/// token tables); `place` names where it was read in the error.
+pub(crate) fn time_from_micros(micros: i64, place: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+        StoreError::Backend(format!(
+            "timestamp {micros} (microseconds since 1970) in {place} is out of range"
+        ))
+    })
+}
+
 /// Wraps a database error with what the store was doing.
 pub(crate) fn backend(doing: &str, error: sqlx::Error) -> StoreError {
     StoreError::Backend(format!("{doing}: {error}"))

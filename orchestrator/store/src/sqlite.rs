@@ -214,11 +214,7 @@ pub(crate) fn micros(time: DateTime<Utc>) -> i64 {
 }
 
 fn time_from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
-        StoreError::Backend(format!(
-            "timestamp {micros} (microseconds since 1970) in the SQLite database is out of range"
-        ))
-    })
+    sql::time_from_micros(micros, "the SQLite database")
 }
 
 fn parse_run_id(text: &str) -> Result<RunId, StoreError> {

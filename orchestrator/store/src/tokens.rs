@@ -191,11 +191,7 @@ pub(crate) const AUDIT_LOG: &str = "SELECT time, subject, token_id, action, targ
 pub(crate) use crate::sqlite::micros;
 
 fn time_from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
-        StoreError::Backend(format!(
-            "timestamp {micros} (microseconds since 1970) in the token tables is out of range"
-        ))
-    })
+    crate::sql::time_from_micros(micros, "the token tables")
 }
 
 fn column(error: sqlx::Error) -> StoreError {

@@ -49,7 +49,7 @@ pub async fn create(
     )
     .await;
     if as_json {
-        let mut value = token_json(&issued.record);
+        let mut value = token_json(&issued.record, chrono::Utc::now());
         value["token"] = json!(issued.text);
         println!("{value}");
     } else {
@@ -73,12 +73,15 @@ pub async fn create(
 pub async fn list(database_url: &str, as_json: bool) -> anyhow::Result<()> {
     let tokens = open(database_url).await?;
     let records = tokens.list_tokens().await?;
+    let now = chrono::Utc::now();
     if as_json {
-        let list: Vec<_> = records.iter().map(token_json).collect();
+        let list: Vec<_> = records
+            .iter()
+            .map(|record| token_json(record, now))
+            .collect();
         println!("{}", serde_json::Value::Array(list));
         return Ok(());
     }
-    let now = chrono::Utc::now();
     println!(
         "{:<16}  {:<20}  {:<28}  {:<10}  CREATED",
         "ID", "SUBJECT", "ROLES", "STATE"
@@ -126,7 +129,7 @@ fn state(record: &TokenRecord, now: chrono::DateTime<chrono::Utc>) -> &'static s
     }
 }
 
-fn token_json(record: &TokenRecord) -> serde_json::Value {
+fn token_json(record: &TokenRecord, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
     json!({
         "token_id": record.token_id,
         "subject": record.subject,
@@ -134,7 +137,7 @@ fn token_json(record: &TokenRecord) -> serde_json::Value {
         "created_at": record.created_at,
         "expires_at": record.expires_at,
         "revoked_at": record.revoked_at,
-        "state": state(record, chrono::Utc::now()),
+        "state": state(record, now),
     })
 }
 

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use synod_store::{AuditEntry, TokenRecord, TokenStore};
 
 use super::bucket::{RateLimit, TokenBucket};
-use super::policy::{Access, grpc_access, http_access};
+use super::policy::{Access, grpc_access, http_access, path_segments};
 use super::role::{Role, grants};
 use super::token;
 
@@ -483,8 +483,7 @@ fn header_token(headers: &HeaderMap) -> Option<String> {
 }
 
 fn is_event_stream(path: &str) -> bool {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    matches!(segments.as_slice(), ["runs", _, "events"])
+    matches!(path_segments(path).as_slice(), ["runs", _, "events"])
 }
 
 fn query_token(query: &str) -> Option<String> {

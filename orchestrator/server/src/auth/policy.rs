@@ -20,9 +20,14 @@ pub enum Access {
     Role(Role),
 }
 
+/// The segments of an HTTP path (`/runs/x/events` -> `runs`, `x`, `events`).
+pub(super) fn path_segments(path: &str) -> Vec<&str> {
+    path.trim_matches('/').split('/').collect()
+}
+
 /// The access rule of an HTTP request.
 pub fn http_access(method: &Method, path: &str) -> Access {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let segments = path_segments(path);
     let read = method == Method::GET || method == Method::HEAD;
     match segments.as_slice() {
         ["healthz"] => Access::Public,
@@ -125,55 +130,23 @@ mod tests {
     #[test]
     fn grpc_methods() {
         let cases = [
-            ("/grpc.health.v1.Health/Check", Access::Public),
-            (
-                "/synod.orchestrator.v1.Runs/GetRun",
-                Access::Role(Role::Viewer),
-            ),
-            (
-                "/synod.orchestrator.v1.Runs/WatchRun",
-                Access::Role(Role::Viewer),
-            ),
-            (
-                "/synod.orchestrator.v1.Runs/StartRun",
-                Access::Role(Role::Operator),
-            ),
-            (
-                "/synod.orchestrator.v1.Runs/CancelRun",
-                Access::Role(Role::Operator),
-            ),
-            (
-                "/synod.orchestrator.v1.Runs/Decide",
-                Access::Role(Role::Approver),
-            ),
-            (
-                "/synod.orchestrator.v1.Workflows/Put",
-                Access::Role(Role::Operator),
-            ),
-            (
-                "/synod.orchestrator.v1.Workflows/List",
-                Access::Role(Role::Viewer),
-            ),
-            (
-                "/synod.orchestrator.v1.Registry/Register",
-                Access::Role(Role::Expert),
-            ),
-            (
-                "/synod.orchestrator.v1.Registry/Heartbeat",
-                Access::Role(Role::Expert),
-            ),
-            (
-                "/synod.orchestrator.v1.Registry/ListExperts",
-                Access::Role(Role::Viewer),
-            ),
-            (
-                "/synod.orchestrator.v1.Runs/Unknown",
-                Access::Role(Role::Admin),
-            ),
-            ("nonsense", Access::Role(Role::Admin)),
+            ("Runs/GetRun", Access::Role(Role::Viewer)),
+            ("Runs/WatchRun", Access::Role(Role::Viewer)),
+            ("Runs/StartRun", Access::Role(Role::Operator)),
+            ("Runs/CancelRun", Access::Role(Role::Operator)),
+            ("Runs/Decide", Access::Role(Role::Approver)),
+            ("Workflows/Put", Access::Role(Role::Operator)),
+            ("Workflows/List", Access::Role(Role::Viewer)),
+            ("Registry/Register", Access::Role(Role::Expert)),
+            ("Registry/Heartbeat", Access::Role(Role::Expert)),
+            ("Registry/ListExperts", Access::Role(Role::Viewer)),
+            ("Runs/Unknown", Access::Role(Role::Admin)),
         ];
-        for (path, access) in cases {
-            assert_eq!(grpc_access(path), access, "{path}");
+        for (method, access) in cases {
+            let path = format!("/synod.orchestrator.v1.{method}");
+            assert_eq!(grpc_access(&path), access, "{path}");
         }
+        assert_eq!(grpc_access("/grpc.health.v1.Health/Check"), Access::Public);
+        assert_eq!(grpc_access("nonsense"), Access::Role(Role::Admin));
     }
 }
