@@ -338,85 +338,13 @@ async fn perform(
                     }
                 }
                 Action::Invoke(call) => {
-                    let span = tracing::debug_span!(
-                        "step attempt",
-                        synod.step.id = %call.step,
-                        synod.attempt = call.attempt,
-                    );
-                    let trace = spans.child(
-                        span::STEP_ATTEMPT,
-                        &call,
-                        &[
-                            KeyValue::new(attr::STEP_ATTEMPT, i64::from(call.attempt)),
-                            KeyValue::new(attr::REFLECT_ROUND, i64::from(call.round)),
-                        ],
-                    );
-                    let invoker = Arc::clone(&invoker);
-                    tasks.spawn(
-                        async move {
-                            let (step, attempt, outcome) = run_attempt(invoker, call, trace).await;
-                            MachineInput::AttemptFinished {
-                                step,
-                                attempt,
-                                outcome,
-                            }
-                        }
-                        .instrument(span),
-                    );
+                    spawn_call(&mut tasks, &invoker, spans, CallKind::Attempt, call);
                 }
                 Action::InvokeCritic(call) => {
-                    let span = tracing::debug_span!(
-                        "critic",
-                        synod.step.id = %call.step,
-                        synod.round = call.round,
-                    );
-                    let trace = spans.child(
-                        span::CRITIC,
-                        &call,
-                        &[KeyValue::new(attr::REFLECT_ROUND, i64::from(call.round))],
-                    );
-                    let invoker = Arc::clone(&invoker);
-                    let round = call.round;
-                    tasks.spawn(
-                        async move {
-                            let (step, _, outcome) = run_attempt(invoker, call, trace).await;
-                            MachineInput::CriticFinished {
-                                step,
-                                round,
-                                outcome,
-                            }
-                        }
-                        .instrument(span),
-                    );
+                    spawn_call(&mut tasks, &invoker, spans, CallKind::Critic, call);
                 }
                 Action::InvokeItem { item, call } => {
-                    let span = tracing::debug_span!(
-                        "item attempt",
-                        synod.step.id = %call.step,
-                        synod.item = item,
-                        synod.attempt = call.attempt,
-                    );
-                    let trace = spans.child(
-                        span::ITEM_ATTEMPT,
-                        &call,
-                        &[
-                            KeyValue::new(attr::ITEM_INDEX, item as i64),
-                            KeyValue::new(attr::STEP_ATTEMPT, i64::from(call.attempt)),
-                        ],
-                    );
-                    let invoker = Arc::clone(&invoker);
-                    tasks.spawn(
-                        async move {
-                            let (step, attempt, outcome) = run_attempt(invoker, call, trace).await;
-                            MachineInput::ItemFinished {
-                                step,
-                                item,
-                                attempt,
-                                outcome,
-                            }
-                        }
-                        .instrument(span),
-                    );
+                    spawn_call(&mut tasks, &invoker, spans, CallKind::Item(item), call);
                 }
                 Action::ScheduleItemRetry {
                     step,
@@ -520,6 +448,100 @@ async fn perform(
         };
         actions = machine.apply(input);
     }
+}
+
+/// What an expert call spawned by [`spawn_call`] is for.
+#[derive(Clone, Copy)]
+enum CallKind {
+    /// An attempt of a step ([`Action::Invoke`]).
+    Attempt,
+    /// An attempt of one item of a fanned-out step ([`Action::InvokeItem`]).
+    Item(u32),
+    /// A critic judging a reflection round ([`Action::InvokeCritic`]).
+    Critic,
+}
+
+/// Spawns `call` on `tasks` in its tracing span and OpenTelemetry span (a
+/// child of the run's); the task reports the outcome as the machine input
+/// for `kind`.
+fn spawn_call(
+    tasks: &mut JoinSet<MachineInput>,
+    invoker: &Arc<dyn Invoker>,
+    spans: &RunSpans,
+    kind: CallKind,
+    call: Invocation,
+) {
+    let (span, trace) = match kind {
+        CallKind::Attempt => (
+            tracing::debug_span!(
+                "step attempt",
+                synod.step.id = %call.step,
+                synod.attempt = call.attempt,
+            ),
+            spans.child(
+                span::STEP_ATTEMPT,
+                &call,
+                &[
+                    KeyValue::new(attr::STEP_ATTEMPT, i64::from(call.attempt)),
+                    KeyValue::new(attr::REFLECT_ROUND, i64::from(call.round)),
+                ],
+            ),
+        ),
+        CallKind::Item(item) => (
+            tracing::debug_span!(
+                "item attempt",
+                synod.step.id = %call.step,
+                synod.item = item,
+                synod.attempt = call.attempt,
+            ),
+            spans.child(
+                span::ITEM_ATTEMPT,
+                &call,
+                &[
+                    KeyValue::new(attr::ITEM_INDEX, i64::from(item)),
+                    KeyValue::new(attr::STEP_ATTEMPT, i64::from(call.attempt)),
+                ],
+            ),
+        ),
+        CallKind::Critic => (
+            tracing::debug_span!(
+                "critic",
+                synod.step.id = %call.step,
+                synod.round = call.round,
+            ),
+            spans.child(
+                span::CRITIC,
+                &call,
+                &[KeyValue::new(attr::REFLECT_ROUND, i64::from(call.round))],
+            ),
+        ),
+    };
+    let invoker = Arc::clone(invoker);
+    let round = call.round;
+    tasks.spawn(
+        async move {
+            let (step, attempt, outcome) = run_attempt(invoker, call, trace).await;
+            match kind {
+                CallKind::Attempt => MachineInput::AttemptFinished {
+                    step,
+                    attempt,
+                    outcome,
+                },
+                CallKind::Item(item) => MachineInput::ItemFinished {
+                    step,
+                    item,
+                    attempt,
+                    outcome,
+                },
+                CallKind::Critic => MachineInput::CriticFinished {
+                    step,
+                    round,
+                    outcome,
+                },
+            }
+        }
+        .instrument(span),
+    );
 }
 
 /// Runs one attempt with a deadline backstop, turning a backstop expiry or a

@@ -720,7 +720,7 @@ impl RunMachine {
                     uses: step.uses.clone(),
                     input: self.redact(&input),
                 }));
-                let call = self.invocation(step, attempt, input);
+                let call = self.invocation(position, attempt, input);
                 self.actions.push(Action::Invoke(call));
             }
             Err(render_error) => {
@@ -1044,18 +1044,17 @@ impl RunMachine {
         }
     }
 
-    /// Attempt `attempt` of `step` with the rendered `input` (in the step's
-    /// current reflection round, with the feedback so far).
-    fn invocation(&self, step: &PlanStep, attempt: u32, input: Value) -> Invocation {
-        let reflection = self
-            .position(&step.id)
-            .map(|position| &self.steps[position].reflection);
+    /// Attempt `attempt` of the step at `position` with the rendered `input`
+    /// (in the step's current reflection round, with the feedback so far).
+    fn invocation(&self, position: usize, attempt: u32, input: Value) -> Invocation {
+        let step = self.step_at(position);
+        let reflection = &self.steps[position].reflection;
         Invocation {
             run_id: self.run_id,
             step: step.id.clone(),
             attempt,
-            round: reflection.map_or(0, |r| r.round),
-            feedback: reflection.map_or_else(Vec::new, |r| r.feedback.clone()),
+            round: reflection.round,
+            feedback: reflection.feedback.clone(),
             uses: step.uses.clone(),
             input,
             deadline: step.timeout.unwrap_or(self.config.default_timeout),

@@ -241,7 +241,8 @@ pub fn validate_llm_plan(
         problems.push(problem.to_string());
     }
 
-    let usable: BTreeSet<String> = plannable_skills(catalog, planner)
+    let plannable = plannable_skills(catalog, planner);
+    let usable: BTreeSet<String> = plannable
         .iter()
         .map(|skill| skill.uses.to_string())
         .collect();
@@ -269,7 +270,7 @@ pub fn validate_llm_plan(
     }
 
     if !skill_of.values().any(|skill| skill.produces == task.goal) {
-        let producers: Vec<String> = plannable_skills(catalog, planner)
+        let producers: Vec<String> = plannable
             .iter()
             .filter(|skill| skill.produces == task.goal)
             .map(|skill| format!("`{}`", skill.uses))
@@ -412,7 +413,8 @@ fn check_bindings(
 ) {
     let schema = &skill.input_schema;
     let properties = schema.get("properties").and_then(Value::as_object);
-    let fields = with.as_object().cloned().unwrap_or_default();
+    let no_fields = Map::new();
+    let fields = with.as_object().unwrap_or(&no_fields);
     for required in schema["required"].as_array().into_iter().flatten() {
         let Some(required) = required.as_str() else {
             continue;
@@ -441,7 +443,7 @@ fn check_bindings(
         }
     }
 
-    for (field, value) in &fields {
+    for (field, value) in fields {
         let Ok(template) = ValueTemplate::from_value(value) else {
             continue;
         };

@@ -172,7 +172,7 @@ impl RunMachine {
                         attempt,
                         input: self.redact(&input),
                     }));
-                let call = self.invocation(step, attempt, input);
+                let call = self.invocation(position, attempt, input);
                 self.actions.push(Action::InvokeItem {
                     item: index(item),
                     call,

@@ -272,8 +272,9 @@ impl RunMachine {
                         )
                     })
             });
+        let stopped = stop.is_some();
         let mut feedback = judgement.feedback;
-        if stop.is_none() && spec.strategy != ReflectStrategy::RetryWithFeedback {
+        if !stopped && spec.strategy != ReflectStrategy::RetryWithFeedback {
             let strategy = spec.strategy.as_str();
             feedback.push_str(&format!(
                 " (strategy {strategy} runs as retry_with_feedback in this version)"
@@ -286,9 +287,9 @@ impl RunMachine {
             verdict: if judgement.accept { "accept" } else { "revise" }.to_owned(),
             feedback: feedback.clone(),
             confidence: output.confidence,
-            stop: stop.clone(),
+            stop,
         }));
-        if stop.is_some() {
+        if stopped {
             self.succeed(position, output);
             return;
         }
