@@ -85,15 +85,15 @@ pub fn run(args: &CodeArgs) -> anyhow::Result<ExitCode> {
     let doc = report_json(args, &card, files.len(), wall);
     crate::write_json(&args.out.with_extension("json"), &doc)?;
     let md_path = args.out.with_extension("md");
+    let summary = table(&card);
     let markdown = format!(
-        "# synod-eval code\n\nbenchmark: `{}`\nexpected: `{}`\n\n{}",
+        "# synod-eval code\n\nbenchmark: `{}`\nexpected: `{}`\n\n{summary}",
         args.benchmark_dir.display(),
         args.expected.display(),
-        table(&card)
     );
     std::fs::write(&md_path, markdown)
         .with_context(|| format!("cannot write {}", md_path.display()))?;
-    eprintln!("{}", table(&card));
+    eprintln!("{summary}");
     eprintln!(
         "{} files in {wall:.2} s; wrote {} and {}",
         files.len(),

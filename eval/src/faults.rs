@@ -31,9 +31,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+use crate::bench::runner::RuntimeChoice;
 use crate::bench::sys::{cpu_count, machine_info, versions};
 use crate::bench::workload::Workload;
-use crate::load::harness::{self, Server, ServerOptions, StoreChoice, TargetArgs};
+use crate::load::harness::{self, Server, StoreChoice, TargetArgs};
 use crate::load::prom::{self, Exposition};
 use crate::load::report::{Stored, error_class, outcomes};
 use crate::load::track::{self, Ending};
@@ -90,10 +91,10 @@ pub struct FaultsArgs {
 /// Runs `synod-eval faults`; fails when a run was left unfinished or lost,
 /// or a failed run has no error.
 pub fn run(args: &FaultsArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cpu_count())
-        .enable_all()
-        .build()?;
+    let runtime = RuntimeChoice {
+        worker_threads: cpu_count(),
+    }
+    .build()?;
     let doc = runtime.block_on(faults(args))?;
     write_reports(&args.out, &doc, &report::markdown(&doc), args.target.json)?;
     Ok(if doc["all_defined"] == json!(true) {
@@ -299,19 +300,7 @@ async fn faults(args: &FaultsArgs) -> anyhow::Result<Value> {
         experts.push(ExpertProcess::spawn(*kind, &args.fault).await?);
     }
     let dir = harness::scratch_dir("faults");
-    let mut server = match (&args.target.addr, &args.target.http) {
-        (Some(addr), Some(http)) => Server::external(addr, http),
-        _ => {
-            Server::spawn(&ServerOptions {
-                binary: harness::find_synod(args.target.synod.as_deref())?,
-                store: args.target.store,
-                dir: dir.clone(),
-                experts: Vec::new(),
-                max_concurrency: 64,
-            })
-            .await?
-        }
-    };
+    let mut server = args.target.server(&dir, Vec::new()).await?;
     let channels = server
         .channels(args.concurrency.div_ceil(100).clamp(2, 16))
         .await?;

@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use crate::bench::expert::{ExpertKind, NodeBody};
+use crate::bench::runner::RuntimeChoice;
 use crate::bench::sys::{cpu_count, machine_info, versions};
 use crate::bench::transport::{BENCH_EXPERT, spawn_sdk_expert};
 use crate::bench::workload::Workload;
@@ -43,7 +44,7 @@ pub mod report;
 pub mod track;
 pub mod workflow;
 
-use harness::{Server, ServerOptions, StoreChoice, TargetArgs};
+use harness::{StoreChoice, TargetArgs};
 use report::{RSS_GOAL_MIB, Stored};
 use track::{Ending, Tracked};
 
@@ -82,10 +83,10 @@ pub struct LoadArgs {
 
 /// Runs `synod-eval load`.
 pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cpu_count())
-        .enable_all()
-        .build()?;
+    let runtime = RuntimeChoice {
+        worker_threads: cpu_count(),
+    }
+    .build()?;
     let doc = runtime.block_on(load(args))?;
     write_reports(&args.out, &doc, &report::markdown(&doc), args.target.json)?;
     let ok = doc["results"]["goals"]
@@ -262,23 +263,10 @@ async fn load(args: &LoadArgs) -> anyhow::Result<Value> {
     let body = NodeBody::new(kind, None, u64::MAX)?;
     let expert = spawn_sdk_expert(&[body]).await?;
     let dir = harness::scratch_dir("load");
-    let mut server = match (&args.target.addr, &args.target.http) {
-        (Some(addr), Some(http)) => {
-            let channel = crate::bench::transport::connect(addr).await?;
-            register_static(&channel, expert.endpoint()).await?;
-            Server::external(addr, http)
-        }
-        _ => {
-            let options = ServerOptions {
-                binary: harness::find_synod(args.target.synod.as_deref())?,
-                store: args.target.store,
-                dir: dir.clone(),
-                experts: vec![expert.endpoint().to_owned()],
-                max_concurrency: 64,
-            };
-            Server::spawn(&options).await?
-        }
-    };
+    let mut server = args
+        .target
+        .server(&dir, vec![expert.endpoint().to_owned()])
+        .await?;
     let concurrency = args.concurrency.min(args.runs);
     let connections = args
         .connections

@@ -48,14 +48,17 @@ use synod_expert_tracing::evaluation::host_techniques;
 use synod_proto::json::{json_to_struct, opt_struct_to_json};
 use synod_proto::orchestrator as pb;
 use synod_proto::orchestrator::runs_client::RunsClient;
-use synod_proto::orchestrator::workflows_client::WorkflowsClient;
 use synod_server::app::{MAX_MESSAGE_BYTES, Orchestrator, ServerConfig};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use self::score::{Counts, per_technique_recall, quantile, root_cause_found, technique_counts};
 use self::svg::{Bar, bar_chart};
+use crate::bench::runner::RuntimeChoice;
+use crate::bench::sys::cpu_count;
+use crate::bench::transport::connect;
 use crate::detection::unpack;
+use crate::load::put_workflow;
 
 /// The LSASS campaigns' objective: credential dumping of LSASS memory.
 pub const LSASS_OBJECTIVE: &str = "T1003.001";
@@ -469,36 +472,22 @@ impl Harness {
             ..Default::default()
         };
         let orchestrator = Orchestrator::start_with_store(config, store).await?;
-        let channel = Channel::from_shared(orchestrator.grpc_url())?
-            .connect()
-            .await
-            .context("cannot connect to the orchestrator's gRPC API")?;
+        let channel = connect(&orchestrator.grpc_url()).await?;
         let runs = RunsClient::new(channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let mut workflows = WorkflowsClient::new(channel);
-        let mut put = async |yaml: String, file: &str| -> anyhow::Result<String> {
-            let response = workflows
-                .put(pb::PutWorkflowRequest {
-                    workflow_yaml: yaml,
-                    file_name: file.to_owned(),
-                })
-                .await
-                .with_context(|| format!("the orchestrator refused {file}"))?
-                .into_inner();
-            Ok(response.name)
-        };
-        let workflow = put(
-            options
+        let workflow = put_workflow(
+            &channel,
+            &options
                 .workflow_yaml
                 .replace(&options.soar_origin, &receiver_origin),
             "alert-triage.yaml",
         )
         .await?;
         let enrich = match options.knowledge {
-            Some(_) => {
-                Some(put(TECHNIQUE_CONTEXT_YAML.to_owned(), "technique-context.yaml").await?)
-            }
+            Some(_) => Some(
+                put_workflow(&channel, TECHNIQUE_CONTEXT_YAML, "technique-context.yaml").await?,
+            ),
             None => None,
         };
         Ok(Harness {
@@ -1155,9 +1144,10 @@ pub fn run(args: &PipelineArgs) -> anyhow::Result<ExitCode> {
         bar
     };
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = RuntimeChoice {
+        worker_threads: cpu_count(),
+    }
+    .build()?;
     let (results, receiver_requests) = runtime.block_on(async {
         let harness = Harness::start(&options).await?;
         let results = run_cases(&harness, &cases, args.concurrency, &progress).await;
@@ -1168,7 +1158,7 @@ pub fn run(args: &PipelineArgs) -> anyhow::Result<ExitCode> {
     progress.finish_and_clear();
     let meta = json!({
         "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "cpus": cpu_count(),
         "command": format!("synod-eval pipeline --data {} --concurrency {}", args.data.display(), args.concurrency),
         "workflow": args.workflow.file_name().map(|n| n.to_string_lossy().into_owned()),
         "rules": { "source": source, "loaded": rules_loaded },

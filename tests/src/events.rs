@@ -169,3 +169,30 @@ pub fn assert_secret_absent(events: &[RunEvent], secret: &str) {
         );
     }
 }
+
+/// (round, critic, verdict, stop) of every `StepReflected`, in order.
+pub fn reflections(events: &[RunEvent]) -> Vec<(u32, String, String, Option<String>)> {
+    events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            RunEventKind::StepReflected {
+                round,
+                critic,
+                verdict,
+                stop,
+                ..
+            } => Some((*round, critic.clone(), verdict.clone(), stop.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `uses` of every choice of a `RunPlanned` event, in order.
+pub fn chosen_skills(choices: &Value) -> Vec<String> {
+    choices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|choice| choice["uses"].as_str().unwrap().to_owned())
+        .collect()
+}

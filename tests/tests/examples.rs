@@ -9,7 +9,7 @@ use synod_integration_tests::receiver::Receiver;
 use synod_integration_tests::{TempDir, TestOrchestrator, fast_config, repo_file};
 use synod_proto::orchestrator as pb;
 use synod_proto::orchestrator::RunStatus;
-use synod_server::demo::start_demo_experts;
+use synod_server::demo::{RunningExpert, start_demo_experts};
 use synod_types::RunEventKind;
 
 /// The GitHub token the dlp-scan and code-review example inputs leak.
@@ -17,24 +17,45 @@ const LEAKED_TOKEN: &str = "ghp_XIxB7KMNdAr3zqWtQqhE94qglHqOzn1D1stg";
 const TICKET_TOKEN: &str = "tt-0c51-example";
 const FIREWALL_TOKEN: &str = "fw-77aa-example";
 
-/// An orchestrator over the experts at `experts` whose bindings may reach
-/// `receiver`, reading `secrets` (name, value) from a fresh secrets
-/// directory; the directory lives as long as the returned [`TempDir`].
-async fn start_orchestrator(
-    experts: Vec<String>,
-    receiver: &Receiver,
-    secrets: &[(&str, &str)],
-) -> anyhow::Result<(TempDir, TestOrchestrator)> {
-    let dir = TempDir::new()?;
-    for (name, value) in secrets {
-        std::fs::write(dir.path().join(name), value)?;
+/// The demo experts and an orchestrator over them whose bindings may reach
+/// a receiver, with the binding tokens in a secrets directory.
+struct Demo {
+    orchestrator: TestOrchestrator,
+    experts: Vec<RunningExpert>,
+    /// Lives as long as the orchestrator reads secrets from it.
+    _secrets: TempDir,
+}
+
+impl Demo {
+    /// Starts the demo experts and an orchestrator over them whose bindings
+    /// may reach `receiver`, reading `secrets` (name, value) from a fresh
+    /// secrets directory.
+    async fn start(receiver: &Receiver, secrets: &[(&str, &str)]) -> anyhow::Result<Demo> {
+        let experts = start_demo_experts().await?;
+        let dir = TempDir::new()?;
+        for (name, value) in secrets {
+            std::fs::write(dir.path().join(name), value)?;
+        }
+        let mut config = fast_config();
+        config.static_experts = experts.iter().map(|e| e.endpoint.clone()).collect();
+        config.allowed_destinations = vec![receiver.origin()];
+        config.secrets_dir = Some(dir.path().to_owned());
+        let orchestrator = TestOrchestrator::start_with(config).await?;
+        Ok(Demo {
+            orchestrator,
+            experts,
+            _secrets: dir,
+        })
     }
-    let mut config = fast_config();
-    config.static_experts = experts;
-    config.allowed_destinations = vec![receiver.origin()];
-    config.secrets_dir = Some(dir.path().to_owned());
-    let orchestrator = TestOrchestrator::start_with(config).await?;
-    Ok((dir, orchestrator))
+
+    /// Shuts the orchestrator down, then stops the experts.
+    async fn shutdown(self) -> anyhow::Result<()> {
+        self.orchestrator.shutdown().await?;
+        for expert in self.experts {
+            expert.stop().await;
+        }
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,9 +66,7 @@ async fn incident_response_tickets_at_once_and_blocks_only_after_approval() -> a
         .replace("https://firewall.example.org", &receiver.origin());
     let input: Value =
         serde_json::from_str(&repo_file("workflows/examples/ioc-triage.input.json")?)?;
-    let experts = start_demo_experts().await?;
-    let (_secrets, orchestrator) = start_orchestrator(
-        experts.iter().map(|e| e.endpoint.clone()).collect(),
+    let demo = Demo::start(
         &receiver,
         &[
             ("TICKET_TOKEN", TICKET_TOKEN),
@@ -55,6 +74,7 @@ async fn incident_response_tickets_at_once_and_blocks_only_after_approval() -> a
         ],
     )
     .await?;
+    let orchestrator = &demo.orchestrator;
 
     let run_id = orchestrator.start_run(&yaml, input).await?;
     orchestrator
@@ -121,10 +141,7 @@ async fn incident_response_tickets_at_once_and_blocks_only_after_approval() -> a
     assert!(!format!("{:?}", block.headers).contains(TICKET_TOKEN));
     assert_secret_absent(&run.events, TICKET_TOKEN);
     assert_secret_absent(&run.events, FIREWALL_TOKEN);
-    orchestrator.shutdown().await?;
-    for expert in experts {
-        expert.stop().await;
-    }
+    demo.shutdown().await?;
     Ok(())
 }
 
@@ -135,13 +152,8 @@ async fn dlp_scan_fans_out_over_the_documents_and_reports_one_case() -> anyhow::
     let yaml = repo_file("workflows/dlp-scan.yaml")?
         .replace("https://cases.example.org", &receiver.origin());
     let input: Value = serde_json::from_str(&repo_file("workflows/examples/dlp-scan.input.json")?)?;
-    let experts = start_demo_experts().await?;
-    let (_secrets, orchestrator) = start_orchestrator(
-        experts.iter().map(|e| e.endpoint.clone()).collect(),
-        &receiver,
-        &[("CASES_TOKEN", CASES_TOKEN)],
-    )
-    .await?;
+    let demo = Demo::start(&receiver, &[("CASES_TOKEN", CASES_TOKEN)]).await?;
+    let orchestrator = &demo.orchestrator;
 
     let run = orchestrator.run(&yaml, input.clone()).await?;
     assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
@@ -198,10 +210,7 @@ async fn dlp_scan_fans_out_over_the_documents_and_reports_one_case() -> anyhow::
         .await?;
     assert_eq!(clean.status(), RunStatus::Succeeded);
     assert_eq!(receiver.received().len(), 1);
-    orchestrator.shutdown().await?;
-    for expert in experts {
-        expert.stop().await;
-    }
+    demo.shutdown().await?;
     Ok(())
 }
 
@@ -214,13 +223,8 @@ async fn code_review_posts_sarif_and_fails_the_change_on_injection_and_secrets()
         .replace("https://scm.example.org", &receiver.origin());
     let input: Value =
         serde_json::from_str(&repo_file("workflows/examples/code-review.input.json")?)?;
-    let experts = start_demo_experts().await?;
-    let (_secrets, orchestrator) = start_orchestrator(
-        experts.iter().map(|e| e.endpoint.clone()).collect(),
-        &receiver,
-        &[("SCM_TOKEN", SCM_TOKEN)],
-    )
-    .await?;
+    let demo = Demo::start(&receiver, &[("SCM_TOKEN", SCM_TOKEN)]).await?;
+    let orchestrator = &demo.orchestrator;
 
     let run = orchestrator.run(&yaml, input.clone()).await?;
     assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
@@ -283,10 +287,7 @@ async fn code_review_posts_sarif_and_fails_the_change_on_injection_and_secrets()
     let received = receiver.received();
     assert_eq!(received.len(), 4);
     assert_eq!(received[3].body["state"], "success", "{}", received[3].body);
-    orchestrator.shutdown().await?;
-    for expert in experts {
-        expert.stop().await;
-    }
+    demo.shutdown().await?;
     Ok(())
 }
 
@@ -300,13 +301,12 @@ async fn alert_ticket_tickets_the_alerts_and_pages_on_critical_ones() -> anyhow:
         .replace("https://pager.example.org", &receiver.origin());
     let input: Value =
         serde_json::from_str(&repo_file("workflows/examples/sysmon-events.input.json")?)?;
-    let experts = start_demo_experts().await?;
-    let (_secrets, orchestrator) = start_orchestrator(
-        experts.iter().map(|e| e.endpoint.clone()).collect(),
+    let demo = Demo::start(
         &receiver,
         &[("TICKET_TOKEN", TICKET_TOKEN), ("PAGER_TOKEN", PAGER_TOKEN)],
     )
     .await?;
+    let orchestrator = &demo.orchestrator;
 
     let run = orchestrator.run(&yaml, input).await?;
     assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
@@ -338,10 +338,7 @@ async fn alert_ticket_tickets_the_alerts_and_pages_on_critical_ones() -> anyhow:
     assert_eq!(page.body["critical"].as_array().map(Vec::len), Some(1));
     assert_secret_absent(&run.events, TICKET_TOKEN);
     assert_secret_absent(&run.events, PAGER_TOKEN);
-    orchestrator.shutdown().await?;
-    for expert in experts {
-        expert.stop().await;
-    }
+    demo.shutdown().await?;
     Ok(())
 }
 
@@ -354,13 +351,8 @@ async fn alert_triage_detects_traces_plans_and_contains_by_policy() -> anyhow::R
         .replace("https://soar.example.org", &receiver.origin());
     let input: Value =
         serde_json::from_str(&repo_file("workflows/examples/alert-triage.input.json")?)?;
-    let experts = start_demo_experts().await?;
-    let (_secrets, orchestrator) = start_orchestrator(
-        experts.iter().map(|e| e.endpoint.clone()).collect(),
-        &receiver,
-        &[("SOAR_TOKEN", SOAR_TOKEN)],
-    )
-    .await?;
+    let demo = Demo::start(&receiver, &[("SOAR_TOKEN", SOAR_TOKEN)]).await?;
+    let orchestrator = &demo.orchestrator;
 
     let run_id = orchestrator.start_run(&yaml, input).await?;
     orchestrator
@@ -428,9 +420,6 @@ async fn alert_triage_detects_traces_plans_and_contains_by_policy() -> anyhow::R
             if step.as_str() == "respond" && stop == "criterion met"
     )));
     assert_secret_absent(&run.events, SOAR_TOKEN);
-    orchestrator.shutdown().await?;
-    for expert in experts {
-        expert.stop().await;
-    }
+    demo.shutdown().await?;
     Ok(())
 }

@@ -54,10 +54,7 @@ async fn external_experts_get_masked_inputs_and_the_run_records_what_was_masked(
     let outside = serve(recorder("hosted", true, Arc::clone(&outside_seen))).await?;
     let orchestrator = TestOrchestrator::start(&[inside.endpoint(), outside.endpoint()]).await?;
     let note = "escalate to jane.doe@example.org; leaked token ghp_4GmJ8xT2LqN9vR5sW1kZ7yB3cD6fH0aE2pUo on 10.20.30.40";
-    let run_id = orchestrator
-        .start_run(WORKFLOW, json!({ "note": note }))
-        .await?;
-    let finished = orchestrator.finish(&run_id).await?;
+    let finished = orchestrator.run(WORKFLOW, json!({ "note": note })).await?;
     assert_eq!(
         finished.status(),
         RunStatus::Succeeded,

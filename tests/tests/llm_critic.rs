@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use synod_expert_sdk::{ExpertServer, ExpertServerBuilder, SkillDefinition, SkillOutput, skill_fn};
+use synod_integration_tests::events::reflections;
 use synod_integration_tests::experts::{object_schema, serve};
 use synod_integration_tests::openai::{ScriptedModel, json_completion};
 use synod_integration_tests::{Finished, TestOrchestrator};
 use synod_proto::orchestrator::RunStatus;
-use synod_types::RunEventKind;
 
 /// Feedback messages the analyst received, per call.
 type Seen = Arc<Mutex<Vec<Vec<String>>>>;
@@ -47,23 +47,6 @@ fn critique(verdict: &str, feedback: &str) -> Value {
     }))
 }
 
-/// (round, critic, verdict, stop) of every `StepReflected`.
-fn rounds(run: &Finished) -> Vec<(u32, String, String, Option<String>)> {
-    run.events
-        .iter()
-        .filter_map(|event| match &event.kind {
-            RunEventKind::StepReflected {
-                round,
-                critic,
-                verdict,
-                stop,
-                ..
-            } => Some((*round, critic.clone(), verdict.clone(), stop.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 async fn run_with_critic(
     workflow: &str,
     completions: Vec<Value>,
@@ -75,8 +58,7 @@ async fn run_with_critic(
     let seen: Seen = Arc::default();
     let analyst = serve(analyst(Arc::clone(&seen))).await?;
     let orchestrator = TestOrchestrator::start(&[analyst.endpoint(), llm.endpoint()]).await?;
-    let run_id = orchestrator.start_run(workflow, Value::Null).await?;
-    let run = orchestrator.finish(&run_id).await?;
+    let run = orchestrator.run(workflow, Value::Null).await?;
     orchestrator.shutdown().await?;
     llm.shutdown().await?;
     analyst.shutdown().await?;
@@ -107,7 +89,7 @@ steps:
     // Round 0: confidence 0.5 < 0.6, the rule revises without the model;
     // round 1: 0.7, the model revises; round 2: 0.9, the model accepts.
     assert_eq!(
-        rounds(&run),
+        reflections(&run.events),
         [
             (
                 0,
@@ -164,7 +146,7 @@ steps:
     )
     .await?;
     assert_eq!(run.status(), RunStatus::Succeeded, "{:#?}", run.events);
-    let rounds = rounds(&run);
+    let rounds = reflections(&run.events);
     assert_eq!(rounds.len(), 2, "{rounds:#?}");
     assert_eq!(rounds[0].3, None);
     let stop = rounds[1].3.clone().unwrap_or_default();

@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 use synod_expert_sdk::ExpertHandle;
+use synod_integration_tests::events::chosen_skills;
 use synod_integration_tests::experts::serve;
 use synod_integration_tests::openai::{ScriptedModel, json_completion};
 use synod_integration_tests::{Finished, TestOrchestrator, fast_config};
@@ -125,12 +126,7 @@ fn planned(run: &Finished) -> (String, Vec<Value>, Vec<String>) {
     else {
         panic!("the second event is the plan: {:#?}", run.events[1]);
     };
-    let uses = choices
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|choice| choice["uses"].as_str().unwrap().to_owned())
-        .collect();
+    let uses = chosen_skills(choices);
     let attempts = attempts
         .as_deref()
         .and_then(Value::as_array)

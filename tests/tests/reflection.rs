@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use synod_expert_sdk::{ExpertServer, SkillDefinition, SkillOutput, skill_fn};
 use synod_integration_tests::TestOrchestrator;
+use synod_integration_tests::events::reflections;
 use synod_integration_tests::experts::{object_schema, serve};
 use synod_proto::orchestrator::RunStatus;
 use synod_types::RunEventKind;
@@ -69,8 +70,7 @@ async fn a_critic_sends_the_step_back_with_feedback_until_it_accepts() -> anyhow
     let analyst = serve(analyst(Arc::clone(&seen))).await?;
     let reviewer = serve(reviewer()).await?;
     let orchestrator = TestOrchestrator::start(&[analyst.endpoint(), reviewer.endpoint()]).await?;
-    let run_id = orchestrator.start_run(WORKFLOW, Value::Null).await?;
-    let finished = orchestrator.finish(&run_id).await?;
+    let finished = orchestrator.run(WORKFLOW, Value::Null).await?;
     assert_eq!(
         finished.status(),
         RunStatus::Succeeded,
@@ -78,20 +78,7 @@ async fn a_critic_sends_the_step_back_with_feedback_until_it_accepts() -> anyhow
         finished.events
     );
 
-    let rounds: Vec<(u32, String, String, Option<String>)> = finished
-        .events
-        .iter()
-        .filter_map(|event| match &event.kind {
-            RunEventKind::StepReflected {
-                round,
-                critic,
-                verdict,
-                stop,
-                ..
-            } => Some((*round, critic.clone(), verdict.clone(), stop.clone())),
-            _ => None,
-        })
-        .collect();
+    let rounds: Vec<(u32, String, String, Option<String>)> = reflections(&finished.events);
     // Round 0: confidence 0.5 < 0.6 (rule); round 1: two findings (critic);
     // round 2: three findings, accepted.
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Planner-driven runs (`synod task`): the typed planner chains the demo
 //! experts' skills from the given artifact types to the goal, over gRPC.
 
-use synod_integration_tests::events::check_complete_after;
+use synod_integration_tests::events::{check_complete_after, chosen_skills};
 use synod_integration_tests::{TestOrchestrator, fast_config};
 use synod_proto::orchestrator::{ListRunsRequest, RunStatus, StartRunRequest, start_run_request};
 use synod_server::demo::start_demo_experts;
@@ -49,12 +49,7 @@ async fn a_task_is_planned_through_artifact_types_explained_and_run() -> anyhow:
         panic!("the second event is the plan: {:#?}", run.events[1]);
     };
     assert_eq!((planner.as_str(), goal.as_str()), ("typed", "report"));
-    let uses: Vec<&str> = choices
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|choice| choice["uses"].as_str().unwrap())
-        .collect();
+    let uses = chosen_skills(choices);
     // classify-domains and classify-ips tie; the name breaks the tie.
     assert_eq!(
         uses,
@@ -103,12 +98,7 @@ async fn a_task_is_planned_through_artifact_types_explained_and_run() -> anyhow:
         panic!("the second event is the plan: {:#?}", run.events[1]);
     };
     assert_eq!(goal, "response_plan");
-    let uses: Vec<&str> = choices
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|choice| choice["uses"].as_str().unwrap())
-        .collect();
+    let uses = chosen_skills(choices);
     assert_eq!(
         uses,
         [

@@ -27,6 +27,19 @@ steps:
     with: { text: "${{ steps.first.output.text }}", tag: "2" }
 "#;
 
+/// The error of `WatchRun` on a run id nobody started.
+async fn watch_unknown_run(orchestrator: &TestOrchestrator, recorded_only: bool) -> tonic::Status {
+    orchestrator
+        .runs()
+        .watch_run(WatchRunRequest {
+            run_id: "00000000-0000-4000-8000-000000000000".to_owned(),
+            after_seq: 0,
+            recorded_only,
+        })
+        .await
+        .expect_err("unknown run")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_resumes_from_a_sequence_number_without_gaps_or_duplicates() -> anyhow::Result<()> {
     let text = serve(text_expert()).await?;
@@ -85,15 +98,7 @@ async fn watch_resumes_from_a_sequence_number_without_gaps_or_duplicates() -> an
     assert!(orchestrator.events(&run_id, last + 5).await?.is_empty());
     assert_eq!(orchestrator.get_run(&run_id).await?.last_seq, last);
 
-    let mut runs = orchestrator.runs();
-    let unknown = runs
-        .watch_run(WatchRunRequest {
-            run_id: "00000000-0000-4000-8000-000000000000".to_owned(),
-            after_seq: 0,
-            recorded_only: false,
-        })
-        .await
-        .expect_err("unknown run");
+    let unknown = watch_unknown_run(&orchestrator, false).await;
     assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown}");
     orchestrator.shutdown().await?;
     text.shutdown().await?;
@@ -191,15 +196,7 @@ async fn recorded_only_gives_what_a_live_run_recorded_so_far_and_ends() -> anyho
     check_complete_after(&all, 0)?;
     assert_eq!(all, finished);
 
-    let unknown = orchestrator
-        .runs()
-        .watch_run(WatchRunRequest {
-            run_id: "00000000-0000-4000-8000-000000000000".to_owned(),
-            after_seq: 0,
-            recorded_only: true,
-        })
-        .await
-        .expect_err("unknown run");
+    let unknown = watch_unknown_run(&orchestrator, true).await;
     assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown}");
     orchestrator.shutdown().await?;
     text.shutdown().await?;

@@ -37,6 +37,7 @@ use tokio::process::{Child, Command};
 use tonic::{Request, Response, Status};
 
 use crate::bench::expert::node_result;
+use crate::bench::runner::RuntimeChoice;
 use crate::bench::transport::{node_args, node_input_schema, node_output_schema};
 
 /// The skill every faulty expert offers.
@@ -265,10 +266,7 @@ pub struct FaultConfig {
 /// Serves one faulty expert until killed; prints `listening <endpoint>`.
 pub fn serve_main(args: &FaultExpertArgs) -> anyhow::Result<()> {
     let kind: FaultKind = args.kind.parse().map_err(anyhow::Error::msg)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let runtime = RuntimeChoice { worker_threads: 1 }.build()?;
     runtime.block_on(async {
         let listener = bind_retrying(args.addr).await?;
         let addr = listener.local_addr()?;

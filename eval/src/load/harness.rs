@@ -47,6 +47,29 @@ pub struct TargetArgs {
     pub no_progress: bool,
 }
 
+impl TargetArgs {
+    /// The orchestrator these arguments name: the one at `--addr` (with
+    /// `experts` registered on it), else a fresh `synod serve` with its files
+    /// in `dir` and `experts` as its static experts.
+    pub async fn server(&self, dir: &Path, experts: Vec<String>) -> anyhow::Result<Server> {
+        if let (Some(addr), Some(http)) = (&self.addr, &self.http) {
+            let channel = connect(addr).await?;
+            for expert in &experts {
+                crate::load::register_static(&channel, expert).await?;
+            }
+            return Ok(Server::external(addr, http));
+        }
+        Server::spawn(&ServerOptions {
+            binary: find_synod(self.synod.as_deref())?,
+            store: self.store,
+            dir: dir.to_owned(),
+            experts,
+            max_concurrency: 64,
+        })
+        .await
+    }
+}
+
 /// Where the orchestrator keeps runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreChoice {
@@ -245,11 +268,6 @@ impl Server {
     /// Peak resident memory so far (`VmHWM`), MiB.
     pub fn peak_rss_mib(&self) -> Option<f64> {
         pid_status_mb(&self.pid()?.to_string(), "VmHWM")
-    }
-
-    /// Resident memory now (`VmRSS`), MiB.
-    pub fn rss_mib(&self) -> Option<f64> {
-        pid_status_mb(&self.pid()?.to_string(), "VmRSS")
     }
 
     /// CPU seconds used so far (user + system).
