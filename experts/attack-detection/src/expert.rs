@@ -12,7 +12,8 @@ use synod_expert_sdk::{
 
 use crate::alerts::{Detector, Report};
 use crate::engine::{LoadFailure, RuleSet};
-use crate::input::{inline_events, read_file};
+use crate::event::Event;
+use crate::input::{EventRef, inline_events, read_file};
 use crate::matcher::Placeholders;
 use crate::rule::{LEVELS, level_rank};
 
@@ -151,6 +152,41 @@ fn detect(
         .as_u64()
         .map_or(default_max, |n| n as usize);
     let mut detector = Detector::new(rules, max_per_alert);
+    let files = input_events(input, allow_files, "split the input", |reference, event| {
+        detector.observe(reference, &event)
+    })?;
+    let mut report = detector.finish();
+    if let Some(min) = input["min_level"].as_str() {
+        report
+            .alerts
+            .retain(|a| level_rank(&a.rule.level) >= level_rank(min));
+    }
+    Ok(output(rules, &report, files.files, files.bad_records))
+}
+
+/// What [`input_events`] read from `paths`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileInput {
+    /// Files listed in `paths`.
+    pub files: usize,
+    /// Records or lines of those files that could not be parsed (skipped).
+    pub bad_records: usize,
+}
+
+/// Feeds the events of a skill input to `on_event`: the inline `events`
+/// (at most 200 000; `limit_hint` ends the error beyond that), then
+/// those of each file in `paths`, which is refused unless `allow_files`.
+///
+/// # Errors
+///
+/// Invalid input: too many inline events, `paths` when files are not
+/// allowed, or a file that cannot be read (at `/paths/<i>`).
+pub fn input_events(
+    input: &Value,
+    allow_files: bool,
+    limit_hint: &str,
+    mut on_event: impl FnMut(EventRef, Event),
+) -> Result<FileInput, SkillError> {
     let events = input["events"]
         .as_array()
         .map(Vec::as_slice)
@@ -159,13 +195,13 @@ fn detect(
         return Err(SkillError::invalid_input(
             "/events",
             format!(
-                "{} events; the limit per call is {MAX_EVENTS}: split the input",
+                "{} events; the limit per call is {MAX_EVENTS}: {limit_hint}",
                 events.len()
             ),
         ));
     }
     for (reference, event) in inline_events(events) {
-        detector.observe(reference, &event);
+        on_event(reference, event);
     }
     let paths = input["paths"]
         .as_array()
@@ -180,17 +216,14 @@ fn detect(
     let mut bad_records = 0usize;
     for (i, path) in paths.iter().enumerate() {
         let path = Path::new(path.as_str().unwrap_or_default());
-        let stats = read_file(path, |reference, event| detector.observe(reference, &event))
+        let stats = read_file(path, &mut on_event)
             .map_err(|e| SkillError::invalid_input(format!("/paths/{i}"), e.to_string()))?;
         bad_records += stats.bad_records;
     }
-    let mut report = detector.finish();
-    if let Some(min) = input["min_level"].as_str() {
-        report
-            .alerts
-            .retain(|a| level_rank(&a.rule.level) >= level_rank(min));
-    }
-    Ok(output(rules, &report, paths.len(), bad_records))
+    Ok(FileInput {
+        files: paths.len(),
+        bad_records,
+    })
 }
 
 fn output(rules: &RuleSet, report: &Report, files: usize, bad_records: usize) -> SkillOutput {

@@ -24,7 +24,7 @@ pub struct EventRef {
 
 /// Events passed inline in a skill input (`"events": [...]`), each with its
 /// reference (`source: "input"`, its index in the array).
-pub fn inline_events(values: &[Value]) -> impl Iterator<Item = (EventRef, Event)> + '_ {
+pub(crate) fn inline_events(values: &[Value]) -> impl Iterator<Item = (EventRef, Event)> + '_ {
     values.iter().enumerate().map(|(index, value)| {
         let reference = EventRef {
             source: "input".to_owned(),

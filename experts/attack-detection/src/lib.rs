@@ -49,9 +49,10 @@ pub use alerts::{Alert, Detector, MatchedEvent, Report};
 pub use engine::{LoadFailure, RuleSet};
 pub use event::{Event, Field, Scalar};
 pub use expert::{
-    Config, ExpertError, detect_input_schema, detect_output_schema, expert, expert_with_rules,
+    Config, ExpertError, FileInput, detect_input_schema, detect_output_schema, expert,
+    expert_with_rules, input_events,
 };
-pub use input::{EventRef, InputError, ReadStats, inline_events, read_file};
+pub use input::{EventRef, InputError, ReadStats, read_file};
 pub use matcher::Placeholders;
 pub use rule::{KILL_CHAIN_TACTICS, Rule, RuleMeta};
 pub use scan::{FileScan, scan_files, scan_files_with_progress};

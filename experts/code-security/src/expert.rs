@@ -2,7 +2,6 @@
 //! (`source_code` -> `findings`), output `{sarif, summary}`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 use synod_expert_sdk::{
@@ -82,7 +81,7 @@ pub fn expert(config: &Config) -> Result<ExpertServerBuilder, ExpertError> {
         })?;
         rules.add_json(&path.display().to_string(), &text)?;
     }
-    let scanner = Arc::new(Scanner::new(rules));
+    let scanner = Scanner::new(rules);
     let definition = SkillDefinition::new("scan")
         .description("Static analysis of Python, Java, JavaScript and Go source (tree-sitter): intra-procedural taint tracking from request/env sources to injection, path, redirect, deserialisation, XXE and XSS sinks with sanitizer awareness, plus weak crypto/random, insecure cookie and hard-coded secret patterns. Returns a SARIF 2.1.0 log and a summary by CWE, severity and language.")
         .consumes(["source_code"])
@@ -95,7 +94,7 @@ pub fn expert(config: &Config) -> Result<ExpertServerBuilder, ExpertError> {
     Ok(ExpertServer::builder("code-security", VERSION)
         .description("Code-security expert: tree-sitter taint analysis for Python, Java, JavaScript and Go, findings in SARIF 2.1.0 with CWE ids.")
         .skill(skill_fn(definition, move |_ctx, input| {
-            let scanner = Arc::clone(&scanner);
+            let scanner = scanner.clone();
             let config = config.clone();
             async move {
                 tokio::task::spawn_blocking(move || scan(&scanner, &input, &config))

@@ -103,7 +103,7 @@ pub struct ScanReport {
     pub files: Vec<FileOutcome>,
 }
 
-/// A scanner over a rule set.
+/// A scanner over a rule set (cheap to clone: the rules are shared).
 #[derive(Debug, Clone)]
 pub struct Scanner {
     rules: Arc<RuleSet>,

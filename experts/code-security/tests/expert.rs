@@ -3,8 +3,7 @@
 
 use serde_json::json;
 use synod_expert_code_security::{Config, expert};
-use synod_expert_sdk::proto::expert::{DescribeRequest, InvokeRequest};
-use synod_expert_sdk::proto::json::{json_to_struct, struct_to_json};
+use synod_expert_sdk::proto::expert::DescribeRequest;
 use synod_expert_sdk::testing::TestExpert;
 
 fn input() -> serde_json::Value {
@@ -74,16 +73,9 @@ async fn scan_skill_over_grpc() {
     assert_eq!(card.name, "code-security");
     assert_eq!(card.skills[0].name, "scan");
     assert!(card.skills[0].input_schema.is_some() && card.skills[0].output_schema.is_some());
-    let response = client
-        .invoke(InvokeRequest {
-            skill: "scan".into(),
-            input: Some(json_to_struct(&input()).unwrap()),
-            ..Default::default()
-        })
+    let (_, output) = TestExpert::invoke(&mut client, "scan", &input())
         .await
-        .unwrap()
-        .into_inner();
-    let output = struct_to_json(response.output.as_ref().unwrap()).unwrap();
+        .unwrap();
     assert_eq!(
         output["sarif"]["runs"][0]["results"][0]["ruleId"],
         "python.deserialization"

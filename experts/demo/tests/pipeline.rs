@@ -5,7 +5,6 @@
 use serde_json::{Value, json};
 use synod_expert_demo::{demo_experts, ioc_expert, report_expert};
 use synod_expert_sdk::proto::expert::DescribeRequest;
-use synod_expert_sdk::proto::json::{json_to_struct, struct_to_json};
 use synod_expert_sdk::testing::TestExpert;
 
 fn example_text() -> String {
@@ -212,18 +211,13 @@ async fn demo_experts_serve_over_grpc() {
             assert!(skill.input_schema.is_some() && skill.output_schema.is_some());
         }
         if card.name == "ioc" {
-            let response = client
-                .invoke(synod_expert_sdk::proto::expert::InvokeRequest {
-                    skill: "extract".into(),
-                    input: Some(
-                        json_to_struct(&json!({ "text": "see hxxp://evil[.]com" })).unwrap(),
-                    ),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let output = struct_to_json(response.output.as_ref().unwrap()).unwrap();
+            let (response, output) = TestExpert::invoke(
+                &mut client,
+                "extract",
+                &json!({ "text": "see hxxp://evil[.]com" }),
+            )
+            .await
+            .unwrap();
             assert_eq!(output["iocs"][0]["value"], "http://evil.com");
             assert_eq!(response.confidence, 0.9);
         }

@@ -37,16 +37,9 @@ async fn plan_skill_over_grpc() {
     assert_eq!(skill.consumes, ["alerts", "attack_chain"]);
     assert_eq!(skill.produces, "response_plan");
 
-    let response = client
-        .invoke(InvokeRequest {
-            skill: "plan".into(),
-            input: Some(json_to_struct(&incident()).unwrap()),
-            ..Default::default()
-        })
+    let (response, output) = TestExpert::invoke(&mut client, "plan", &incident())
         .await
-        .unwrap()
-        .into_inner();
-    let output = struct_to_json(response.output.as_ref().unwrap()).unwrap();
+        .unwrap();
     let validator = jsonschema::validator_for(&plan_output_schema()).unwrap();
     assert!(validator.is_valid(&output));
     let first = &output["actions"][0];
@@ -66,31 +59,20 @@ async fn plan_skill_over_grpc() {
     );
 
     // bad input: named field, INVALID_ARGUMENT
-    let error = client
-        .invoke(InvokeRequest {
-            skill: "plan".into(),
-            input: Some(
-                json_to_struct(
-                    &json!({ "alerts": [], "assets": [{ "host": "a", "criticality": "urgent" }] }),
-                )
-                .unwrap(),
-            ),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let error = TestExpert::invoke(
+        &mut client,
+        "plan",
+        &json!({ "alerts": [], "assets": [{ "host": "a", "criticality": "urgent" }] }),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.code(), tonic::Code::InvalidArgument);
     assert!(
         error.message().contains("criticality"),
         "{}",
         error.message()
     );
-    let empty = client
-        .invoke(InvokeRequest {
-            skill: "plan".into(),
-            input: Some(json_to_struct(&json!({})).unwrap()),
-            ..Default::default()
-        })
+    let empty = TestExpert::invoke(&mut client, "plan", &json!({}))
         .await
         .unwrap_err();
     assert!(

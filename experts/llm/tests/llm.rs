@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use synod_expert_llm::{ApiKey, Config, expert};
-use synod_expert_sdk::proto::expert::{DescribeRequest, InvokeRequest};
-use synod_expert_sdk::proto::json::{json_to_struct, struct_to_json};
+use synod_expert_sdk::proto::expert::DescribeRequest;
 use synod_expert_sdk::testing::TestExpert;
 use synod_expert_sdk::{Artifact, Sensitivity, SkillContext, SkillError};
 
@@ -469,19 +468,11 @@ async fn serves_over_grpc_on_loopback_as_a_local_expert() {
         .collect();
     assert_eq!(names, ["plan", "critique", "summarize", "answer"]);
 
-    let response = client
-        .invoke(InvokeRequest {
-            skill: "summarize".into(),
-            input: Some(json_to_struct(&json!({ "text": "4625 4625" })).unwrap()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        struct_to_json(response.output.as_ref().unwrap()).unwrap(),
-        summary
-    );
+    let (response, output) =
+        TestExpert::invoke(&mut client, "summarize", &json!({ "text": "4625 4625" }))
+            .await
+            .unwrap();
+    assert_eq!(output, summary);
     let usage = response.usage.unwrap();
     assert_eq!((usage.input_tokens, usage.output_tokens), (77, 11));
     handle.shutdown().await.unwrap();

@@ -33,6 +33,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::Value;
 use synod_proto::expert::expert_client::ExpertClient;
+use synod_proto::expert::{InvokeRequest, InvokeResponse};
+use synod_proto::json::{json_to_struct, struct_to_json};
+use tonic::Status;
 use tonic::transport::Channel;
 
 use crate::context::SkillContext;
@@ -78,6 +81,41 @@ impl TestExpert {
     /// When the endpoint is malformed or cannot be reached.
     pub async fn connect(endpoint: &str) -> Result<ExpertClient<Channel>, tonic::transport::Error> {
         ExpertClient::connect(endpoint.to_owned()).await
+    }
+
+    /// Invokes `skill` with a JSON `input` over gRPC and returns the
+    /// response with its output as JSON.
+    ///
+    /// # Errors
+    ///
+    /// The expert's status; `INVALID_ARGUMENT` when `input` is not a JSON
+    /// object; `INTERNAL` when the response carries no output or an output
+    /// that is not JSON.
+    pub async fn invoke(
+        client: &mut ExpertClient<Channel>,
+        skill: &str,
+        input: &Value,
+    ) -> Result<(InvokeResponse, Value), Status> {
+        let input = json_to_struct(input)
+            .map_err(|e| Status::invalid_argument(format!("input is not a JSON object: {e}")))?;
+        let request = InvokeRequest {
+            skill: skill.to_owned(),
+            input: Some(input),
+            ..Default::default()
+        };
+        let response = client.invoke(request).await?.into_inner();
+        let output = response
+            .output
+            .as_ref()
+            .ok_or_else(|| Status::internal(format!("`{skill}` returned no output")))
+            .and_then(|output| {
+                struct_to_json(output).map_err(|e| {
+                    Status::internal(format!(
+                        "`{skill}` returned an output that is not JSON: {e}"
+                    ))
+                })
+            })?;
+        Ok((response, output))
     }
 
     /// Runs a skill in-process through the same validation as `Invoke`.

@@ -2,11 +2,10 @@
 //! (`events` + `alerts` -> `attack_chain`) and `attribute`
 //! (techniques -> `attribution`).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use synod_expert_attack_detection::{inline_events, read_file};
+use synod_expert_attack_detection::input_events;
 use synod_expert_sdk::{
     Evidence, ExpertServer, ExpertServerBuilder, Sensitivity, SkillDefinition, SkillError,
     SkillOutput, skill_fn,
@@ -20,8 +19,6 @@ use crate::trace::{AlertInput, Inputs, Limits, reconstruct};
 
 /// Version reported on the expert card.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// Most inline events per call.
-const MAX_EVENTS: usize = 200_000;
 /// Technique id pattern of the schemas.
 const TECHNIQUE_PATTERN: &str = "^[Tt][0-9]{4}(\\.[0-9]{3})?$";
 
@@ -109,37 +106,13 @@ fn strings(input: &Value, key: &str) -> Vec<String> {
 
 /// The `reconstruct` skill: reads the events, builds the graph, reconstructs.
 fn reconstruct_skill(state: &State, input: &Value) -> Result<SkillOutput, SkillError> {
-    let events = input["events"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if events.len() > MAX_EVENTS {
-        return Err(SkillError::invalid_input(
-            "/events",
-            format!(
-                "{} events; the limit per call is {MAX_EVENTS}: split the input or pass files",
-                events.len()
-            ),
-        ));
-    }
-    let mut records: Vec<Record> = inline_events(events)
-        .filter_map(|(reference, event)| Record::from_event(reference, &event))
-        .collect();
-    let paths = strings(input, "paths");
-    if !paths.is_empty() && !state.config.allow_file_input {
-        return Err(SkillError::invalid_input(
-            "/paths",
-            "this expert does not read files (start it with file input allowed, or send the events inline)",
-        ));
-    }
-    for (i, path) in paths.iter().enumerate() {
-        read_file(Path::new(path), |reference, event| {
-            if let Some(record) = Record::from_event(reference, &event) {
-                records.push(record);
-            }
-        })
-        .map_err(|e| SkillError::invalid_input(format!("/paths/{i}"), e.to_string()))?;
-    }
+    let mut records = Vec::new();
+    input_events(
+        input,
+        state.config.allow_file_input,
+        "split the input or pass files",
+        |reference, event| records.extend(Record::from_event(reference, &event)),
+    )?;
     let alerts: Vec<AlertInput> = match input.get("alerts") {
         Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
             SkillError::invalid_input(
